@@ -1,0 +1,15 @@
+"""Cache backends behind one small async interface."""
+
+from cache.base import Cache, CacheUnavailable
+from cache.memory import MemoryCache
+
+__all__ = ["Cache", "CacheUnavailable", "MemoryCache", "open_cache"]
+
+
+def open_cache(redis_url: str | None, *, prefix: str = "sidebar:") -> Cache:
+    """The backend a URL selects: Redis for redis:// and rediss://, memory when unset."""
+    if not redis_url:
+        return MemoryCache()
+    from cache.redis import RedisCache
+
+    return RedisCache(redis_url, prefix=prefix)

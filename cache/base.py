@@ -1,0 +1,46 @@
+"""The cache interface every backend implements.
+
+Values are opaque bytes; callers own serialisation. Backends raise ``CacheUnavailable`` (never a
+client-library error) so the engine can treat an outage as a miss and keep serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class CacheUnavailable(Exception):
+    """The backend could not be reached; the caller should degrade, not fail."""
+
+
+class Cache(Protocol):
+    #: True when values are visible to other processes (so locks and pub/sub are meaningful).
+    shared: bool
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None: ...
+
+    async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
+        """Take ``key`` if free; it expires after ``ttl_seconds`` in case the owner dies."""
+        ...
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        """Release ``key`` only if ``token`` still owns it."""
+        ...
+
+    async def publish(self, channel: str, message: str) -> None: ...
+
+    def subscribe(self, channel: str) -> AsyncIterator[str]:
+        """Messages on ``channel`` until the connection drops (then ``CacheUnavailable``).
+
+        The first item is always ``""``: the subscription is in place from that point on.
+        """
+        ...
+
+    async def ping(self) -> float:
+        """Round-trip time in seconds."""
+        ...
+
+    async def close(self) -> None: ...

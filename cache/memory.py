@@ -1,0 +1,81 @@
+"""In-process backend: the default when no Redis is configured (one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+
+class MemoryCache:
+    """A dict with expiry, a byte bound (least recently used go first), locks and local pub/sub."""
+
+    shared = False
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self._values: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        value, expires_at = entry
+        if expires_at is not None and expires_at <= time.monotonic():
+            self._drop(key)
+            return None
+        self._values.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        self._drop(key)
+        expires_at = None if ttl_seconds is None else time.monotonic() + ttl_seconds
+        self._values[key] = (value, expires_at)
+        self._bytes += len(value)
+        while self._bytes > self._max_bytes and len(self._values) > 1:
+            self._drop(next(iter(self._values)))
+
+    def _drop(self, key: str) -> None:
+        entry = self._values.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[0])
+
+    async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
+        now = time.monotonic()
+        held = self._locks.get(key)
+        if held is not None and held[1] > now:
+            return False
+        self._locks[key] = (token, now + ttl_seconds)
+        return True
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        held = self._locks.get(key)
+        if held is None or held[0] != token:
+            return False
+        del self._locks[key]
+        return True
+
+    async def publish(self, channel: str, message: str) -> None:
+        for queue in self._subscribers.get(channel, ()):
+            queue.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subscribers.setdefault(channel, set()).add(queue)
+        try:
+            yield ""
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers[channel].discard(queue)
+
+    async def ping(self) -> float:
+        return 0.0
+
+    async def close(self) -> None:
+        self._values.clear()
+        self._bytes = 0

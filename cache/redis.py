@@ -1,0 +1,105 @@
+"""Redis backend (redis.asyncio): shared by every process pointed at the same server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from cache.base import CacheUnavailable
+
+# Compare-and-delete, so a process whose lock expired cannot release its successor's lock.
+_RELEASE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisCache:
+    shared = True
+
+    def __init__(self, url: str, *, prefix: str = "sidebar:", timeout_seconds: float = 1.0) -> None:
+        self._prefix = prefix
+        # Short timeouts: a dead Redis must cost a request milliseconds, not the OS TCP timeout.
+        self._client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+            health_check_interval=15,
+        )
+        self._release = self._client.register_script(_RELEASE_IF_OWNER)
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            return await self._client.get(self._key(key))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
+        try:
+            await self._client.set(self._key(key), value, px=px)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
+        try:
+            taken = await self._client.set(
+                self._key(key), token, nx=True, px=max(1, int(ttl_seconds * 1000))
+            )
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return bool(taken)
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        try:
+            return bool(await self._release(keys=[self._key(key)], args=[token]))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def publish(self, channel: str, message: str) -> None:
+        try:
+            await self._client.publish(self._key(channel), message)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.subscribe(self._key(channel))
+            # Wait for Redis to confirm, so "subscribed" really means no message can be missed.
+            confirmed = None
+            while confirmed is None or confirmed["type"] != "subscribe":
+                confirmed = await pubsub.get_message(timeout=1.0)
+            yield ""
+            while True:
+                # A bounded wait, so an idle subscription never trips the socket timeout.
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None and message["type"] == "message":
+                    data = message["data"]
+                    yield data.decode() if isinstance(data, bytes) else str(data)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        finally:
+            try:
+                await pubsub.aclose()
+            except (RedisError, OSError):
+                pass
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return time.perf_counter() - started
+
+    async def close(self) -> None:
+        await self._client.aclose()

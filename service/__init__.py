@@ -1,0 +1,1 @@
+"""sidebar-widgets: live Persian sidebar widgets served as JSON and RTL HTML fragments."""

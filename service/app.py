@@ -1,0 +1,64 @@
+"""Application wiring: settings → cache, shared HTTP client, engine, routes (shortify-style)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from cache import Cache, open_cache
+from service import health, routes
+from service.engine import Engine
+from service.errors import errors_and_metrics
+from service.keys import ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
+from service.metrics import Metrics
+from service.registry import Registry, default_registry
+from service.rendering import Renderer
+from service.representations import Representations
+from service.settings import Settings
+from service.upstream import UpstreamClient
+from service.widget_config import configure_widgets
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    cache: Cache | None = None,
+    http_session: aiohttp.ClientSession | None = None,
+) -> web.Application:
+    """Build the app. Configuration errors surface here, before anything starts listening.
+
+    ``cache`` and ``http_session`` are seams for tests and embedding; by default they come from
+    settings (Redis when ``redis_url`` is set, memory otherwise) and a fresh client session.
+    """
+    widgets = configure_widgets(settings, registry or default_registry())
+    app = web.Application(middlewares=[errors_and_metrics])
+    metrics = Metrics()
+    app[SETTINGS] = settings
+    app[WIDGETS] = widgets
+    app[METRICS] = metrics
+    app[REPRESENTATIONS] = Representations(Renderer())
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        backend = cache or open_cache(
+            str(settings.redis_url) if settings.redis_url else None, prefix=settings.redis_prefix
+        )
+        upstream = UpstreamClient(settings.http, session=http_session)
+        await upstream.start()
+        engine = Engine(widgets, backend, upstream, settings.engine, metrics)
+        app[ENGINE] = engine
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+            await upstream.close()
+            if cache is None:
+                await backend.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(routes.routes)
+    app.add_routes(health.routes)
+    return app

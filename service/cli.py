@@ -1,0 +1,88 @@
+"""``sidebar-widgets serve`` runs the service; ``sidebar-widgets fetch WIDGET`` tries one upstream chain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from providers.base import NotModified, UpstreamError
+from service.registry import default_registry
+from service.settings import ConfigError, Settings, load_settings
+from service.upstream import UpstreamClient
+from service.widget_config import configure_widgets
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sidebar-widgets", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the HTTP service (the default)")
+    serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default from SIDEBAR_PORT, else 8080)")
+    fetch = commands.add_parser("fetch", help="run a widget's provider chain once and print its JSON")
+    fetch.add_argument("widget")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        if args.command == "fetch":
+            return asyncio.run(_fetch(settings, args.widget))
+        return _serve(settings, host=getattr(args, "host", None), port=getattr(args, "port", None))
+    except ConfigError as exc:
+        print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
+    from service.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        access_log=None,
+        print=lambda line: logging.getLogger("service").info(line.strip()),
+    )
+    return 0
+
+
+async def _fetch(settings: Settings, name: str) -> int:
+    widgets = configure_widgets(settings, default_registry())
+    widget = widgets.get(name)
+    if widget is None:
+        raise ConfigError(f"unknown widget {name!r} (known: {', '.join(sorted(widgets))})")
+    if not widget.providers:
+        raise ConfigError(f"widget {name!r} has no usable provider")
+    client = UpstreamClient(settings.http)
+    await client.start()
+    errors: list[str] = []
+    try:
+        for provider in widget.providers:
+            session = client.session(
+                timeout_seconds=provider.config.timeout_seconds, user_agent=provider.config.user_agent
+            )
+            try:
+                model = await provider.fetch(session)
+                data = widget.spec.data_model.model_validate(model.model_dump(mode="json"))
+            except (UpstreamError, NotModified, Exception) as exc:
+                reason = getattr(exc, "reason", type(exc).__name__)
+                errors.append(f"{provider.id}: {reason}: {exc}")
+                continue
+            doc = {"widget": name, "source": provider.id, "data": data.model_dump(mode="json")}
+            print(json.dumps(doc, ensure_ascii=False, indent=2))
+            return 0
+    finally:
+        await client.close()
+    print(f"sidebar-widgets: {name}: every provider failed: {' | '.join(errors)}", file=sys.stderr)
+    return 1

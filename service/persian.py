@@ -1,0 +1,42 @@
+"""Persian presentation: digits, separators, Jalali dates in Tehran time, ages in words."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import jdatetime
+
+TEHRAN = ZoneInfo("Asia/Tehran")
+_DIGITS = str.maketrans("0123456789.,-", "۰۱۲۳۴۵۶۷۸۹٫٬−")
+
+
+def digits(value: object) -> str:
+    """ASCII digits, `.`, `,` and `-` in Persian form (٫ decimal, ٬ thousands, − minus)."""
+    return str(value).translate(_DIGITS)
+
+
+def number(value: int | float, decimals: int = 0) -> str:
+    """``1234567`` → ``۱٬۲۳۴٬۵۶۷``."""
+    return digits(f"{value:,.{decimals}f}")
+
+
+def jalali_datetime(epoch_seconds: float, tz: ZoneInfo = TEHRAN) -> str:
+    """``۵ آذر ۱۴۰۵، ساعت ۱۰:۲۰`` in the given zone (Tehran by default)."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).astimezone(tz)
+    jalali = jdatetime.datetime.fromgregorian(datetime=moment)
+    month = jdatetime.date.j_months_fa[jalali.month - 1]
+    return f"{digits(jalali.day)} {month} {digits(jalali.year)}، ساعت {digits(moment.strftime('%H:%M'))}"
+
+
+def age_phrase(seconds: float) -> str:
+    """How old data is, in words a reader understands: ``۵ دقیقه پیش``."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "لحظاتی پیش"
+    if minutes < 60:
+        return f"{digits(minutes)} دقیقه پیش"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{digits(hours)} ساعت پیش"
+    return f"{digits(hours // 24)} روز پیش"

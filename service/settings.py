@@ -1,0 +1,158 @@
+"""Configuration: environment (``SIDEBAR_…``, nested with ``__``) over an optional TOML file.
+
+Widget and provider sections are open-ended (``extra="allow"``) because each widget and provider
+validates its own options; what is unset here falls back to the widget's or provider's defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, UrlConstraints, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from typing_extensions import Annotated
+
+RedisUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["redis", "rediss"])]
+
+DEFAULT_USER_AGENT = "sidebar-widgets/0.1 (+https://github.com/sidebar-widgets/sidebar-widgets)"
+
+
+class WidgetSettings(BaseModel):
+    """``[widgets.NAME]``: None means "use the widget's default"."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool | None = None
+    providers: list[str] | None = None
+    refresh_seconds: float | None = Field(default=None, gt=0)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Widget-specific keys (``items``, ``days``…), validated by the widget itself."""
+        return dict(self.model_extra or {})
+
+
+class ProviderSettings(BaseModel):
+    """``[providers.ID]``: what every HTTP provider understands, plus its own extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    url: str | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    api_key: SecretStr | None = None
+    user_agent: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class HttpSettings(BaseModel):
+    """The one shared upstream client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_agent: str = Field(default=DEFAULT_USER_AGENT, min_length=1)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    max_response_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+
+
+class EngineSettings(BaseModel):
+    """Refresh engine tuning. Defaults suit production; tests shrink the times."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: First retry delay after a failure; the n-th waits base × n², capped at the refresh interval.
+    retry_base_seconds: float = Field(default=60.0, gt=0)
+    #: Refreshes start up to this fraction of the interval early, at random, so replicas spread out.
+    jitter_fraction: float = Field(default=0.1, ge=0, lt=1)
+    #: How long a request for a widget that never had data waits for the first fetch.
+    cold_wait_seconds: float = Field(default=5.0, ge=0)
+    #: Extra lock lifetime beyond the provider chain's timeouts.
+    lock_margin_seconds: float = Field(default=5.0, gt=0)
+    #: Advertised to HTTP caches: serve stale while revalidating / when we fail.
+    stale_while_revalidate_seconds: int = Field(default=60, ge=0)
+    stale_if_error_seconds: int = Field(default=86400, ge=0)
+    #: Run the background scheduler (off only in tests that drive refreshes by hand).
+    background: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIDEBAR_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    redis_url: RedisUrl | None = None
+    redis_prefix: str = "sidebar:"
+    http: HttpSettings = HttpSettings()
+    engine: EngineSettings = EngineSettings()
+    widgets: dict[str, WidgetSettings] = {}
+    providers: dict[str, ProviderSettings] = {}
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_url_means_memory(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SIDEBAR_CONFIG")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(f"SIDEBAR_CONFIG: no such file: {config_file}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for an operator (field and problem)."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning every validation problem into one ``ConfigError`` message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except ValueError as exc:  # a malformed TOML file
+        raise ConfigError(f"SIDEBAR_CONFIG: {exc}") from None
+
+
+def describe_validation_error(exc: Any, prefix: str = "") -> str:
+    """``widgets.links.refresh_seconds: Input should be greater than 0`` — one line per problem."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{prefix}{where}: {error['msg']}")
+    return "; ".join(lines)

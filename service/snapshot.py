@@ -1,0 +1,92 @@
+"""A snapshot: the last good data of one widget, as fetched by one provider at one time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    widget: str
+    source: str
+    fetched_at: float  # seconds since the epoch
+    data: dict[str, Any]
+    attribution: str | None = None
+    #: ETag / Last-Modified per upstream URL, for conditional requests on the next refresh.
+    validators: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Content hash of ``data``: the version ETags and invalidation messages are built on.
+    digest: str = ""
+    #: ``data`` as compact JSON, computed once so hot reads never re-serialise.
+    data_json: bytes = field(default=b"", compare=False, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        widget: str,
+        source: str,
+        fetched_at: float,
+        data: dict[str, Any],
+        *,
+        attribution: str | None = None,
+        validators: dict[str, dict[str, str]] | None = None,
+    ) -> Snapshot:
+        data_json = _dump(data)
+        return cls(
+            widget=widget,
+            source=source,
+            fetched_at=fetched_at,
+            data=data,
+            attribution=attribution,
+            validators=validators or {},
+            digest=hashlib.sha256(data_json).hexdigest()[:20],
+            data_json=data_json,
+        )
+
+    def renewed(self, fetched_at: float, validators: dict[str, dict[str, str]] | None = None) -> Snapshot:
+        """The same data confirmed current at ``fetched_at`` (after a 304)."""
+        merged = {**self.validators, **(validators or {})}
+        return replace(self, fetched_at=fetched_at, validators=merged)
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.fetched_at)
+
+    @property
+    def fetched_at_iso(self) -> str:
+        moment = datetime.fromtimestamp(self.fetched_at, tz=timezone.utc)
+        return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    def to_bytes(self) -> bytes:
+        return _dump(
+            {
+                "widget": self.widget,
+                "source": self.source,
+                "fetched_at": self.fetched_at,
+                "attribution": self.attribution,
+                "validators": self.validators,
+                "digest": self.digest,
+                "data": self.data,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Snapshot:
+        doc = json.loads(raw)
+        data = doc["data"]
+        return cls(
+            widget=doc["widget"],
+            source=doc["source"],
+            fetched_at=float(doc["fetched_at"]),
+            data=data,
+            attribution=doc.get("attribution"),
+            validators=doc.get("validators") or {},
+            digest=doc["digest"],
+            data_json=_dump(data),
+        )
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()

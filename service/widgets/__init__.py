@@ -1,0 +1,9 @@
+"""Widget definitions: what each widget's data looks like, its options and its defaults."""
+
+from service.widgets.base import NoOptions, WidgetSpec
+from service.widgets.links import LINKS
+from service.widgets.probe import PROBE
+
+BUILTIN_WIDGETS: tuple[WidgetSpec, ...] = (LINKS, PROBE)
+
+__all__ = ["BUILTIN_WIDGETS", "NoOptions", "WidgetSpec"]

@@ -1,0 +1,43 @@
+"""A widget: its data model, options, defaults, template and query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryError(ValueError):
+    """A bad query parameter; the message goes back to the client with a 400."""
+
+
+#: Turns the request's query parameters into a view (a dict passed to serialisers and templates).
+QueryParser = Callable[[Mapping[str, str], BaseModel], dict[str, Any]]
+
+
+def no_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class WidgetSpec:
+    name: str
+    #: Persian title shown in the gallery and placeholders.
+    title: str
+    data_model: type[BaseModel]
+    default_providers: tuple[str, ...]
+    default_refresh_seconds: float
+    enabled_by_default: bool = True
+    options_model: type[BaseModel] = NoOptions
+    template: str = "widgets/generic.html"
+    parse_query: QueryParser = no_query
+    #: Reshapes the stored data for a view (e.g. a subset of items); identity by default.
+    select: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = field(
+        default=lambda data, view: data
+    )
