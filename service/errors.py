@@ -16,10 +16,10 @@ from service.keys import METRICS
 log = logging.getLogger(__name__)
 
 
-def json_error(status: int, message: str, **extra: object) -> web.Response:
+def json_error(http_status: int, message: str, /, **extra: object) -> web.Response:
     body = {"error": message, **extra}
     return web.Response(
-        status=status,
+        status=http_status,
         body=json.dumps(body, ensure_ascii=False).encode(),
         content_type="application/json",
         headers={"Cache-Control": "no-store"},

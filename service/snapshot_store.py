@@ -107,25 +107,24 @@ class SnapshotStore:
                         # Subscribed: anything written from now on will be announced, so this is
                         # the moment to catch up on what happened while we were not listening.
                         await self.reconcile()
+                        self._mark_up()
                     else:
                         self._on_message(message)
             except CacheUnavailable as exc:
                 self._mark_down(exc)
+            except Exception:  # the listener must outlive any surprise, or replicas drift apart
+                log.exception("snapshot listener failed; restarting it")
             await asyncio.sleep(retry_seconds)
 
     async def reconcile(self) -> None:
         """Newer wins, in both directions: adopt others' writes, push what we fetched while cut off."""
         for widget in self._widgets:
-            try:
-                raw = await self.cache.get(snapshot_key(widget))
-            except CacheUnavailable as exc:
-                self._mark_down(exc)
-                return
-            self._mark_up()
+            raw = await self.cache.get(snapshot_key(widget))  # CacheUnavailable: the listener retries
             shared = Snapshot.from_bytes(raw) if raw is not None else None
             local = self._local.get(widget)
             if local is not None and (shared is None or local.fetched_at > shared.fetched_at):
-                await self.save(local)
+                await self.cache.set(snapshot_key(widget), local.to_bytes())
+                await self.cache.publish(CHANNEL, f"{widget} {local.fetched_at!r}")
             elif shared is not None:
                 self._adopt(shared)
 

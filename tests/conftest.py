@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from service.settings import EngineSettings, Settings
+from tests.support.redis_server import RedisServer
+from tests.support.upstream import FakeUpstream
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's environment must not leak into tests."""
+    for name in list(os.environ):
+        if name.startswith("SIDEBAR_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    fake = await FakeUpstream().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def probe_settings(upstream: FakeUpstream) -> Callable[..., Settings]:
+    """Settings running only the probe widget against the fake upstream's ``/probe``."""
+
+    def make(
+        *,
+        redis_url: str | None = None,
+        refresh_seconds: float = 60,
+        providers: list[str] | None = None,
+        extra_providers: dict[str, Any] | None = None,
+        **engine: Any,
+    ) -> Settings:
+        engine.setdefault("background", False)
+        engine.setdefault("retry_base_seconds", 0.05)
+        engine.setdefault("cold_wait_seconds", 5)
+        probe: dict[str, Any] = {"enabled": True, "refresh_seconds": refresh_seconds}
+        if providers is not None:
+            probe["providers"] = providers
+        return Settings(
+            redis_url=redis_url,
+            engine=EngineSettings(**engine),
+            widgets={"probe": probe, "links": {"enabled": False}},
+            providers={"probe": {"url": upstream.url("/probe"), "timeout_seconds": 2}, **(extra_providers or {})},
+        )
+
+    return make
