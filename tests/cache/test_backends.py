@@ -1,0 +1,88 @@
+"""The cache contract, run against both backends: what the engine relies on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cache import Cache, CacheUnavailable, MemoryCache, open_cache
+from cache.redis import RedisCache
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        backend: Cache = MemoryCache()
+    else:
+        server = request.getfixturevalue("redis_server")
+        backend = RedisCache(server.url, prefix="test:")
+    yield backend
+    await backend.close()
+
+
+async def test_values_round_trip_as_bytes(cache: Cache) -> None:
+    assert await cache.get("k") is None
+    await cache.set("k", "فامنین".encode())
+    assert (await cache.get("k")).decode() == "فامنین"
+
+
+async def test_values_expire_after_their_ttl(cache: Cache) -> None:
+    await cache.set("k", b"v", ttl_seconds=0.1)
+    assert await cache.get("k") == b"v"
+    await asyncio.sleep(0.15)
+    assert await cache.get("k") is None
+
+
+async def test_a_lock_has_one_owner_and_only_the_owner_releases_it(cache: Cache) -> None:
+    assert await cache.acquire_lock("l", "alice", 5)
+    assert not await cache.acquire_lock("l", "bob", 5)
+    assert not await cache.release_lock("l", "bob")
+    assert await cache.release_lock("l", "alice")
+    assert await cache.acquire_lock("l", "bob", 5)
+
+
+async def test_a_lock_expires_if_its_owner_dies(cache: Cache) -> None:
+    assert await cache.acquire_lock("l", "dead", 0.1)
+    await asyncio.sleep(0.15)
+    assert await cache.acquire_lock("l", "next", 5)
+    assert not await cache.release_lock("l", "dead")
+
+
+async def test_subscribers_see_published_messages_after_the_ready_marker(cache: Cache) -> None:
+    messages = cache.subscribe("ch")
+    assert await anext(messages) == ""
+    await cache.publish("ch", "links 1.5")
+    assert await asyncio.wait_for(anext(messages), 2) == "links 1.5"
+    await messages.aclose()
+
+
+async def test_ping_reports_a_round_trip_time(cache: Cache) -> None:
+    assert 0 <= await cache.ping() < 1
+
+
+async def test_redis_errors_surface_as_cache_unavailable(redis_server) -> None:
+    backend = RedisCache(redis_server.url)
+    await backend.set("k", b"v")
+    redis_server.kill()
+    with pytest.raises(CacheUnavailable):
+        await backend.get("k")
+    with pytest.raises(CacheUnavailable):
+        await backend.acquire_lock("l", "t", 1)
+    await backend.close()
+
+
+async def test_memory_backend_stays_within_its_byte_bound() -> None:
+    backend = MemoryCache(max_bytes=1000)
+    for i in range(50):
+        await backend.set(f"k{i}", b"x" * 100)
+    assert await backend.get("k0") is None  # least recently used went first
+    assert await backend.get("k49") == b"x" * 100
+    assert sum(len(v) for v, _ in backend._values.values()) <= 1000
+
+
+def test_url_selects_the_backend() -> None:
+    assert isinstance(open_cache(None), MemoryCache)
+    assert isinstance(open_cache("redis://127.0.0.1:6379/0"), RedisCache)
+    assert isinstance(open_cache("rediss://example.org:6380/0"), RedisCache)
