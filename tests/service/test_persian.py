@@ -1,0 +1,31 @@
+"""Persian digits, separators, Jalali dates in Tehran time, ages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from service import persian
+
+
+def test_digits_and_separators() -> None:
+    assert persian.digits("2026") == "۲۰۲۶"
+    assert persian.number(1864000) == "۱٬۸۶۴٬۰۰۰"
+    assert persian.number(-0.32, 2) == "−۰٫۳۲"
+
+
+def test_jalali_new_year_in_tehran_time() -> None:
+    # 2026-03-20 20:31 UTC is 00:01 on 1 Farvardin 1405 in Tehran (UTC+03:30, no DST since 2022).
+    moment = datetime(2026, 3, 20, 20, 31, tzinfo=timezone.utc).timestamp()
+    assert persian.jalali_datetime(moment) == "۱ فروردین ۱۴۰۵، ساعت ۰۰:۰۱"
+
+
+def test_summer_time_is_still_plus_three_thirty() -> None:
+    moment = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc).timestamp()
+    assert persian.jalali_datetime(moment).endswith("ساعت ۱۵:۳۰")
+
+
+def test_age_phrases() -> None:
+    assert persian.age_phrase(10) == "لحظاتی پیش"
+    assert persian.age_phrase(5 * 60 + 3) == "۵ دقیقه پیش"
+    assert persian.age_phrase(3 * 3600) == "۳ ساعت پیش"
+    assert persian.age_phrase(2 * 86400) == "۲ روز پیش"

@@ -1,0 +1,95 @@
+"""Configuration: TOML file named by SIDEBAR_CONFIG, environment on top, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.registry import default_registry
+from service.settings import ConfigError, load_settings
+from service.widget_config import configure_widgets
+
+
+def test_defaults_run_on_memory_with_the_links_widget() -> None:
+    settings = load_settings()
+    assert settings.redis_url is None
+    widgets = configure_widgets(settings, default_registry())
+    assert widgets["links"].enabled and widgets["links"].refresh_seconds == 3600
+    assert [p.id for p in widgets["links"].providers] == ["links"]
+    assert not widgets["probe"].enabled
+
+
+def test_toml_file_and_environment_merge_with_environment_winning(tmp_path, monkeypatch) -> None:
+    config = tmp_path / "sidebar.toml"
+    config.write_text(
+        'redis_url = "redis://file-host:6379/0"\n'
+        "[widgets.links]\nrefresh_seconds = 600\n"
+        'items = [{title = "شهرداری", url = "https://example.org/"}]\n'
+        "[providers.probe]\ntimeout_seconds = 3\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SIDEBAR_CONFIG", str(config))
+    monkeypatch.setenv("SIDEBAR_REDIS_URL", "rediss://env-host:6380/1")
+    monkeypatch.setenv("SIDEBAR_WIDGETS__LINKS__REFRESH_SECONDS", "90")
+    monkeypatch.setenv("SIDEBAR_PROVIDERS__PROBE__URL", "http://mirror.example/probe")
+
+    settings = load_settings()
+
+    assert str(settings.redis_url) == "rediss://env-host:6380/1"
+    assert settings.widgets["links"].refresh_seconds == 90
+    assert settings.widgets["links"].options["items"][0]["title"] == "شهرداری"
+    assert settings.providers["probe"].timeout_seconds == 3
+    assert settings.providers["probe"].url == "http://mirror.example/probe"
+    links = configure_widgets(settings, default_registry())["links"]
+    assert [str(i.url) for i in links.options.items] == ["https://example.org/"]
+
+
+def test_provider_chain_from_the_environment_as_json(monkeypatch) -> None:
+    monkeypatch.setenv("SIDEBAR_WIDGETS__PROBE__ENABLED", "true")
+    monkeypatch.setenv("SIDEBAR_WIDGETS__PROBE__PROVIDERS", '["probe"]')
+    monkeypatch.setenv("SIDEBAR_PROVIDERS__PROBE__URL", "http://127.0.0.1:9/probe")
+    widgets = configure_widgets(load_settings(), default_registry())
+    assert widgets["probe"].enabled and [p.id for p in widgets["probe"].providers] == ["probe"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SIDEBAR_REDIS_URL": "http://localhost:6379"}, "redis_url"),
+        ({"SIDEBAR_PORT": "seventy"}, "port"),
+        ({"SIDEBAR_WIDGETS__LINKS__REFRESH_SECONDS": "0"}, "widgets.links.refresh_seconds"),
+        ({"SIDEBAR_ENGINE__JITTER_FRACTION": "2"}, "engine.jitter_fraction"),
+        ({"SIDEBAR_LOG_LEVEL": "chatty"}, "log_level"),
+        ({"SIDEBAR_CONFIG": "/nonexistent/sidebar.toml"}, "SIDEBAR_CONFIG"),
+    ],
+)
+def test_bad_values_name_the_field(monkeypatch, env, message) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SIDEBAR_WIDGETS__WEATHERX__ENABLED": "true"}, "widgets.weatherx: unknown widget"),
+        ({"SIDEBAR_WIDGETS__LINKS__PROVIDERS": '["nope"]'}, "unknown provider 'nope'"),
+        ({"SIDEBAR_WIDGETS__LINKS__PROVIDERS": '["probe"]'}, "feeds 'probe', not 'links'"),
+        ({"SIDEBAR_WIDGETS__PROBE__ENABLED": "true"}, "provider 'probe' needs url"),
+        ({"SIDEBAR_WIDGETS__LINKS__ITEMS": '[{"title": "x", "url": "not a url"}]'}, "widgets.links.items.0.url"),
+        ({"SIDEBAR_WIDGETS__LINKS__COLOUR": "red"}, "widgets.links.colour"),
+    ],
+)
+def test_bad_widget_configuration_names_the_field(monkeypatch, env, message) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("[", r"\[")):
+        configure_widgets(load_settings(), default_registry())
+
+
+def test_malformed_toml_is_a_config_error(tmp_path, monkeypatch) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("[widgets.links\nrefresh_seconds = 1\n")
+    monkeypatch.setenv("SIDEBAR_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="SIDEBAR_CONFIG"):
+        load_settings()
