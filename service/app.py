@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,7 +11,7 @@ from aiohttp import web
 from cache import Cache, open_cache
 from service import health, routes
 from service.engine import Engine
-from service.errors import errors_and_metrics
+from service.errors import not_found
 from service.keys import ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
 from service.metrics import Metrics
 from service.registry import Registry, default_registry
@@ -34,12 +35,13 @@ def create_app(
     settings (Redis when ``redis_url`` is set, memory otherwise) and a fresh client session.
     """
     widgets = configure_widgets(settings, registry or default_registry())
-    app = web.Application(middlewares=[errors_and_metrics])
+    app = web.Application()
     metrics = Metrics()
     app[SETTINGS] = settings
     app[WIDGETS] = widgets
     app[METRICS] = metrics
-    app[REPRESENTATIONS] = Representations(Renderer())
+    representations = Representations(Renderer(), metrics)
+    app[REPRESENTATIONS] = representations
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         backend = cache or open_cache(
@@ -49,7 +51,11 @@ def create_app(
         await upstream.start()
         engine = Engine(widgets, backend, upstream, settings.engine, metrics)
         app[ENGINE] = engine
+        engine.store.on_change(representations.forget)
         await engine.start()
+        # Everything built so far lives as long as the process: move it out of the collector's
+        # sight, so the frequent young-generation passes on the request path stay cheap.
+        gc.freeze()
         try:
             yield
         finally:
@@ -61,4 +67,5 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
+    app.router.add_route("*", "/{tail:.*}", not_found)  # last: JSON 404/405 for everything else
     return app

@@ -1,19 +1,24 @@
 """Every error leaves as JSON ``{"error": "..."}`` with the right status; never a traceback.
 
-The same middleware counts requests by route and status, so one wrapper serves both concerns.
+``endpoint`` wraps each handler (cheaper than an aiohttp middleware, which re-wraps the handler
+on every request) and also counts the request for /metrics. Unmatched paths reach ``not_found``
+through a catch-all route registered last.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from service.keys import METRICS
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_error(http_status: int, message: str, /, **extra: object) -> web.Response:
@@ -26,19 +31,48 @@ def json_error(http_status: int, message: str, /, **extra: object) -> web.Respon
     )
 
 
-@web.middleware
-async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            request.app[METRICS].count_request(route, exc.status)
-            raise
-        response = json_error(exc.status, exc.reason)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = json_error(500, "internal error")
-    request.app[METRICS].count_request(route, response.status)
-    return response
+class RequestError(Exception):
+    """Raised by handlers for a 4xx answer with a short reason."""
+
+    def __init__(self, http_status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.message = message
+
+
+def endpoint(route: str) -> Callable[[Handler], Handler]:
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                response = await handler(request)
+            except RequestError as exc:
+                response = json_error(exc.http_status, exc.message)
+            except web.HTTPException as exc:
+                response = json_error(exc.status, exc.reason) if exc.status >= 400 else exc
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                response = json_error(500, "internal error")
+            request.app[METRICS].count_request(route, response.status)
+            return response
+
+        return guarded
+
+    return wrap
+
+
+@endpoint("unmatched")
+async def not_found(request: web.Request) -> web.Response:
+    """The catch-all: 405 (with Allow) when another route has this path, else 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == "/{tail}":
+            continue
+        match, methods = await resource.resolve(request)
+        if match is None:
+            allowed |= methods
+    if allowed:
+        response = json_error(405, "Method Not Allowed")
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+    return json_error(404, "Not Found")

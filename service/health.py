@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.errors import endpoint
 from service.keys import ENGINE, METRICS, SETTINGS
 
 routes = web.RouteTableDef()
@@ -34,11 +35,13 @@ async def _cache_reachable(request: web.Request) -> bool:
 
 
 @routes.get("/livez")
+@endpoint("/livez")
 async def livez(request: web.Request) -> web.Response:
     return web.json_response({"status": "pass"}, headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/readyz")
+@endpoint("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     ok = await _cache_reachable(request)
     return web.json_response(
@@ -49,6 +52,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/health")
+@endpoint("/health")
 async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     now = time.time()
@@ -110,6 +114,7 @@ def _worse(a: str, b: str) -> str:
 
 
 @routes.get("/metrics")
+@endpoint("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     payload = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=payload, headers={"Cache-Control": "no-store"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 
@@ -26,6 +26,30 @@ class _DataAgeCollector(Collector):
         yield family
 
 
+class _HotPathCollector(Collector):
+    """Request and lookup counts kept in plain dicts: the hot path pays a dict increment, not a lock."""
+
+    def __init__(self, requests: dict[tuple[str, int], int], lookups: dict[str, int]) -> None:
+        self._requests = requests
+        self._lookups = lookups
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "sidebar_http_requests", "HTTP requests served, by route and status.", labels=["route", "status"]
+        )
+        for (route, status), count in list(self._requests.items()):
+            requests.add_metric([route, str(status)], count)
+        yield requests
+        lookups = CounterMetricFamily(
+            "sidebar_cache_lookups",
+            "Snapshot lookups, by where they were answered: local, shared or miss.",
+            labels=["result"],
+        )
+        for result, count in list(self._lookups.items()):
+            lookups.add_metric([result], count)
+        yield lookups
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -42,32 +66,16 @@ class Metrics:
             ["provider", "reason"],
             registry=self.registry,
         )
-        self.cache_lookups = Counter(
-            "sidebar_cache_lookups_total",
-            "Snapshot lookups, by where they were answered: local, shared or miss.",
-            ["result"],
-            registry=self.registry,
-        )
-        self.http_requests = Counter(
-            "sidebar_http_requests_total",
-            "HTTP requests served, by route and status.",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self._request_children: dict[tuple[str, int], Counter] = {}
-        self._lookup_children = {
-            result: self.cache_lookups.labels(result) for result in ("local", "shared", "miss")
-        }
+        self._requests: dict[tuple[str, int], int] = {}
+        self._lookups: dict[str, int] = {"local": 0, "shared": 0, "miss": 0}
+        self.registry.register(_HotPathCollector(self._requests, self._lookups))
 
     def watch_data_age(self, ages: Callable[[], Iterable[tuple[str, float]]]) -> None:
         self.registry.register(_DataAgeCollector(ages))
 
     def count_lookup(self, result: str) -> None:
-        self._lookup_children[result].inc()
+        self._lookups[result] += 1
 
     def count_request(self, route: str, status: int) -> None:
-        # Children are cached: labels() costs a lock and a dict build on every call.
-        child = self._request_children.get((route, status))
-        if child is None:
-            child = self._request_children[(route, status)] = self.http_requests.labels(route, str(status))
-        child.inc()
+        key = (route, status)
+        self._requests[key] = self._requests.get(key, 0) + 1

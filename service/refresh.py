@@ -56,6 +56,13 @@ class WidgetRefresher:
     def is_fresh(self, snapshot: Snapshot, now: float) -> bool:
         return snapshot.age(now) <= self.widget.refresh_seconds
 
+    def serve_now(self) -> Snapshot | None:
+        """The hot path: the in-process snapshot, with a background refresh if it is stale."""
+        snapshot = self.store.peek(self.name)
+        if snapshot is not None and snapshot.fetched_at + self.widget.refresh_seconds < time.time():
+            self.trigger()
+        return snapshot
+
     async def current(self) -> Snapshot | None:
         """What a request should serve now. Waits only when there has never been any data."""
         snapshot = self.store.peek(self.name) or await self.store.load(self.name)

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from service.metrics import Metrics
 from service.rendering import Renderer
 from service.snapshot import Snapshot
 from service.widgets import WidgetSpec
@@ -39,10 +40,18 @@ def _json(value: Any) -> bytes:
 
 
 class Representations:
-    def __init__(self, renderer: Renderer, max_entries: int = 512) -> None:
+    def __init__(self, renderer: Renderer, metrics: Metrics, max_entries: int = 512) -> None:
         self.renderer = renderer
+        self.metrics = metrics
         self._max = max_entries
         self._cache: OrderedDict[tuple[Any, ...], JsonParts | HtmlBody] = OrderedDict()
+        #: The current second's full answer per (widget, format), kept by the routes.
+        self.hot: dict[tuple[str, str], Any] = {}
+
+    def forget(self, widget: str) -> None:
+        """A new snapshot landed: no prepared answer of the old one may be served again."""
+        for key in [k for k in self.hot if k[0] == widget]:
+            del self.hot[key]
 
     def _remember(self, key: tuple[Any, ...], value: JsonParts | HtmlBody) -> None:
         self._cache[key] = value

@@ -1,16 +1,25 @@
-"""Widget endpoints: the list, JSON envelopes and HTML fragments."""
+"""Widget endpoints: the list, JSON envelopes and HTML fragments.
+
+These are the hot path. Everything in a cached widget's answer changes at most once a second
+(``age_seconds``, ``max-age``) or when a new snapshot lands, so each (widget, format) keeps its
+prepared body and headers for the current second; a request then costs a dict lookup, an
+identity check and the response object.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from service.errors import json_error
+from service.errors import RequestError, endpoint, json_error
 from service.http_caching import NO_STORE, cache_control, etag_matches
-from service.keys import ENGINE, REPRESENTATIONS, SETTINGS, WIDGETS
+from service.keys import ENGINE, REPRESENTATIONS, WIDGETS
 from service.refresh import WidgetRefresher
+from service.representations import Representations
 from service.snapshot import Snapshot
 from service.widgets.base import QueryError
 
@@ -21,6 +30,7 @@ _HTML = "text/html; charset=utf-8"
 
 
 @routes.get("/widgets")
+@endpoint("/widgets")
 async def list_widgets(request: web.Request) -> web.Response:
     widgets = [
         {
@@ -33,44 +43,105 @@ async def list_widgets(request: web.Request) -> web.Response:
         for w in request.app[WIDGETS].values()
         if w.enabled
     ]
-    return web.json_response({"widgets": widgets})
+    return web.json_response({"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
-async def _resolve(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any], Snapshot | None, str, float]:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A widget answer, valid until ``expires_at`` (at most a second) for one snapshot."""
+
+    expires_at: float
+    snapshot: Snapshot
+    body: bytes
+    headers: dict[str, str]
+    not_modified_headers: dict[str, str]
+
+
+def _widget(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
+    """The widget a request names and the view its query asks for (4xx when either is bad)."""
     name = request.match_info["name"]
     refresher = request.app[ENGINE].refreshers.get(name)
     if refresher is None:
-        raise web.HTTPNotFound(reason=f"unknown widget: {name}")
+        raise RequestError(404, f"unknown widget: {name}")
+    if not request.query_string:
+        return refresher, {}
     widget = refresher.widget
     try:
-        view = widget.spec.parse_query(request.query, widget.options)
+        return refresher, widget.spec.parse_query(request.query, widget.options)
     except QueryError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from None
-    snapshot = await refresher.current()
-    now = time.time()
-    if snapshot is None:
-        status = "unavailable"
+        raise RequestError(400, str(exc)) from None
+
+
+def _answer(request: web.Request, prepared: Prepared) -> web.Response:
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and etag_matches(if_none_match, prepared.headers["ETag"]):
+        return web.Response(status=304, headers=prepared.not_modified_headers)
+    return web.Response(body=prepared.body, headers=prepared.headers)
+
+
+def _prepare(
+    kind: str,
+    reps: Representations,
+    refresher: WidgetRefresher,
+    snapshot: Snapshot,
+    view: dict[str, Any],
+    now: float,
+) -> Prepared:
+    spec = refresher.widget.spec
+    status = "fresh" if refresher.is_fresh(snapshot, now) else "stale"
+    if kind == "json":
+        parts = reps.json_parts(spec, snapshot, status, view)
+        body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
+        etag, content_type = parts.etag, _JSON
     else:
-        status = "fresh" if refresher.is_fresh(snapshot, now) else "stale"
-    return refresher, view, snapshot, status, now
-
-
-def _caching_headers(request: web.Request, refresher: WidgetRefresher, snapshot: Snapshot, now: float, etag: str) -> dict[str, str]:
-    engine_settings = request.app[SETTINGS].engine
-    return {
+        rendered = reps.html(spec, snapshot, status, view, now)
+        body, etag, content_type = rendered.body, rendered.etag, _HTML
+    settings = refresher.settings
+    caching = {
         "ETag": etag,
         "Cache-Control": cache_control(
             refresher.next_refresh_at(snapshot) - now,
-            stale_while_revalidate=engine_settings.stale_while_revalidate_seconds,
-            stale_if_error=engine_settings.stale_if_error_seconds,
+            stale_while_revalidate=settings.stale_while_revalidate_seconds,
+            stale_if_error=settings.stale_if_error_seconds,
         ),
     }
+    # Valid to the end of this second, or to the moment the data turns stale if that is sooner.
+    expires_at = float(int(now) + 1)
+    if status == "fresh":
+        expires_at = min(expires_at, snapshot.fetched_at + refresher.widget.refresh_seconds)
+    return Prepared(expires_at, snapshot, body, {"Content-Type": content_type, **caching}, caching)
 
 
-@routes.get("/widgets/{name}.json")
-async def widget_json(request: web.Request) -> web.Response:
-    refresher, view, snapshot, status, now = await _resolve(request)
+def _hot(request: web.Request, kind: str) -> web.Response | None:
+    """This second's prepared answer, if there is one (no query, no new snapshot since)."""
+    if request.query_string:
+        return None
+    reps = request.app[REPRESENTATIONS]
+    # Entries are dropped the moment their widget gets a new snapshot (Representations.forget).
+    prepared = reps.hot.get((request.match_info["name"], kind))
+    if prepared is None or time.time() >= prepared.expires_at:
+        return None
+    reps.metrics.count_lookup("local")
+    return _answer(request, prepared)
+
+
+async def _serve(request: web.Request, kind: str) -> web.Response:
+    reps = request.app[REPRESENTATIONS]
+    refresher, view = _widget(request)
+    snapshot = refresher.serve_now() or await refresher.current()
+    now = time.time()
     if snapshot is None:
+        return _unavailable(kind, reps, refresher, view, now)
+    prepared = _prepare(kind, reps, refresher, snapshot, view, now)
+    if not view:
+        reps.hot[(refresher.name, kind)] = prepared
+    return _answer(request, prepared)
+
+
+def _unavailable(
+    kind: str, reps: Representations, refresher: WidgetRefresher, view: dict[str, Any], now: float
+) -> web.Response:
+    if kind == "json":
         return json_error(
             503,
             refresher.state.last_error or "no data yet",
@@ -82,24 +153,18 @@ async def widget_json(request: web.Request) -> web.Response:
             attribution=None,
             data=None,
         )
-    parts = request.app[REPRESENTATIONS].json_parts(refresher.widget.spec, snapshot, status, view)
-    headers = _caching_headers(request, refresher, snapshot, now, parts.etag)
-    if etag_matches(request.headers.get("If-None-Match"), parts.etag):
-        return web.Response(status=304, headers=headers)
-    body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
-    headers["Content-Type"] = _JSON
-    return web.Response(body=body, headers=headers)
+    # A polite placeholder, not an error page: server-side includes and iframes show it as is.
+    rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now)
+    return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
+
+
+@routes.get("/widgets/{name}.json")
+@endpoint("/widgets/{name}.json")
+async def widget_json(request: web.Request) -> web.Response:
+    return _hot(request, "json") or await _serve(request, "json")
 
 
 @routes.get("/widgets/{name}.html")
+@endpoint("/widgets/{name}.html")
 async def widget_html(request: web.Request) -> web.Response:
-    refresher, view, snapshot, status, now = await _resolve(request)
-    rendered = request.app[REPRESENTATIONS].html(refresher.widget.spec, snapshot, status, view, now)
-    if snapshot is None:
-        # A polite placeholder, not an error page: server-side includes and iframes show it as is.
-        return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
-    headers = _caching_headers(request, refresher, snapshot, now, rendered.etag)
-    if etag_matches(request.headers.get("If-None-Match"), rendered.etag):
-        return web.Response(status=304, headers=headers)
-    headers["Content-Type"] = _HTML
-    return web.Response(body=rendered.body, headers=headers)
+    return _hot(request, "html") or await _serve(request, "html")
