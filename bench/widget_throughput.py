@@ -53,7 +53,9 @@ def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen
 def load_with_wrk(url: str, duration: int, connections: int) -> float:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if match is None:
@@ -67,6 +69,7 @@ def load_with_aiohttp(url: str, duration: int, connections: int) -> float:
         deadline = time.monotonic() + duration
         connector = aiohttp.TCPConnector(limit=connections)
         async with aiohttp.ClientSession(connector=connector) as session:
+
             async def worker() -> None:
                 nonlocal done
                 while time.monotonic() < deadline:
@@ -82,24 +85,35 @@ def load_with_aiohttp(url: str, duration: int, connections: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="alternate ours/bare this many times")
-    parser.add_argument("--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp")
+    parser.add_argument(
+        "--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp"
+    )
     args = parser.parse_args()
     load = load_with_wrk if args.client == "wrk" else load_with_aiohttp
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
     env["SIDEBAR_LOG_LEVEL"] = "WARNING"
     ours_port = free_port()
-    ours = start([sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(ours_port)], env)
+    ours = start(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(ours_port)], env
+    )
     servers = [ours]
     try:
         base = f"http://127.0.0.1:{ours_port}"
         wait_until_up(f"{base}/widgets/links.json")
-        print(f"client: {args.client}, {args.connections} connections, {args.duration}s x {args.rounds} rounds")
-        for kind, content_type in (("json", "application/json; charset=utf-8"), ("html", "text/html; charset=utf-8")):
+        print(
+            f"client: {args.client}, {args.connections} connections, {args.duration}s x {args.rounds} rounds"
+        )
+        for kind, content_type in (
+            ("json", "application/json; charset=utf-8"),
+            ("html", "text/html; charset=utf-8"),
+        ):
             url = f"{base}/widgets/links.{kind}"
             import urllib.request
 
@@ -108,15 +122,34 @@ def main() -> None:
             body_file = Path(tempfile.mkstemp(suffix=f".{kind}")[1])
             body_file.write_bytes(body)
             bare_port = free_port()
-            bare = start([sys.executable, str(HERE / "bare_app.py"), "--port", str(bare_port), "--body", str(body_file), "--content-type", content_type])
+            bare = start(
+                [
+                    sys.executable,
+                    str(HERE / "bare_app.py"),
+                    "--port",
+                    str(bare_port),
+                    "--body",
+                    str(body_file),
+                    "--content-type",
+                    content_type,
+                ]
+            )
             servers.append(bare)
             wait_until_up(f"http://127.0.0.1:{bare_port}/")
             ours_rates, bare_rates = [], []
             for _ in range(args.rounds):
-                bare_rates.append(load(f"http://127.0.0.1:{bare_port}/widgets/links.{kind}", args.duration, args.connections))
+                bare_rates.append(
+                    load(
+                        f"http://127.0.0.1:{bare_port}/widgets/links.{kind}", args.duration, args.connections
+                    )
+                )
                 ours_rates.append(load(url, args.duration, args.connections))
             ours_rps, bare_rps = max(ours_rates), max(bare_rates)
-            print(f"{kind:4}  ours {ours_rps:9.0f} req/s   bare {bare_rps:9.0f} req/s   ratio {ours_rps / bare_rps:.2f}   ({len(body)} bytes)")
+            ratio = ours_rps / bare_rps
+            print(
+                f"{kind:4}  ours {ours_rps:9.0f} req/s   bare {bare_rps:9.0f} req/s"
+                f"   ratio {ratio:.2f}   ({len(body)} bytes)"
+            )
             bare.terminate()
             body_file.unlink()
     finally:

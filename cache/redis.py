@@ -38,7 +38,8 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await self._client.get(self._key(key))
+            value: bytes | None = await self._client.get(self._key(key))  # decode_responses is off
+            return value
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -51,9 +52,7 @@ class RedisCache:
 
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         try:
-            taken = await self._client.set(
-                self._key(key), token, nx=True, px=max(1, int(ttl_seconds * 1000))
-            )
+            taken = await self._client.set(self._key(key), token, nx=True, px=max(1, int(ttl_seconds * 1000)))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
         return bool(taken)
@@ -89,7 +88,7 @@ class RedisCache:
             raise CacheUnavailable(str(exc)) from exc
         finally:
             try:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
             except (RedisError, OSError):
                 pass
 

@@ -43,9 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
     from service.app import create_app
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     web.run_app(
         app,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,14 +22,14 @@ _PING_TIMEOUT = 1.0
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def _cache_reachable(request: web.Request) -> bool:
     store = request.app[ENGINE].store
     try:
         return await asyncio.wait_for(store.ping(), _PING_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         store.available = False
         return False
 

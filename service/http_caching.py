@@ -16,9 +16,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))
 
 
-def cache_control(
-    seconds_until_refresh: float, *, stale_while_revalidate: int, stale_if_error: int
-) -> str:
+def cache_control(seconds_until_refresh: float, *, stale_while_revalidate: int, stale_if_error: int) -> str:
     """``max-age`` is exactly the time until new data can exist; s-maxage lets a CDN share it."""
     return _cache_control(max(0, math.ceil(seconds_until_refresh)), stale_while_revalidate, stale_if_error)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -23,7 +23,7 @@ def number(value: int | float, decimals: int = 0) -> str:
 
 def jalali_datetime(epoch_seconds: float, tz: ZoneInfo = TEHRAN) -> str:
     """``۵ آذر ۱۴۰۵، ساعت ۱۰:۲۰`` in the given zone (Tehran by default)."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).astimezone(tz)
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC).astimezone(tz)
     jalali = jdatetime.datetime.fromgregorian(datetime=moment)
     month = jdatetime.date.j_months_fa[jalali.month - 1]
     return f"{digits(jalali.day)} {month} {digits(jalali.year)}، ساعت {digits(moment.strftime('%H:%M'))}"

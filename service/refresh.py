@@ -71,7 +71,7 @@ class WidgetRefresher:
             if task is not None and self.settings.cold_wait_seconds > 0:
                 try:
                     await asyncio.wait_for(asyncio.shield(task), self.settings.cold_wait_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             return self.store.peek(self.name)
         if not self.is_fresh(snapshot, time.time()):
@@ -157,7 +157,7 @@ class WidgetRefresher:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), 0.25)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         shared_state = await self._load_shared_state()
         if shared_state is not None:
@@ -194,7 +194,7 @@ class WidgetRefresher:
             error = exc
         except ValidationError as exc:
             error = UpstreamError("validation", f"{provider.id}: {exc.error_count()} invalid field(s)")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = UpstreamError("timeout", f"{provider.id}: fetch did not finish in time")
         except Exception as exc:  # a parser tripping over an unexpected shape
             log.debug("provider %s raised", provider.id, exc_info=True)
@@ -289,7 +289,7 @@ class WidgetRefresher:
                 self._changed.clear()
                 try:
                     await asyncio.wait_for(self._changed.wait(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             task = self.trigger()

@@ -29,9 +29,7 @@ class RefreshState:
         return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
 
 
-def backoff_seconds(
-    failures: int, *, base: float, cap: float, retry_after: float | None = None
-) -> float:
+def backoff_seconds(failures: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
     """Glance-style quadratic backoff (base × n²) capped at the refresh interval.
 
     An upstream's own ``Retry-After`` is honoured even when it asks for longer than the cap.

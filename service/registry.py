@@ -44,7 +44,9 @@ class Registry:
             try:
                 obj = entry.load()
             except Exception as exc:  # a broken plug-in must name itself, not crash start-up
-                raise ConfigError(f"entry point {entry.name!r} ({entry.value}) failed to load: {exc}") from None
+                raise ConfigError(
+                    f"entry point {entry.name!r} ({entry.value}) failed to load: {exc}"
+                ) from None
             if isinstance(obj, WidgetSpec):
                 self.add_widget(obj)
             elif isinstance(obj, type) and issubclass(obj, Provider):

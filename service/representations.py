@@ -58,7 +58,9 @@ class Representations:
         if len(self._cache) > self._max:
             self._cache.popitem(last=False)
 
-    def json_parts(self, spec: WidgetSpec, snapshot: Snapshot, status: str, view: dict[str, Any]) -> JsonParts:
+    def json_parts(
+        self, spec: WidgetSpec, snapshot: Snapshot, status: str, view: dict[str, Any]
+    ) -> JsonParts:
         vkey = view_key(view)
         key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
         found = self._cache.get(key)
@@ -66,11 +68,16 @@ class Representations:
             return found
         data_json = snapshot.data_json if not view else _json(spec.select(snapshot.data, view))
         head = (
-            b'{"widget":' + _json(spec.name)
-            + b',"status":' + _json(status)
-            + b',"source":' + _json(snapshot.source)
-            + b',"fetched_at":' + _json(snapshot.fetched_at_iso)
-            + b',"attribution":' + _json(snapshot.attribution)
+            b'{"widget":'
+            + _json(spec.name)
+            + b',"status":'
+            + _json(status)
+            + b',"source":'
+            + _json(snapshot.source)
+            + b',"fetched_at":'
+            + _json(snapshot.fetched_at_iso)
+            + b',"attribution":'
+            + _json(snapshot.attribution)
             + b',"age_seconds":'
         )
         tail = b',"data":' + data_json + b"}"

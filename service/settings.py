@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, UrlConstraints, field_validator
 from pydantic_settings import (
@@ -17,7 +17,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from typing_extensions import Annotated
 
 RedisUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["redis", "rediss"])]
 
@@ -87,9 +86,7 @@ class EngineSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="SIDEBAR_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix="SIDEBAR_", env_nested_delimiter="__", extra="forbid")
 
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -56,7 +56,7 @@ class Snapshot:
 
     @property
     def fetched_at_iso(self) -> str:
-        moment = datetime.fromtimestamp(self.fetched_at, tz=timezone.utc)
+        moment = datetime.fromtimestamp(self.fetched_at, tz=UTC)
         return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
     def to_bytes(self) -> bytes:

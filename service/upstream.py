@@ -7,11 +7,10 @@ redirects followed only within the same host, and conditional requests (ETag / L
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -63,8 +62,8 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class UpstreamClient:
@@ -157,7 +156,7 @@ class UpstreamSession:
             request_headers["If-Modified-Since"] = held["last_modified"]
         try:
             response = await self._follow(target, request_headers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamError("timeout", f"{target.host} did not answer in time") from None
         except aiohttp.ClientConnectionError as exc:
             raise UpstreamError("connect", f"cannot reach {target.host}: {exc}") from None

@@ -35,7 +35,9 @@ class ConfiguredWidget:
 def configure_widgets(settings: Settings, registry: Registry) -> dict[str, ConfiguredWidget]:
     unknown = sorted(set(settings.widgets) - set(registry.widgets))
     if unknown:
-        raise ConfigError(f"widgets.{unknown[0]}: unknown widget (known: {', '.join(sorted(registry.widgets))})")
+        raise ConfigError(
+            f"widgets.{unknown[0]}: unknown widget (known: {', '.join(sorted(registry.widgets))})"
+        )
     unknown = sorted(set(settings.providers) - set(registry.providers))
     if unknown:
         raise ConfigError(

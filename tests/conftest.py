@@ -56,7 +56,10 @@ def probe_settings(upstream: FakeUpstream) -> Callable[..., Settings]:
             redis_url=redis_url,
             engine=EngineSettings(**engine),
             widgets={"probe": probe, "links": {"enabled": False}},
-            providers={"probe": {"url": upstream.url("/probe"), "timeout_seconds": 2}, **(extra_providers or {})},
+            providers={
+                "probe": {"url": upstream.url("/probe"), "timeout_seconds": 2},
+                **(extra_providers or {}),
+            },
         )
 
     return make

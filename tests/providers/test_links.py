@@ -22,10 +22,14 @@ async def test_default_links_are_the_seed_sidebars(aiohttp_client):
 async def test_operator_list_replaces_the_defaults_and_is_escaped(aiohttp_client):
     settings = Settings(
         engine={"background": False},
-        widgets={"links": {"items": [
-            {"title": "خبرگزاری <b>ایرنا</b>", "url": "https://www.irna.ir/"},
-            {"title": "سامانه \"قبض\"", "url": "https://example.org/?a=1&b=2"},
-        ]}},
+        widgets={
+            "links": {
+                "items": [
+                    {"title": "خبرگزاری <b>ایرنا</b>", "url": "https://www.irna.ir/"},
+                    {"title": 'سامانه "قبض"', "url": "https://example.org/?a=1&b=2"},
+                ]
+            }
+        },
     )
     client = await aiohttp_client(create_app(settings))
 

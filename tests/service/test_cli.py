@@ -16,8 +16,13 @@ async def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
     full_env.update(env or {})
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", *args,
-        env=full_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "service",
+        *args,
+        env=full_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode, out.decode(), err.decode()
@@ -34,8 +39,12 @@ async def test_bad_configuration_exits_2_naming_the_field_without_a_traceback():
 async def test_fetch_prints_the_validated_json(upstream):
     upstream.json("/probe", {"value": 4, "label": "چهار"})
     code, out, err = await run(
-        "fetch", "probe",
-        env={"SIDEBAR_WIDGETS__PROBE__ENABLED": "true", "SIDEBAR_PROVIDERS__PROBE__URL": upstream.url("/probe")},
+        "fetch",
+        "probe",
+        env={
+            "SIDEBAR_WIDGETS__PROBE__ENABLED": "true",
+            "SIDEBAR_PROVIDERS__PROBE__URL": upstream.url("/probe"),
+        },
     )
     assert code == 0, err
     assert json.loads(out) == {"widget": "probe", "source": "probe", "data": {"value": 4, "label": "چهار"}}
@@ -44,8 +53,12 @@ async def test_fetch_prints_the_validated_json(upstream):
 async def test_fetch_failure_exits_non_zero_with_one_line_reason(upstream):
     upstream.fail("/probe", 502)
     code, out, err = await run(
-        "fetch", "probe",
-        env={"SIDEBAR_WIDGETS__PROBE__ENABLED": "true", "SIDEBAR_PROVIDERS__PROBE__URL": upstream.url("/probe")},
+        "fetch",
+        "probe",
+        env={
+            "SIDEBAR_WIDGETS__PROBE__ENABLED": "true",
+            "SIDEBAR_PROVIDERS__PROBE__URL": upstream.url("/probe"),
+        },
     )
     assert code == 1
     assert out == ""
@@ -63,8 +76,17 @@ async def test_serve_runs_the_service_on_the_given_port():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with aiohttp.ClientSession() as session:

@@ -20,7 +20,9 @@ async def test_readyz_on_memory_is_ready(aiohttp_client, upstream, probe_setting
     assert response.status == 200 and (await response.json())["status"] == "pass"
 
 
-async def test_health_passes_with_fresh_data_and_reports_its_age(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_health_passes_with_fresh_data_and_reports_its_age(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
     client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url)))
     await client.get("/widgets/probe.json")

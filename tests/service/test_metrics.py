@@ -7,7 +7,9 @@ import re
 from service.app import create_app
 
 
-async def test_metrics_cover_fetches_errors_lookups_age_and_requests(aiohttp_client, upstream, probe_settings):
+async def test_metrics_cover_fetches_errors_lookups_age_and_requests(
+    aiohttp_client, upstream, probe_settings
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
     client = await aiohttp_client(create_app(probe_settings()))
     await client.get("/widgets/probe.json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from service import persian
 
@@ -15,12 +15,12 @@ def test_digits_and_separators() -> None:
 
 def test_jalali_new_year_in_tehran_time() -> None:
     # 2026-03-20 20:31 UTC is 00:01 on 1 Farvardin 1405 in Tehran (UTC+03:30, no DST since 2022).
-    moment = datetime(2026, 3, 20, 20, 31, tzinfo=timezone.utc).timestamp()
+    moment = datetime(2026, 3, 20, 20, 31, tzinfo=UTC).timestamp()
     assert persian.jalali_datetime(moment) == "۱ فروردین ۱۴۰۵، ساعت ۰۰:۰۱"
 
 
 def test_summer_time_is_still_plus_three_thirty() -> None:
-    moment = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc).timestamp()
+    moment = datetime(2026, 7, 1, 12, 0, tzinfo=UTC).timestamp()
     assert persian.jalali_datetime(moment).endswith("ساعت ۱۵:۳۰")
 
 

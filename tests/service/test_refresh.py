@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
+from aiohttp import web
 
 from providers.probe import ProbeProvider
 from service.app import create_app
@@ -30,7 +32,9 @@ async def test_cold_widget_waits_for_the_first_fetch_and_serves_it(aiohttp_clien
     assert upstream.hits["/probe"] == 1
 
 
-async def test_expired_widget_is_served_stale_at_once_while_one_refresh_runs(aiohttp_client, upstream, probe_settings):
+async def test_expired_widget_is_served_stale_at_once_while_one_refresh_runs(
+    aiohttp_client, upstream, probe_settings
+):
     upstream.json("/probe", {"value": 1, "label": "old"})
     client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.3)))
     assert (await client.get("/widgets/probe.json")).status == 200
@@ -79,15 +83,18 @@ async def test_failed_fetch_keeps_the_last_good_snapshot(aiohttp_client, upstrea
         ("<html>maintenance</html>", "content_type"),
     ],
 )
-async def test_validation_and_parse_failures_keep_the_old_data(aiohttp_client, upstream, probe_settings, payload, reason):
+async def test_validation_and_parse_failures_keep_the_old_data(
+    aiohttp_client, upstream, probe_settings, payload, reason
+):
     upstream.json("/probe", {"value": 3, "label": "kept"})
     client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
     await client.get("/widgets/probe.json")
     await asyncio.sleep(0.3)
     if isinstance(payload, str):
+
         async def html(request):
-            from aiohttp import web
             return web.Response(text=payload, content_type="text/html")
+
         upstream.on("/probe", html)
     else:
         upstream.json("/probe", payload)
@@ -104,6 +111,7 @@ async def test_validation_and_parse_failures_keep_the_old_data(aiohttp_client, u
 async def test_timeout_is_a_failure_not_a_hang(aiohttp_client, upstream, probe_settings):
     async def slow(request):
         await asyncio.sleep(5)
+
     upstream.on("/probe", slow)
     settings = probe_settings(cold_wait_seconds=0.2)
     settings.providers["probe"].timeout_seconds = 0.3
@@ -115,16 +123,18 @@ async def test_timeout_is_a_failure_not_a_hang(aiohttp_client, upstream, probe_s
     assert probe_refresher(client).state.last_error_reason == "timeout"
 
 
-async def test_failures_back_off_quadratically_capped_at_the_refresh_interval(aiohttp_client, upstream, probe_settings):
+async def test_failures_back_off_quadratically_capped_at_the_refresh_interval(
+    aiohttp_client, upstream, probe_settings
+):
     upstream.fail("/probe", 500)
-    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=30, retry_base_seconds=2, cold_wait_seconds=0)))
+    client = await aiohttp_client(
+        create_app(probe_settings(refresh_seconds=30, retry_base_seconds=2, cold_wait_seconds=0))
+    )
     refresher = probe_refresher(client)
     delays = []
     for _ in range(5):
         refresher.state.retry_at = 0  # let the test step through attempts without waiting
-        before = asyncio.get_running_loop().time()
         await refresher.trigger()
-        import time
         delays.append(round(refresher.state.retry_at - time.time()))
     assert delays == [2, 8, 18, 30, 30]
 
@@ -142,9 +152,10 @@ async def test_no_attempt_while_backing_off(aiohttp_client, upstream, probe_sett
 
 
 async def test_retry_after_is_honoured_even_beyond_the_cap(aiohttp_client, upstream, probe_settings):
-    import time
     upstream.fail("/probe", 429, headers={"Retry-After": "120"})
-    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=30, retry_base_seconds=1, cold_wait_seconds=0)))
+    client = await aiohttp_client(
+        create_app(probe_settings(refresh_seconds=30, retry_base_seconds=1, cold_wait_seconds=0))
+    )
     refresher = probe_refresher(client)
     await refresher.trigger()
     assert refresher.state.retry_at - time.time() == pytest.approx(120, abs=2)
@@ -173,7 +184,9 @@ async def test_provider_chain_falls_back_in_order(aiohttp_client, upstream, prob
     assert upstream.hits["/probe"] == 1 and upstream.hits["/mirror"] == 1
 
 
-async def test_logs_once_when_failing_and_once_when_recovering(aiohttp_client, upstream, probe_settings, caplog):
+async def test_logs_once_when_failing_and_once_when_recovering(
+    aiohttp_client, upstream, probe_settings, caplog
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
     client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.1)))
     refresher = probe_refresher(client)
@@ -194,8 +207,6 @@ async def test_logs_once_when_failing_and_once_when_recovering(aiohttp_client, u
 
 
 async def test_not_modified_renews_the_snapshot_without_new_data(aiohttp_client, upstream, probe_settings):
-    from aiohttp import web
-
     seen_conditions = []
 
     async def conditional(request):
@@ -220,7 +231,9 @@ async def test_not_modified_renews_the_snapshot_without_new_data(aiohttp_client,
 
 async def test_background_schedule_refreshes_without_any_reader(aiohttp_client, upstream, probe_settings):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    await aiohttp_client(create_app(probe_settings(refresh_seconds=0.3, background=True, jitter_fraction=0.2)))
+    await aiohttp_client(
+        create_app(probe_settings(refresh_seconds=0.3, background=True, jitter_fraction=0.2))
+    )
 
     await asyncio.sleep(1.05)
 

@@ -22,7 +22,9 @@ async def _bodies(client, n):
     return [await r.json() for r in responses]
 
 
-async def test_two_instances_make_one_upstream_call_per_refresh(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_two_instances_make_one_upstream_call_per_refresh(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 1, "label": "shared"})
     settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.5)
     a = await aiohttp_client(create_app(settings))
@@ -42,9 +44,13 @@ async def test_two_instances_make_one_upstream_call_per_refresh(aiohttp_client, 
     assert upstream.hits["/probe"] == 2
 
 
-async def test_background_schedules_of_two_instances_do_not_double_fetch(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_background_schedules_of_two_instances_do_not_double_fetch(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.4, background=True, jitter_fraction=0.3)
+    settings = probe_settings(
+        redis_url=redis_server.url, refresh_seconds=0.4, background=True, jitter_fraction=0.3
+    )
     await aiohttp_client(create_app(settings))
     await aiohttp_client(create_app(settings))
 
@@ -55,7 +61,9 @@ async def test_background_schedules_of_two_instances_do_not_double_fetch(aiohttp
     assert 5 <= upstream.hits["/probe"] <= 8
 
 
-async def test_a_write_reaches_every_replica_within_a_second(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_a_write_reaches_every_replica_within_a_second(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 1, "label": "before"})
     settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.3)
     a = await aiohttp_client(create_app(settings))
@@ -100,7 +108,9 @@ async def test_hot_reads_do_not_touch_redis(aiohttp_client, upstream, probe_sett
     await cache.close()
 
 
-async def test_restart_with_warm_redis_serves_at_once_without_refetching(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_restart_with_warm_redis_serves_at_once_without_refetching(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 5, "label": "warm"})
     settings = probe_settings(redis_url=redis_server.url, refresh_seconds=60, background=True)
     first = await aiohttp_client(create_app(settings))
@@ -117,7 +127,9 @@ async def test_restart_with_warm_redis_serves_at_once_without_refetching(aiohttp
     assert upstream.hits["/probe"] == 1
 
 
-async def test_redis_outage_keeps_widgets_served_and_recovers_by_itself(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_redis_outage_keeps_widgets_served_and_recovers_by_itself(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 1, "label": "before outage"})
     client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url, refresh_seconds=0.3)))
     await client.get("/widgets/probe.json")
@@ -157,7 +169,9 @@ async def test_redis_outage_keeps_widgets_served_and_recovers_by_itself(aiohttp_
     assert (await (await client.get("/health")).json())["checks"]["redis:responseTime"][0]["status"] == "pass"
 
 
-async def test_lock_holder_that_dies_does_not_block_refreshes_forever(aiohttp_client, upstream, probe_settings, redis_server):
+async def test_lock_holder_that_dies_does_not_block_refreshes_forever(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
     settings = probe_settings(redis_url=redis_server.url, lock_margin_seconds=0.5)
     settings.providers["probe"].timeout_seconds = 0.5

@@ -18,7 +18,13 @@ async def test_widget_list_names_enabled_widgets_and_their_urls(aiohttp_client, 
     client = await aiohttp_client(create_app(probe_settings()))
     body = await (await client.get("/widgets")).json()
     assert body["widgets"] == [
-        {"name": "probe", "title": "آزمایش", "json": "/widgets/probe.json", "html": "/widgets/probe.html", "refresh_seconds": 60}
+        {
+            "name": "probe",
+            "title": "آزمایش",
+            "json": "/widgets/probe.json",
+            "html": "/widgets/probe.html",
+            "refresh_seconds": 60,
+        }
     ]
 
 
@@ -92,6 +98,7 @@ async def test_etag_changes_when_the_data_changes(aiohttp_client, upstream, prob
     upstream.json("/probe", {"value": 2, "label": "x"})
     await asyncio.sleep(0.3)
     from service.keys import ENGINE
+
     await client.app[ENGINE].refreshers["probe"].trigger()
 
     response = await client.get("/widgets/probe.json", headers={"If-None-Match": before})
@@ -100,9 +107,15 @@ async def test_etag_changes_when_the_data_changes(aiohttp_client, upstream, prob
     assert response.headers["ETag"] != before
 
 
-async def test_cache_control_max_age_is_the_time_left_until_the_next_refresh(aiohttp_client, upstream, probe_settings):
+async def test_cache_control_max_age_is_the_time_left_until_the_next_refresh(
+    aiohttp_client, upstream, probe_settings
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=120, stale_while_revalidate_seconds=30, stale_if_error_seconds=600)))
+    client = await aiohttp_client(
+        create_app(
+            probe_settings(refresh_seconds=120, stale_while_revalidate_seconds=30, stale_if_error_seconds=600)
+        )
+    )
 
     header = (await client.get("/widgets/probe.json")).headers["Cache-Control"]
 
@@ -127,7 +140,9 @@ async def test_stale_data_says_so_with_no_max_age(aiohttp_client, upstream, prob
     assert 'data-status="stale"' in html and "sw-stale" in html
 
 
-async def test_fragment_is_one_rtl_persian_root_with_scoped_css_and_no_script(aiohttp_client, upstream, probe_settings):
+async def test_fragment_is_one_rtl_persian_root_with_scoped_css_and_no_script(
+    aiohttp_client, upstream, probe_settings
+):
     upstream.json("/probe", {"value": 1234567, "label": "<script>alert(1)</script>"})
     client = await aiohttp_client(create_app(probe_settings()))
 

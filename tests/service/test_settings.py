@@ -76,7 +76,10 @@ def test_bad_values_name_the_field(monkeypatch, env, message) -> None:
         ({"SIDEBAR_WIDGETS__LINKS__PROVIDERS": '["nope"]'}, "unknown provider 'nope'"),
         ({"SIDEBAR_WIDGETS__LINKS__PROVIDERS": '["probe"]'}, "feeds 'probe', not 'links'"),
         ({"SIDEBAR_WIDGETS__PROBE__ENABLED": "true"}, "provider 'probe' needs url"),
-        ({"SIDEBAR_WIDGETS__LINKS__ITEMS": '[{"title": "x", "url": "not a url"}]'}, "widgets.links.items.0.url"),
+        (
+            {"SIDEBAR_WIDGETS__LINKS__ITEMS": '[{"title": "x", "url": "not a url"}]'},
+            "widgets.links.items.0.url",
+        ),
         ({"SIDEBAR_WIDGETS__LINKS__COLOUR": "red"}, "widgets.links.colour"),
     ],
 )

@@ -15,7 +15,9 @@ from service.upstream import UpstreamClient, parse_retry_after
 
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
-    upstream_client = UpstreamClient(HttpSettings(user_agent="sidebar-test/1 (ops@example.org)", max_response_bytes=1_000_000))
+    upstream_client = UpstreamClient(
+        HttpSettings(user_agent="sidebar-test/1 (ops@example.org)", max_response_bytes=1_000_000)
+    )
     await upstream_client.start()
     yield upstream_client
     await upstream_client.close()
@@ -122,13 +124,17 @@ async def test_conditional_requests_use_the_validators_held(client, upstream) ->
     async def etagged(request: web.Request) -> web.Response:
         if request.headers.get("If-None-Match") == '"abc"':
             return web.Response(status=304)
-        return web.json_response({"v": 1}, headers={"ETag": '"abc"', "Last-Modified": "Wed, 25 Nov 2026 10:00:00 GMT"})
+        return web.json_response(
+            {"v": 1}, headers={"ETag": '"abc"', "Last-Modified": "Wed, 25 Nov 2026 10:00:00 GMT"}
+        )
 
     upstream.on("/c", etagged)
     first = client.session(timeout_seconds=2)
     await first.get_json(upstream.url("/c"))
     validators = first.new_validators
-    assert validators == {upstream.url("/c"): {"etag": '"abc"', "last_modified": "Wed, 25 Nov 2026 10:00:00 GMT"}}
+    assert validators == {
+        upstream.url("/c"): {"etag": '"abc"', "last_modified": "Wed, 25 Nov 2026 10:00:00 GMT"}
+    }
 
     with pytest.raises(NotModified):
         await client.session(timeout_seconds=2, validators=validators).get(upstream.url("/c"))

@@ -40,7 +40,9 @@ class FakeUpstream:
     def on(self, path: str, handler: Handler) -> None:
         self._handlers[path] = handler
 
-    def json(self, path: str, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
+    def json(
+        self, path: str, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         async def handler(request: web.Request) -> web.Response:
             return web.Response(
                 status=status,
@@ -51,7 +53,9 @@ class FakeUpstream:
 
         self.on(path, handler)
 
-    def fail(self, path: str, status: int = 500, *, headers: dict[str, str] | None = None, body: str = "error") -> None:
+    def fail(
+        self, path: str, status: int = 500, *, headers: dict[str, str] | None = None, body: str = "error"
+    ) -> None:
         async def handler(request: web.Request) -> web.Response:
             return web.Response(status=status, text=body, headers=headers)
 
