@@ -38,10 +38,11 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self._client.get(self._key(key))  # decode_responses is off
-            return value
+            value = await self._client.get(self._key(key))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
+        # decode_responses is off, so values come back as the bytes we stored.
+        return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
