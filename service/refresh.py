@@ -127,7 +127,7 @@ class WidgetRefresher:
         try:
             if shared_lock and await self._done_elsewhere(seen):
                 return
-            await self._walk_chain(self.store.peek(self.name))
+            await self._walk_chain(self.store.local(self.name))
         finally:
             if shared_lock:
                 try:
@@ -143,9 +143,11 @@ class WidgetRefresher:
             if seen is None or current.fetched_at > seen.fetched_at:
                 return True
         shared_state = await self._load_shared_state()
-        if shared_state is not None and shared_state.retry_at > now:
+        if shared_state is not None:
+            # Replicas share one failure count, so backoff grows the same whoever tried last.
             self.state = shared_state
-            return True
+            if shared_state.retry_at > now:
+                return True
         return False
 
     async def _await_other_process(self, seen: Snapshot | None, timeout: float) -> None:
@@ -168,14 +170,16 @@ class WidgetRefresher:
         self.state.last_attempt = time.time()
         failures: list[tuple[Provider, UpstreamError]] = []
         for provider in self.widget.providers:
-            error = await self._try(provider, held)
-            if error is None:
-                await self._succeeded(provider)
+            outcome = await self._try(provider, held)
+            if isinstance(outcome, Snapshot):
+                await self._succeeded(provider)  # first, so the recovery is logged by this process
+                await self.store.save(outcome)
                 return
-            failures.append((provider, error))
+            failures.append((provider, outcome))
         await self._failed(failures)
 
-    async def _try(self, provider: Provider, held: Snapshot | None) -> UpstreamError | None:
+    async def _try(self, provider: Provider, held: Snapshot | None) -> Snapshot | UpstreamError:
+        """One provider's attempt: the snapshot to store, or why there is none."""
         validators = held.validators if held is not None and held.source == provider.id else {}
         session = self.upstream.session(
             timeout_seconds=provider.config.timeout_seconds,
@@ -187,9 +191,9 @@ class WidgetRefresher:
             model = await asyncio.wait_for(provider.fetch(session), provider.config.timeout_seconds * 2)
             data = self.widget.spec.data_model.model_validate(model.model_dump(mode="json"))
         except NotModified:
-            assert held is not None
-            await self.store.save(held.renewed(time.time(), session.new_validators))
-            return None
+            if held is not None:
+                return held.renewed(time.time(), session.new_validators)
+            error = UpstreamError("status", f"{provider.id}: 304 without data to keep")
         except UpstreamError as exc:
             error = exc
         except ValidationError as exc:
@@ -200,7 +204,7 @@ class WidgetRefresher:
             log.debug("provider %s raised", provider.id, exc_info=True)
             error = UpstreamError("parse", f"{provider.id}: {type(exc).__name__}: {exc}")
         else:
-            snapshot = Snapshot.create(
+            return Snapshot.create(
                 self.name,
                 provider.id,
                 time.time(),
@@ -208,8 +212,6 @@ class WidgetRefresher:
                 attribution=provider.attribution,
                 validators=session.new_validators,
             )
-            await self.store.save(snapshot)
-            return None
         finally:
             self.metrics.fetch_duration.labels(provider.id).observe(time.perf_counter() - started)
         self.metrics.upstream_errors.labels(provider.id, error.reason).inc()
@@ -265,8 +267,16 @@ class WidgetRefresher:
     # -- scheduling ----------------------------------------------------------------------------
 
     def _on_store_change(self, widget: str) -> None:
-        if widget == self.name:
-            self._changed.set()
+        if widget != self.name:
+            return
+        snapshot = self.store.local(widget)
+        if snapshot is not None and snapshot.fetched_at > (self.state.last_attempt or 0.0):
+            # Good data newer than our last failed attempt: some process got through, so this one
+            # is no longer failing or backing off either.
+            self.state.consecutive_failures = 0
+            self.state.retry_at = 0.0
+            self.state.last_success = max(self.state.last_success or 0.0, snapshot.fetched_at)
+        self._changed.set()
 
     def _due(self, snapshot: Snapshot | None) -> float:
         if snapshot is None:

@@ -189,3 +189,27 @@ async def test_lock_holder_that_dies_does_not_block_refreshes_forever(
     assert response.status == 200
     assert upstream.hits["/probe"] == 1
     await direct.aclose()
+
+
+async def test_a_replica_stops_backing_off_when_another_one_gets_through(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.fail("/probe", 500)
+    settings = probe_settings(redis_url=redis_server.url, retry_base_seconds=60, cold_wait_seconds=0)
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+    await a.app[ENGINE].refreshers["probe"].trigger()
+    failing = a.app[ENGINE].refreshers["probe"].state
+    assert failing.consecutive_failures == 1 and failing.retry_at > time.time() + 30
+
+    # b ignores the shared backoff only because the test forces it; the upstream has recovered.
+    upstream.json("/probe", {"value": 1, "label": "back"})
+    b_refresher = b.app[ENGINE].refreshers["probe"]
+    await b_refresher._walk_chain(None)
+
+    deadline = time.monotonic() + 1
+    while (await (await a.get("/health")).json())["checks"]["probe:dataAge"][0]["consecutiveFailures"]:
+        assert time.monotonic() < deadline, "replica a still reports the failure another replica cleared"
+        await asyncio.sleep(0.02)
+    assert a.app[ENGINE].refreshers["probe"].state.retry_at == 0
+    assert (await (await a.get("/widgets/probe.json")).json())["data"]["label"] == "back"
