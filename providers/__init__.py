@@ -1,7 +1,16 @@
 """Built-in providers, registered explicitly (third-party ones come through entry points)."""
 
 from providers.base import Provider
+from providers.brsapi import BrsApiProvider
 from providers.links import LinksProvider
+from providers.navasan import NavasanProvider
 from providers.probe import ProbeProvider
+from providers.tgju import TgjuProvider
 
-BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (LinksProvider, ProbeProvider)
+BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (
+    LinksProvider,
+    TgjuProvider,
+    BrsApiProvider,
+    NavasanProvider,
+    ProbeProvider,
+)

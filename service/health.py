@@ -78,6 +78,8 @@ async def health(request: web.Request) -> web.Response:
             "consecutiveFailures": state.consecutive_failures,
             "lastError": state.last_error,
         }
+        if state.rejected:
+            check["rejected"] = state.rejected
         if refresher.widget.skipped:
             check["skippedProviders"] = list(refresher.widget.skipped)
         if state.last_error and state.consecutive_failures:

@@ -66,6 +66,12 @@ class Metrics:
             ["provider", "reason"],
             registry=self.registry,
         )
+        self.rejected_items = Counter(
+            "sidebar_rejected_items_total",
+            "Parts of accepted fetches rejected by sanity checks (kept at their last good value).",
+            ["widget"],
+            registry=self.registry,
+        )
         self._requests: dict[tuple[str, int], int] = {}
         self._lookups: dict[str, int] = {"local": 0, "shared": 0, "miss": 0}
         self.registry.register(_HotPathCollector(self._requests, self._lookups))

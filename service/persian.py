@@ -21,6 +21,12 @@ def number(value: int | float, decimals: int = 0) -> str:
     return digits(f"{value:,.{decimals}f}")
 
 
+def signed(value: int | float, decimals: int = 0) -> str:
+    """A change with its sign always shown: ``+۶٬۰۵۰``, ``−۰٫۳۲``."""
+    sign = "+" if value > 0 else ""
+    return sign + number(value, decimals)
+
+
 def jalali_datetime(epoch_seconds: float, tz: ZoneInfo = TEHRAN) -> str:
     """``۵ آذر ۱۴۰۵، ساعت ۱۰:۲۰`` in the given zone (Tehran by default)."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC).astimezone(tz)

@@ -204,11 +204,15 @@ class WidgetRefresher:
             log.debug("provider %s raised", provider.id, exc_info=True)
             error = UpstreamError("parse", f"{provider.id}: {type(exc).__name__}: {exc}")
         else:
+            stored, problems = self.widget.spec.reconcile(
+                data.model_dump(mode="json"), held.data if held is not None else None, self.widget.options
+            )
+            self._report_problems(provider, problems)
             return Snapshot.create(
                 self.name,
                 provider.id,
                 time.time(),
-                data.model_dump(mode="json"),
+                stored,
                 attribution=provider.attribution,
                 validators=session.new_validators,
             )
@@ -216,6 +220,14 @@ class WidgetRefresher:
             self.metrics.fetch_duration.labels(provider.id).observe(time.perf_counter() - started)
         self.metrics.upstream_errors.labels(provider.id, error.reason).inc()
         return error
+
+    def _report_problems(self, provider: Provider, problems: list[str]) -> None:
+        """Parts of an accepted fetch that were rejected (the rest of the data still lands)."""
+        self.state.rejected = problems
+        if problems:
+            self.metrics.rejected_items.labels(self.name).inc(len(problems))
+            for problem in problems:
+                log.warning("widget %s: %s rejected: %s", self.name, provider.id, problem)
 
     async def _succeeded(self, provider: Provider) -> None:
         if self.state.consecutive_failures:
@@ -241,6 +253,8 @@ class WidgetRefresher:
             base=self.settings.retry_base_seconds,
             cap=self.widget.refresh_seconds,
             retry_after=retry_after,
+            # A changed page layout will not change back in a minute: no retry storm.
+            give_up_early=bool(failures) and all(e.reason == "changed" for _, e in failures),
         )
         self.state.retry_at = time.time() + delay
         if self.state.consecutive_failures == 1:

@@ -7,7 +7,7 @@ none retries while another is backing off.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -19,6 +19,8 @@ class RefreshState:
     consecutive_failures: int = 0
     #: No attempt before this time (backoff or Retry-After).
     retry_at: float = 0.0
+    #: Parts of the last accepted fetch that failed a sanity check (kept at their last good value).
+    rejected: list[str] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -29,12 +31,20 @@ class RefreshState:
         return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
 
 
-def backoff_seconds(failures: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
+def backoff_seconds(
+    failures: int,
+    *,
+    base: float,
+    cap: float,
+    retry_after: float | None = None,
+    give_up_early: bool = False,
+) -> float:
     """Glance-style quadratic backoff (base × n²) capped at the refresh interval.
 
-    An upstream's own ``Retry-After`` is honoured even when it asks for longer than the cap.
+    ``give_up_early`` goes straight to the cap (for failures a quick retry cannot fix). An
+    upstream's own ``Retry-After`` is honoured even when it asks for longer than the cap.
     """
-    delay = min(base * failures * failures, cap)
+    delay = cap if give_up_early else min(base * failures * failures, cap)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel
 
 from service import persian
 from service.snapshot import Snapshot
@@ -23,6 +24,7 @@ def create_environment() -> Environment:
     env.filters["fa_number"] = persian.number
     env.filters["jalali"] = persian.jalali_datetime
     env.filters["age"] = persian.age_phrase
+    env.filters["fa_signed"] = persian.signed
     return env
 
 
@@ -37,6 +39,7 @@ class Renderer:
         status: str,
         view: dict[str, Any],
         *,
+        options: BaseModel | None = None,
         now: float | None = None,
     ) -> str:
         now = time.time() if now is None else now
@@ -49,6 +52,7 @@ class Renderer:
             status=status,
             data=spec.select(snapshot.data, view),
             view=view,
+            options=options,
             snapshot=snapshot,
             age_seconds=snapshot.age(now),
         )

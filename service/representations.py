@@ -8,6 +8,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from service.metrics import Metrics
 from service.rendering import Renderer
 from service.snapshot import Snapshot
@@ -92,6 +94,7 @@ class Representations:
         status: str,
         view: dict[str, Any],
         now: float,
+        options: BaseModel | None = None,
     ) -> HtmlBody:
         vkey = view_key(view)
         # Stale fragments print their age; one rendering per minute of age is plenty.
@@ -102,7 +105,7 @@ class Representations:
         found = self._cache.get(key)
         if isinstance(found, HtmlBody):
             return found
-        text = self.renderer.fragment(spec, snapshot, status, view, now=now)
+        text = self.renderer.fragment(spec, snapshot, status, view, options=options, now=now)
         suffix = f"-{age_bucket}" if status == "stale" else ""
         body = HtmlBody(text.encode(), f'W/"{digest}-{status}-{vkey}{suffix}-h"')
         self._remember(key, body)

@@ -94,7 +94,7 @@ def _prepare(
         body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
         etag, content_type = parts.etag, _JSON
     else:
-        rendered = reps.html(spec, snapshot, status, view, now)
+        rendered = reps.html(spec, snapshot, status, view, now, refresher.widget.options)
         body, etag, content_type = rendered.body, rendered.etag, _HTML
     settings = refresher.settings
     caching = {
@@ -154,7 +154,7 @@ def _unavailable(
             data=None,
         )
     # A polite placeholder, not an error page: server-side includes and iframes show it as is.
-    rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now)
+    rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now, refresher.widget.options)
     return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
 
 

@@ -7,8 +7,12 @@ from typing import Any
 import pytest
 
 from service.settings import EngineSettings, Settings
+from service.widgets import BUILTIN_WIDGETS
 from tests.support.redis_server import RedisServer
 from tests.support.upstream import FakeUpstream
+
+
+OTHER_WIDGETS = [spec.name for spec in BUILTIN_WIDGETS if spec.name != "probe"]
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +59,7 @@ def probe_settings(upstream: FakeUpstream) -> Callable[..., Settings]:
         return Settings(
             redis_url=redis_url,
             engine=EngineSettings(**engine),
-            widgets={"probe": probe, "links": {"enabled": False}},
+            widgets={"probe": probe, **{name: {"enabled": False} for name in OTHER_WIDGETS}},
             providers={
                 "probe": {"url": upstream.url("/probe"), "timeout_seconds": 2},
                 **(extra_providers or {}),

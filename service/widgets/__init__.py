@@ -2,8 +2,9 @@
 
 from service.widgets.base import NoOptions, WidgetSpec
 from service.widgets.links import LINKS
+from service.widgets.prices import PRICES
 from service.widgets.probe import PROBE
 
-BUILTIN_WIDGETS: tuple[WidgetSpec, ...] = (LINKS, PROBE)
+BUILTIN_WIDGETS: tuple[WidgetSpec, ...] = (LINKS, PRICES, PROBE)
 
 __all__ = ["BUILTIN_WIDGETS", "NoOptions", "WidgetSpec"]

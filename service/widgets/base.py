@@ -21,6 +21,10 @@ class QueryError(ValueError):
 QueryParser = Callable[[Mapping[str, str], BaseModel], dict[str, Any]]
 
 
+#: (new data, last good data or None, widget options) → (data to store, problems found).
+Reconciler = Callable[[dict[str, Any], dict[str, Any] | None, BaseModel], tuple[dict[str, Any], list[str]]]
+
+
 def no_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     return {}
 
@@ -41,3 +45,6 @@ class WidgetSpec:
     select: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = field(
         default=lambda data, view: data
     )
+    #: Sanity checks against the last good data, run before a snapshot is accepted:
+    #: returns the data to store and the problems found (logged, counted, shown in /health).
+    reconcile: Reconciler = field(default=lambda new, previous, options: (new, []))

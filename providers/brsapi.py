@@ -1,0 +1,90 @@
+"""BrsApi.ir ``Api/Market/Gold_Currency.php``: JSON lists quoted in Toman (the ounce in dollars)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from providers.base import Provider, UpstreamError
+from providers.keyed_prices import html_instead_of_json, to_rial, updated_at
+from providers.text import clean_title, parse_decimal
+from service.widgets.prices import TITLES, PriceItem, PricesData, PricesOptions, Unit
+
+if TYPE_CHECKING:
+    from service.upstream import UpstreamSession
+
+#: BrsApi symbol → our (tgju) key.
+SYMBOLS = {
+    "USD": "price_dollar_rl",
+    "EUR": "price_eur",
+    "GBP": "price_gbp",
+    "AED": "price_aed",
+    "TRY": "price_try",
+    "IR_COIN_EMAMI": "sekee",
+    "IR_COIN_BAHAR": "sekeb",
+    "IR_COIN_HALF": "nim",
+    "IR_COIN_QUARTER": "rob",
+    "IR_COIN_1G": "gerami",
+    "IR_GOLD_18K": "geram18",
+    "IR_GOLD_24K": "geram24",
+    "IR_GOLD_MELTED": "mesghal",  # the mesghal of melted gold, as tgju's "mesghal"
+    "XAUUSD": "ons",
+}
+#: The ``unit`` field as BrsApi writes it → (our unit, Rial per upstream unit).
+UNITS: dict[str, tuple[Unit, int]] = {"تومان": ("IRR", 10), "ریال": ("IRR", 1), "دلار": ("USD", 1)}
+
+
+class BrsApiProvider(Provider):
+    id = "brsapi"
+    widget = "prices"
+    attribution = "منبع: BrsApi.ir"
+    default_url = "https://BrsApi.ir"
+    requires_api_key = True
+
+    async def fetch(self, http: UpstreamSession) -> PricesData:
+        url = f"{(self.config.url or '').rstrip('/')}/Api/Market/Gold_Currency.php"
+        try:
+            payload = await http.get_json(url, params={"key": self.config.api_key or ""})
+        except UpstreamError as exc:
+            raise html_instead_of_json(self.id, exc) from None
+        lists = ("gold", "currency")
+        if not isinstance(payload, dict) or not any(isinstance(payload.get(k), list) for k in lists):
+            raise UpstreamError("changed", "brsapi: no 'gold' or 'currency' list in the answer")
+        options = self.config.widget_options
+        wanted = set(options.items if isinstance(options, PricesOptions) else TITLES)
+        items: list[PriceItem] = []
+        problems: list[str] = []
+        for entry in [*payload.get("gold", []), *payload.get("currency", [])]:
+            key = SYMBOLS.get(str(entry.get("symbol"))) if isinstance(entry, dict) else None
+            if key is None or key not in wanted:
+                continue
+            try:
+                items.append(_item(key, entry))
+            except (ValueError, TypeError, ValidationError) as exc:
+                problems.append(f"{key}: {exc}")
+        if not items:
+            raise UpstreamError("changed", "brsapi: none of the configured items in the answer")
+        return PricesData(items=items, problems=problems)
+
+
+def _item(key: str, entry: dict[str, Any]) -> PriceItem:
+    unit_name = clean_title(str(entry.get("unit", "")))
+    if unit_name not in UNITS:
+        raise ValueError(f"unknown unit {unit_name!r}")
+    unit, rial_per_unit = UNITS[unit_name]
+    if (unit == "USD") != (key == "ons"):
+        raise ValueError(f"unexpected unit {unit_name!r}")
+    change = to_rial(parse_decimal(str(entry.get("change_value", 0))), rial_per_unit)
+    percent = float(parse_decimal(str(entry.get("change_percent", 0))))
+    return PriceItem(
+        key=key,
+        title=TITLES.get(key) or clean_title(str(entry.get("name", key))),
+        price=to_rial(parse_decimal(str(entry["price"])), rial_per_unit),
+        unit=unit,
+        change=change,
+        change_percent=percent,
+        direction="up" if change > 0 else "down" if change < 0 else "flat",
+        updated_at=updated_at(float(Decimal(str(entry["time_unix"])))),
+    )

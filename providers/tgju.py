@@ -1,0 +1,229 @@
+"""tgju.org market pages (``/currency``, ``/gold-chart``, ``/coin``), scraped with BeautifulSoup.
+
+Rows are keyed by ``data-market-nameslug``; columns are found from the ``<thead>`` captions, never
+by position or cell class (coin rows use ``<td class="">``, currency rows ``<td class="nf">``).
+Prices are Rial; the ounce is US dollars. Direction lives only in the change span's class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from bs4 import BeautifulSoup, Tag
+from pydantic import ValidationError
+
+from providers.base import NotModified, Provider, UpstreamError
+from providers.text import ascii_digits, clean_title, parse_decimal
+from service.persian import TEHRAN
+from service.widgets.prices import (
+    TITLES,
+    USD_ITEMS,
+    Direction,
+    PriceItem,
+    PricesData,
+    PricesOptions,
+    Unit,
+)
+
+if TYPE_CHECKING:
+    from service.upstream import UpstreamSession
+
+PAGES = ("currency", "gold-chart", "coin")
+#: Cloudflare in front of tgju turns non-browser clients away.
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Safari/537.36"
+)
+#: Column captions as tgju writes them in each table's <thead>.
+CAPTIONS = {"price": "قیمت زنده", "change": "تغییر", "low": "کمترین", "high": "بیشترین", "time": "زمان"}
+_CHANGE = re.compile(r"\(\s*(-?[\d.,]+)\s*%\s*\)\s*(-?[\d.,]+)")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+class TgjuProvider(Provider):
+    id = "tgju"
+    widget = "prices"
+    attribution = "منبع: tgju.org"
+    default_url = "https://www.tgju.org"
+    default_timeout_seconds = 15.0
+
+    async def fetch(self, http: UpstreamSession) -> PricesData:
+        options = self.config.widget_options
+        wanted = set(options.items if isinstance(options, PricesOptions) else TITLES)
+        pages = await asyncio.gather(*(self._page(http, page) for page in PAGES), return_exceptions=True)
+        items: dict[str, PriceItem] = {}
+        problems: list[str] = []
+        failures: list[UpstreamError] = []
+        for page, result in zip(PAGES, pages, strict=True):
+            if isinstance(result, UpstreamError):
+                failures.append(result)
+                problems.append(f"/{page}: {result.reason}: {result}")
+            elif isinstance(result, NotModified):
+                problems.append(f"/{page}: not modified")
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                found, page_problems = parse_page(result, wanted, page=page)
+                items.update(found)
+                problems.extend(page_problems)
+        if not items:
+            if failures:
+                raise _most_telling(failures)
+            raise UpstreamError("changed", f"tgju: none of {len(wanted)} configured items found")
+        return PricesData(items=list(items.values()), problems=problems)
+
+    async def _page(self, http: UpstreamSession, page: str) -> str:
+        response = await http.get(
+            f"{(self.config.url or '').rstrip('/')}/{page}",
+            headers={
+                "User-Agent": self.config.user_agent or BROWSER_USER_AGENT,
+                "Accept": "text/html,application/xhtml+xml",
+                "Accept-Language": "fa-IR,fa;q=0.9,en;q=0.5",
+            },
+        )
+        text = response.text
+        if "market-table" not in text:
+            raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
+        return text
+
+
+def _most_telling(failures: list[UpstreamError]) -> UpstreamError:
+    """When every page failed, report a transient cause (timeouts, 5xx) before a layout change."""
+    transient = [f for f in failures if f.reason != "changed"]
+    return transient[0] if transient else failures[0]
+
+
+def parse_page(
+    html: str, wanted: set[str], *, page: str, now: datetime | None = None
+) -> tuple[dict[str, PriceItem], list[str]]:
+    """Items of one market page; rows that fail their checks become problems, not items."""
+    soup = BeautifulSoup(html, "html.parser")
+    tables = soup.select("table.market-table")
+    if not tables:
+        raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
+    now = now or datetime.now(TEHRAN)
+    items: dict[str, PriceItem] = {}
+    problems: list[str] = []
+    for table in tables:
+        columns = _columns(table)
+        if "price" not in columns:
+            problems.append(f"/{page}: a table without a 'قیمت زنده' column was skipped")
+            continue
+        for row in table.select("tr[data-market-nameslug]"):
+            key = str(row.get("data-market-nameslug", "")).strip()
+            if key not in wanted or key in items:
+                continue
+            try:
+                items[key] = _item(key, row, columns, now)
+            except (ValueError, ValidationError) as exc:
+                problems.append(f"{key}: {_short(exc)}")
+    return items, problems
+
+
+def _columns(table: Tag) -> dict[str, int]:
+    head = table.find("thead")
+    if head is None:
+        return {}
+    captions = [clean_title(cell.get_text(" ")) for cell in head.find_all(["th", "td"])]
+    columns: dict[str, int] = {}
+    for name, caption in CAPTIONS.items():
+        for index, text in enumerate(captions):
+            if text.startswith(caption):
+                columns[name] = index
+                break
+    return columns
+
+
+def _cell(cells: list[Tag], columns: dict[str, int], name: str) -> Tag | None:
+    index = columns.get(name)
+    return cells[index] if index is not None and index < len(cells) else None
+
+
+def _item(key: str, row: Tag, columns: dict[str, int], now: datetime) -> PriceItem:
+    cells = row.find_all(["th", "td"], recursive=False)
+    unit: Unit = "USD" if key in USD_ITEMS else "IRR"
+    price_cell = _cell(cells, columns, "price")
+    if price_cell is None:
+        raise ValueError("no price cell")
+    price = _amount(price_cell.get_text(), unit)
+    change, percent, direction = _change(_cell(cells, columns, "change"), unit)
+    low, high = (
+        _optional_amount(_cell(cells, columns, "low"), unit),
+        _optional_amount(_cell(cells, columns, "high"), unit),
+    )
+    # Our own titles for the keys we know, so every provider reads alike; tgju's for the rest.
+    title = TITLES.get(key) or (clean_title(cells[0].get_text(" ")) if cells else "") or key
+    return PriceItem(
+        key=key,
+        title=title,
+        price=price,
+        unit=unit,
+        change=change,
+        change_percent=percent,
+        direction=direction,
+        low=low,
+        high=high,
+        updated_at=_when(_cell(cells, columns, "time"), now),
+    )
+
+
+def _optional_amount(cell: Tag | None, unit: Unit) -> int | None:
+    return _amount(cell.get_text(), unit) if cell is not None and cell.get_text(strip=True) else None
+
+
+def _amount(text: str, unit: Unit) -> int:
+    value = parse_decimal(text)
+    return int(value.to_integral_value()) if unit == "USD" else _exact_int(value)
+
+
+def _exact_int(value: Decimal) -> int:
+    if value != value.to_integral_value():
+        raise ValueError(f"a Rial price with a fraction: {value}")
+    return int(value)
+
+
+def _change(cell: Tag | None, unit: Unit) -> tuple[int, float, Direction]:
+    if cell is None:
+        return 0, 0.0, "flat"
+    span = cell.find("span")
+    classes: list[str] = list(span.get("class") or []) if isinstance(span, Tag) else []
+    direction: Direction = "down" if "low" in classes else "up" if "high" in classes else "flat"
+    text = ascii_digits(cell.get_text(" "))
+    match = _CHANGE.search(text)
+    if match is None:
+        if not text.strip():
+            return 0, 0.0, "flat"
+        raise ValueError(f"unreadable change {text.strip()!r}")
+    percent = abs(float(parse_decimal(match.group(1))))
+    amount = abs(_amount(match.group(2), unit))
+    sign = -1 if direction == "down" else 1 if direction == "up" else 0
+    if sign == 0 and amount:
+        sign = 1 if float(parse_decimal(match.group(1))) >= 0 else -1
+        direction = "up" if sign > 0 else "down"
+    return sign * amount, sign * percent, direction
+
+
+def _when(cell: Tag | None, now: datetime) -> datetime | None:
+    """A clock time is today in Tehran (yesterday if it is ahead of now); a Jalali day is None."""
+    if cell is None:
+        return None
+    match = _CLOCK.match(ascii_digits(cell.get_text()).strip())
+    if match is None:
+        return None  # e.g. "۲۴ مرداد": the upstream gave only a day
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"impossible time {cell.get_text().strip()!r}")
+    moment = now.replace(hour=hour, minute=minute, second=second, microsecond=0)
+    if moment > now + timedelta(minutes=10):
+        moment -= timedelta(days=1)
+    return moment
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return str(exc)

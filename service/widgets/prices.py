@@ -1,0 +1,179 @@
+"""The prices box: gold, coin and currency prices, held in integer Rial whatever the source's unit.
+
+Item ids are tgju's keys; other providers map their symbols onto them. Sanity checks that need the
+last good snapshot (absurd jumps, items a partial fetch did not bring) live in ``reconcile``, which
+the engine calls before a snapshot is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.widgets.base import QueryError, WidgetSpec
+
+#: Persian titles of the keys a local news box shows, in the order it shows them.
+TITLES: dict[str, str] = {
+    "price_dollar_rl": "دلار آمریکا",
+    "price_eur": "یورو",
+    "price_gbp": "پوند انگلیس",
+    "price_aed": "درهم امارات",
+    "price_try": "لیر ترکیه",
+    "sekee": "سکه امامی",
+    "sekeb": "سکه بهار آزادی",
+    "nim": "نیم سکه",
+    "rob": "ربع سکه",
+    "gerami": "سکه گرمی",
+    "geram18": "طلای ۱۸ عیار (گرم)",
+    "geram24": "طلای ۲۴ عیار (گرم)",
+    "mesghal": "مثقال طلا",
+    "ons": "انس طلا",
+}
+DEFAULT_ITEMS: tuple[str, ...] = tuple(TITLES)
+#: Quoted in US dollars upstream; everything else is Iranian Rial.
+USD_ITEMS = frozenset({"ons"})
+#: A price more than this many times (or less than 1/this of) the last good one is rejected.
+MAX_JUMP = 3.0
+
+Unit = Literal["IRR", "USD"]
+Direction = Literal["up", "down", "flat"]
+
+
+class PriceItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=100)
+    price: int = Field(gt=0)
+    unit: Unit
+    change: int
+    change_percent: float
+    direction: Direction
+    low: int | None = Field(default=None, gt=0)
+    high: int | None = Field(default=None, gt=0)
+    updated_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _within_the_days_range(self) -> PriceItem:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"{self.key}: low {self.low} above high {self.high}")
+        if self.low is not None and self.price < self.low:
+            raise ValueError(f"{self.key}: price {self.price} below the day's low {self.low}")
+        if self.high is not None and self.price > self.high:
+            raise ValueError(f"{self.key}: price {self.price} above the day's high {self.high}")
+        return self
+
+    @field_validator("updated_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("updated_at needs a time zone")
+        return value
+
+
+class PricesData(BaseModel):
+    items: list[PriceItem] = Field(min_length=1)
+    #: Item-level rejections found while parsing; the engine reports them and does not store them.
+    problems: list[str] = Field(default_factory=list)
+
+
+class PricesOptions(BaseModel):
+    """``[widgets.prices] items = [...]``, ``display_unit = "toman" | "rial"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[str] = Field(default_factory=lambda: list(DEFAULT_ITEMS), min_length=1)
+    display_unit: Literal["toman", "rial"] = "toman"
+
+    @field_validator("items")
+    @classmethod
+    def _no_duplicates(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("items must not repeat a key")
+        return value
+
+
+def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
+    assert isinstance(options, PricesOptions)
+    view: dict[str, Any] = {}
+    if "items" in query:
+        wanted = [key.strip() for key in query["items"].split(",") if key.strip()]
+        unknown = [key for key in wanted if key not in options.items]
+        if not wanted or unknown:
+            raise QueryError(
+                f"items: unknown key(s) {', '.join(unknown) or '(none given)'}; "
+                f"valid: {', '.join(options.items)}"
+            )
+        view["items"] = wanted
+    if "unit" in query:
+        if query["unit"] not in ("toman", "rial"):
+            raise QueryError("unit: must be toman or rial")
+        view["unit"] = query["unit"]
+    return view
+
+
+def select(data: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    """``items=`` picks a subset in the asked order; ``unit=toman`` re-expresses Rial as Toman."""
+    items = data["items"]
+    if "items" in view:
+        by_key = {item["key"]: item for item in items}
+        items = [by_key[key] for key in view["items"] if key in by_key]
+    if view.get("unit") == "toman":
+        items = [_in_toman(item) if item["unit"] == "IRR" else item for item in items]
+    return {**data, "items": items}
+
+
+def _in_toman(item: dict[str, Any]) -> dict[str, Any]:
+    def toman(rial: int | None) -> int | None:
+        return None if rial is None else round(rial / 10)
+
+    return {
+        **item,
+        "unit": "IRT",
+        "price": toman(item["price"]),
+        "change": toman(item["change"]),
+        "low": toman(item["low"]),
+        "high": toman(item["high"]),
+    }
+
+
+def reconcile(
+    new: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel
+) -> tuple[dict[str, Any], list[str]]:
+    """Guard against absurd jumps and keep last good values for items this fetch lacks."""
+    assert isinstance(options, PricesOptions)
+    problems = list(new.get("problems", []))
+    old_items = {item["key"]: item for item in (previous or {}).get("items", [])}
+    accepted: dict[str, dict[str, Any]] = {}
+    for item in new["items"]:
+        old = old_items.get(item["key"])
+        if old is not None and old["unit"] == item["unit"]:
+            ratio = item["price"] / old["price"]
+            if ratio > MAX_JUMP or ratio < 1 / MAX_JUMP:
+                problems.append(
+                    f"{item['key']}: {item['price']} is {ratio:.2f}× the last good {old['price']}; "
+                    "kept the old value"
+                )
+                accepted[item["key"]] = old
+                continue
+        accepted[item["key"]] = item
+    for key, old in old_items.items():
+        accepted.setdefault(key, old)
+    return {"items": [accepted[key] for key in options.items if key in accepted]}, problems
+
+
+PRICES = WidgetSpec(
+    name="prices",
+    title="قیمت روز طلا، سکه و ارز",
+    data_model=PricesData,
+    default_providers=("tgju", "brsapi", "navasan"),
+    default_refresh_seconds=300,
+    options_model=PricesOptions,
+    template="widgets/prices.html",
+    parse_query=parse_query,
+    select=select,
+    reconcile=reconcile,
+)

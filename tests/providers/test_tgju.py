@@ -1,0 +1,151 @@
+"""tgju.org market pages: parsed from their real structure, in Rial, with every trap of the page."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+from aiohttp import web
+
+from providers.base import UpstreamError
+from providers.tgju import TgjuProvider, parse_page
+from service.persian import TEHRAN
+from service.widgets.prices import DEFAULT_ITEMS
+from tests.support.fixtures import fixture_text
+from tests.support.prices import fetch_once, serve_tgju
+
+
+def by_key(data):
+    return {item.key: item for item in data.items}
+
+
+async def test_reads_every_default_item_in_rial(upstream):
+    serve_tgju(upstream)
+
+    data = await fetch_once(TgjuProvider, upstream)
+
+    items = by_key(data)
+    assert set(items) == set(DEFAULT_ITEMS)
+    # The fixture's numbers are Rial: a dollar at 1,052,300 Rial is 105,230 Toman.
+    assert items["price_dollar_rl"].price == 1_052_300
+    assert items["price_dollar_rl"].unit == "IRR"
+    assert items["sekee"].price == 1_066_500_000
+    assert items["mesghal"].price == 465_300_000
+    assert (items["geram18"].low, items["geram18"].high) == (106_700_000, 107_500_000)
+    assert items["ons"].unit == "USD" and items["ons"].price == 4013  # 4,012.65 dollars
+    assert data.problems == []
+
+
+async def test_change_sign_and_direction_come_from_the_span_class(upstream):
+    serve_tgju(upstream)
+    items = by_key(await fetch_once(TgjuProvider, upstream))
+
+    up, down, flat = items["price_dollar_rl"], items["price_eur"], items["nim"]
+    assert (up.direction, up.change, up.change_percent) == ("up", 4_710, 0.45)
+    assert (down.direction, down.change, down.change_percent) == ("down", -2_590, -0.21)
+    assert (flat.direction, flat.change, flat.change_percent) == ("flat", 0, 0.0)
+
+
+async def test_coin_rows_with_empty_class_cells_are_read(upstream):
+    serve_tgju(upstream)
+    items = by_key(await fetch_once(TgjuProvider, upstream, items=["sekee", "sekeb", "rob"]))
+    assert [items[k].price for k in ("sekee", "sekeb", "rob")] == [1_066_500_000, 1_012_000_000, 322_500_000]
+
+
+def test_persian_digit_clock_times_are_today_in_tehran_and_jalali_days_are_null():
+    now = datetime(2026, 11, 26, 10, 30, tzinfo=TEHRAN)
+    items, problems = parse_page(fixture_text("tgju_coin.html"), {"sekee", "gerami"}, page="coin", now=now)
+    assert items["sekee"].updated_at == datetime(2026, 11, 26, 10, 9, 12, tzinfo=TEHRAN)
+    assert items["sekee"].updated_at.isoformat() == "2026-11-26T10:09:12+03:30"
+    assert items["gerami"].updated_at is None  # "۲۴ مرداد": only a day
+    assert problems == []
+
+
+def test_a_clock_time_ahead_of_now_was_yesterday():
+    just_after_midnight = datetime(2026, 11, 26, 0, 5, tzinfo=TEHRAN)
+    items, _ = parse_page(fixture_text("tgju_coin.html"), {"sekee"}, page="coin", now=just_after_midnight)
+    assert items["sekee"].updated_at == datetime(2026, 11, 25, 10, 9, 12, tzinfo=TEHRAN)
+
+
+def test_columns_are_found_by_caption_whatever_their_order():
+    items, problems = parse_page(
+        fixture_text("tgju_currency_reordered.html"), {"price_dollar_rl", "price_eur"}, page="currency"
+    )
+    dollar = items["price_dollar_rl"]
+    # Persian digits, ٬ separators and a zero-width space in the price cell; an extra volume column.
+    assert (dollar.price, dollar.low, dollar.high) == (1_052_300, 1_047_100, 1_055_000)
+    assert (dollar.change, dollar.change_percent, dollar.direction) == (4_710, 0.45, "up")
+    assert items["price_eur"].change == -2_590
+    assert problems == []
+
+
+def test_a_row_breaking_its_own_range_is_a_problem_not_an_item():
+    html = fixture_text("tgju_currency.html").replace("<td>1,047,100</td>", "<td>1,100,000</td>")
+    items, problems = parse_page(html, {"price_dollar_rl", "price_eur"}, page="currency")
+    assert "price_dollar_rl" not in items
+    assert "price_eur" in items
+    assert problems and problems[0].startswith("price_dollar_rl: ")
+
+
+def test_a_page_without_its_table_is_an_upstream_change():
+    with pytest.raises(UpstreamError) as caught:
+        parse_page("<html><body><p>در دست تعمیر</p></body></html>", {"sekee"}, page="coin")
+    assert caught.value.reason == "changed"
+
+
+async def test_one_page_failing_keeps_the_items_of_the_others(upstream):
+    serve_tgju(upstream)
+    upstream.fail("/coin", 500)
+
+    data = await fetch_once(TgjuProvider, upstream)
+
+    items = by_key(data)
+    assert "price_dollar_rl" in items and "geram18" in items
+    assert "sekee" not in items
+    assert any(p.startswith("/coin: status") for p in data.problems)
+
+
+async def test_a_slow_page_times_out_without_losing_the_others(upstream):
+    serve_tgju(upstream)
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.Response(text="late")
+
+    upstream.on("/gold-chart", slow)
+    data = await fetch_once(TgjuProvider, upstream, timeout=0.5)
+    assert "geram18" not in by_key(data) and "price_eur" in by_key(data)
+    assert any(p.startswith("/gold-chart: timeout") for p in data.problems)
+
+
+async def test_every_page_failing_is_a_failure_naming_the_transient_cause(upstream):
+    upstream.fail("/currency", 502)
+    upstream.fail("/gold-chart", 502)
+
+    async def maintenance(request: web.Request) -> web.Response:
+        return web.Response(text="<html><body>maintenance</body></html>", content_type="text/html")
+
+    upstream.on("/coin", maintenance)
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_once(TgjuProvider, upstream)
+    assert caught.value.reason == "status"
+
+
+async def test_a_layout_change_on_every_page_is_reported_as_changed(upstream):
+    async def maintenance(request: web.Request) -> web.Response:
+        return web.Response(text="<html><body>new design</body></html>", content_type="text/html")
+
+    for page in ("/currency", "/gold-chart", "/coin"):
+        upstream.on(page, maintenance)
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_once(TgjuProvider, upstream)
+    assert caught.value.reason == "changed"
+
+
+async def test_sends_a_browser_user_agent_and_persian_accept_language(upstream):
+    serve_tgju(upstream)
+    await fetch_once(TgjuProvider, upstream)
+    request = upstream.requests[0]
+    assert request.headers["User-Agent"].startswith("Mozilla/5.0")
+    assert request.headers["Accept-Language"].startswith("fa")

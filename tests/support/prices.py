@@ -1,0 +1,50 @@
+"""Helpers for prices tests: serve the tgju pages from a fake upstream, run a provider once."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from providers.base import Provider, ProviderConfig
+from service.settings import HttpSettings
+from service.upstream import UpstreamClient
+from service.widgets.prices import PricesData, PricesOptions
+from tests.support.fixtures import fixture_text
+from tests.support.upstream import FakeUpstream
+
+TGJU_PAGES = ("currency", "gold-chart", "coin")
+
+
+def serve_tgju(upstream: FakeUpstream, **replacements: str) -> None:
+    """The three market pages; ``replacements`` maps a page to another fixture file."""
+    for page in TGJU_PAGES:
+        html = fixture_text(replacements.get(page, f"tgju_{page}.html"))
+        upstream.on(f"/{page}", _html(html))
+
+
+def _html(text: str):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="text/html")
+
+    return handler
+
+
+async def fetch_once(
+    provider_cls: type[Provider],
+    upstream: FakeUpstream,
+    *,
+    items: list[str] | None = None,
+    api_key: str | None = None,
+    timeout: float = 2,
+) -> PricesData:
+    options = PricesOptions(items=items) if items else PricesOptions()
+    provider = provider_cls(
+        ProviderConfig(url=upstream.url(""), timeout_seconds=timeout, api_key=api_key, widget_options=options)
+    )
+    client = UpstreamClient(HttpSettings())
+    await client.start()
+    try:
+        result = await provider.fetch(client.session(timeout_seconds=timeout))
+    finally:
+        await client.close()
+    assert isinstance(result, PricesData)
+    return result
