@@ -11,7 +11,6 @@ from service.widgets import BUILTIN_WIDGETS
 from tests.support.redis_server import RedisServer
 from tests.support.upstream import FakeUpstream
 
-
 OTHER_WIDGETS = [spec.name for spec in BUILTIN_WIDGETS if spec.name != "probe"]
 
 

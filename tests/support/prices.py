@@ -18,10 +18,10 @@ def serve_tgju(upstream: FakeUpstream, **replacements: str) -> None:
     """The three market pages; ``replacements`` maps a page to another fixture file."""
     for page in TGJU_PAGES:
         html = fixture_text(replacements.get(page, f"tgju_{page}.html"))
-        upstream.on(f"/{page}", _html(html))
+        upstream.on(f"/{page}", html_page(html))
 
 
-def _html(text: str):
+def html_page(text: str):
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=text, content_type="text/html")
 

@@ -1,0 +1,221 @@
+"""The prices widget end to end: fake tgju pages in, JSON and a Persian RTL fragment out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from service.app import create_app
+from service.keys import ENGINE
+from service.settings import EngineSettings, Settings
+from service.widgets import BUILTIN_WIDGETS
+from service.widgets.prices import PricesOptions, reconcile
+from tests.support.fixtures import fixture_text
+from tests.support.prices import html_page, serve_tgju
+
+
+def prices_settings(upstream, **prices: Any) -> Settings:
+    others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prices"}
+    return Settings(
+        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        widgets={"prices": {"refresh_seconds": 0.3, **prices}, **others},
+        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 2}},
+    )
+
+
+def item(key: str, price: int, unit: str = "IRR") -> dict[str, Any]:
+    return {
+        "key": key,
+        "title": key,
+        "price": price,
+        "unit": unit,
+        "change": 0,
+        "change_percent": 0.0,
+        "direction": "flat",
+        "low": None,
+        "high": None,
+        "updated_at": None,
+    }
+
+
+def test_an_absurd_jump_keeps_the_last_good_value():
+    options = PricesOptions(items=["sekee", "price_dollar_rl"])
+    previous = {"items": [item("sekee", 1_000_000_000), item("price_dollar_rl", 1_000_000)]}
+    new = {"items": [item("sekee", 1_010_000_000), item("price_dollar_rl", 10_000_000)], "problems": []}
+
+    stored, problems = reconcile(new, previous, options)
+
+    assert [i["price"] for i in stored["items"]] == [1_010_000_000, 1_000_000]
+    assert len(problems) == 1 and problems[0].startswith("price_dollar_rl: 10000000 is 10.00×")
+
+
+def test_items_a_fetch_lacks_keep_their_last_good_value_in_configured_order():
+    options = PricesOptions(items=["price_dollar_rl", "sekee", "ons"])
+    previous = {"items": [item("price_dollar_rl", 1_000_000), item("sekee", 1_000_000_000)]}
+    new = {"items": [item("ons", 4000, "USD"), item("price_dollar_rl", 1_010_000)], "problems": ["x"]}
+
+    stored, problems = reconcile(new, previous, options)
+
+    assert [(i["key"], i["price"]) for i in stored["items"]] == [
+        ("price_dollar_rl", 1_010_000),
+        ("sekee", 1_000_000_000),
+        ("ons", 4000),
+    ]
+    assert problems == ["x"]
+
+
+async def test_json_items_are_integer_rial_with_the_promised_fields(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+
+    body = await (await client.get("/widgets/prices.json")).json()
+
+    assert body["status"] == "fresh" and body["source"] == "tgju"
+    items = body["data"]["items"]
+    assert [i["key"] for i in items] == list(PricesOptions().items)
+    dollar = items[0]
+    assert set(dollar) == {
+        "key",
+        "title",
+        "price",
+        "unit",
+        "change",
+        "change_percent",
+        "direction",
+        "low",
+        "high",
+        "updated_at",
+    }
+    assert dollar["price"] == 1_052_300 and dollar["unit"] == "IRR" and dollar["title"] == "دلار آمریکا"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT10:15:30\+03:30", dollar["updated_at"])
+    assert next(i for i in items if i["key"] == "gerami")["updated_at"] is None
+
+
+async def test_items_and_unit_query_parameters(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+
+    body = await (await client.get("/widgets/prices.json?items=sekee,price_dollar_rl&unit=toman")).json()
+
+    assert [(i["key"], i["price"], i["unit"]) for i in body["data"]["items"]] == [
+        ("sekee", 106_650_000, "IRT"),
+        ("price_dollar_rl", 105_230, "IRT"),
+    ]
+    html = await (await client.get("/widgets/prices.html?items=ons,sekee")).text()
+    assert html.index('data-key="ons"') < html.index('data-key="sekee"')
+    assert html.count("<tr") == 2
+
+
+@pytest.mark.parametrize("query", ["items=sekee,bitcoin", "items=", "unit=dinar"])
+async def test_bad_query_parameters_are_400_naming_what_is_valid(aiohttp_client, upstream, query):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    for fmt in ("json", "html"):
+        response = await client.get(f"/widgets/prices.{fmt}?{query}")
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert (
+            ("valid: price_dollar_rl" in error) if query.startswith("items") else ("toman or rial" in error)
+        )
+
+
+async def test_fragment_shows_toman_with_persian_digits_arrows_and_a_jalali_time(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+
+    html = await (await client.get("/widgets/prices.html")).text()
+
+    assert html.startswith('<div class="sw-widget sw-prices" dir="rtl" lang="fa"')
+    assert "قیمت روز طلا، سکه و ارز" in html
+    dollar_row = html[html.index('data-key="price_dollar_rl"') : html.index('data-key="price_eur"')]
+    assert "<bdi>۱۰۵٬۲۳۰</bdi>" in dollar_row and "تومان" in dollar_row  # 1,052,300 Rial
+    assert "▲" in dollar_row and "sw-up" in dollar_row and "<bdi>+۴۷۱</bdi>" in dollar_row
+    euro_row = html[html.index('data-key="price_eur"') :]
+    assert "▼" in euro_row.split("</tr>")[0] and "(−۰٫۲۱٪)" in euro_row.split("</tr>")[0]
+    ounce_row = html[html.index('data-key="ons"') :].split("</tr>")[0]
+    assert "۴٬۰۱۳" in ounce_row and "دلار" in ounce_row
+    assert re.search(r"به‌روزرسانی: [۰-۹]+ [آ-ی]+ [۰-۹]{4}، ساعت [۰-۹]{2}:[۰-۹]{2}", html)
+
+
+async def test_display_unit_rial_from_config(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream, display_unit="rial")))
+    html = await (await client.get("/widgets/prices.html?items=price_dollar_rl")).text()
+    assert "<bdi>۱٬۰۵۲٬۳۰۰</bdi>" in html and "ریال" in html
+
+
+async def test_an_upstream_title_with_markup_is_shown_as_text(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream, items=["price_chf", "sekee"])))
+
+    html = await (await client.get("/widgets/prices.html")).text()
+
+    assert "<script" not in html
+    assert "فرانک &lt;script&gt;alert(1)&lt;/script&gt; سوئیس" in html
+
+
+async def test_a_ten_fold_jump_is_rejected_and_reported(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    await client.get("/widgets/prices.json")
+    jumped = (
+        fixture_text("tgju_currency.html")
+        .replace("1,052,300", "10,523,000")
+        .replace("<td>1,047,100</td>", "<td>10,471,000</td>")
+        .replace("<td>1,055,000</td>", "<td>10,550,000</td>")
+    )
+    serve_tgju(upstream)
+    upstream.on("/currency", html_page(jumped))
+    await asyncio.sleep(0.35)
+
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    body = await (await client.get("/widgets/prices.json")).json()
+    dollar = next(i for i in body["data"]["items"] if i["key"] == "price_dollar_rl")
+    assert dollar["price"] == 1_052_300
+    assert body["status"] == "fresh"
+    health = await (await client.get("/health")).json()
+    assert any("price_dollar_rl" in r for r in health["checks"]["prices:dataAge"][0]["rejected"])
+    metrics = await (await client.get("/metrics")).text()
+    assert 'sidebar_rejected_items_total{widget="prices"} 1.0' in metrics
+
+
+async def test_a_failed_page_keeps_its_items_last_good_values(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    first = await (await client.get("/widgets/prices.json")).json()
+    upstream.fail("/coin", 500)
+    await asyncio.sleep(0.35)
+
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    second = await (await client.get("/widgets/prices.json")).json()
+    assert second["status"] == "fresh" and second["fetched_at"] >= first["fetched_at"]
+    assert [i["key"] for i in second["data"]["items"]] == [i["key"] for i in first["data"]["items"]]
+    sekee = next(i for i in second["data"]["items"] if i["key"] == "sekee")
+    assert sekee["price"] == 1_066_500_000
+
+
+async def test_a_missing_table_everywhere_backs_off_to_the_refresh_interval(aiohttp_client, upstream):
+    async def redesigned(request):
+        return web.Response(text="<html><body>new site</body></html>", content_type="text/html")
+
+    for page in ("/currency", "/gold-chart", "/coin"):
+        upstream.on(page, redesigned)
+    settings = prices_settings(upstream)
+    settings.widgets["prices"].refresh_seconds = 300
+    settings.engine.cold_wait_seconds = 0
+    client = await aiohttp_client(create_app(settings))
+    refresher = client.app[ENGINE].refreshers["prices"]
+
+    await refresher.trigger()
+
+    assert refresher.state.last_error_reason == "changed"
+    assert refresher.state.retry_at - time.time() == pytest.approx(300, abs=2)
+    html = await (await client.get("/widgets/prices.html")).text()
+    assert 'data-status="unavailable"' in html
