@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from providers.base import Provider, UpstreamError
-from providers.keyed_prices import html_instead_of_json, to_rial, updated_at
+from providers.keyed_prices import get_keyed_json, to_rial, updated_at
 from providers.text import clean_title, parse_decimal
-from service.widgets.prices import TITLES, PriceItem, PricesData, PricesOptions, Unit
+from service.widgets.prices import TITLES, PriceItem, PricesData, Unit, configured_items
 
 if TYPE_CHECKING:
     from service.upstream import UpstreamSession
@@ -44,16 +44,11 @@ class BrsApiProvider(Provider):
     requires_api_key = True
 
     async def fetch(self, http: UpstreamSession) -> PricesData:
-        url = f"{(self.config.url or '').rstrip('/')}/Api/Market/Gold_Currency.php"
-        try:
-            payload = await http.get_json(url, params={"key": self.config.api_key or ""})
-        except UpstreamError as exc:
-            raise html_instead_of_json(self.id, exc) from None
+        payload = await get_keyed_json(http, self, "/Api/Market/Gold_Currency.php", "key")
         lists = ("gold", "currency")
         if not isinstance(payload, dict) or not any(isinstance(payload.get(k), list) for k in lists):
             raise UpstreamError("changed", "brsapi: no 'gold' or 'currency' list in the answer")
-        options = self.config.widget_options
-        wanted = set(options.items if isinstance(options, PricesOptions) else TITLES)
+        wanted = configured_items(self.config.widget_options)
         items: list[PriceItem] = []
         problems: list[str] = []
         for entry in [*payload.get("gold", []), *payload.get("currency", [])]:

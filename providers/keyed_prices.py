@@ -5,23 +5,35 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from providers.base import UpstreamError
+from providers.base import Provider, UpstreamError
 from service.persian import TEHRAN
+
+if TYPE_CHECKING:
+    from service.upstream import UpstreamSession
 
 #: An item whose upstream timestamp is older than this is a dead key, not today's price.
 MAX_ITEM_AGE_SECONDS = 7 * 86400
 
 
-def html_instead_of_json(provider_id: str, exc: UpstreamError) -> UpstreamError:
-    """These APIs answer a missing or wrong key with an HTML page, not an error status."""
-    if exc.reason == "content_type":
-        return UpstreamError(
+async def get_keyed_json(http: UpstreamSession, provider: Provider, path: str, key_param: str) -> Any:
+    """GET ``{url}{path}?{key_param}={api_key}`` as JSON.
+
+    These APIs answer a missing or wrong key with an HTML page, not an error status: that becomes
+    an ``api_key`` error naming the setting to fix.
+    """
+    url = f"{(provider.config.url or '').rstrip('/')}{path}"
+    try:
+        return await http.get_json(url, params={key_param: provider.config.api_key or ""})
+    except UpstreamError as exc:
+        if exc.reason != "content_type":
+            raise
+        raise UpstreamError(
             "api_key",
-            f"{provider_id}: answered with an HTML page instead of JSON; "
-            f"check [providers.{provider_id}] api_key",
-        )
-    return exc
+            f"{provider.id}: answered with an HTML page instead of JSON; "
+            f"check [providers.{provider.id}] api_key",
+        ) from None
 
 
 def to_rial(amount: Decimal, rial_per_unit: int) -> int:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from providers.base import Provider, UpstreamError
-from providers.keyed_prices import html_instead_of_json, to_rial, updated_at
+from providers.keyed_prices import get_keyed_json, to_rial, updated_at
 from providers.text import parse_decimal
-from service.widgets.prices import TITLES, PriceItem, PricesData, PricesOptions
+from service.widgets.prices import TITLES, PriceItem, PricesData, configured_items
 
 if TYPE_CHECKING:
     from service.upstream import UpstreamSession
@@ -43,15 +43,10 @@ class NavasanProvider(Provider):
     requires_api_key = True
 
     async def fetch(self, http: UpstreamSession) -> PricesData:
-        url = f"{(self.config.url or '').rstrip('/')}/latest/"
-        try:
-            payload = await http.get_json(url, params={"api_key": self.config.api_key or ""})
-        except UpstreamError as exc:
-            raise html_instead_of_json(self.id, exc) from None
+        payload = await get_keyed_json(http, self, "/latest/", "api_key")
         if not isinstance(payload, dict):
             raise UpstreamError("changed", "navasan: the answer is not a JSON object")
-        options = self.config.widget_options
-        wanted = set(options.items if isinstance(options, PricesOptions) else TITLES)
+        wanted = configured_items(self.config.widget_options)
         items: list[PriceItem] = []
         problems: list[str] = []
         for symbol, (key, rial_per_unit) in SYMBOLS.items():

@@ -25,8 +25,8 @@ from service.widgets.prices import (
     Direction,
     PriceItem,
     PricesData,
-    PricesOptions,
     Unit,
+    configured_items,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ class TgjuProvider(Provider):
     default_timeout_seconds = 15.0
 
     async def fetch(self, http: UpstreamSession) -> PricesData:
-        options = self.config.widget_options
-        wanted = set(options.items if isinstance(options, PricesOptions) else TITLES)
+        wanted = configured_items(self.config.widget_options)
         pages = await asyncio.gather(*(self._page(http, page) for page in PAGES), return_exceptions=True)
         items: dict[str, PriceItem] = {}
         problems: list[str] = []

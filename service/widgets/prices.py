@@ -96,6 +96,11 @@ class PricesOptions(BaseModel):
         return value
 
 
+def configured_items(options: BaseModel | None) -> set[str]:
+    """The keys a provider should bring: the widget's configured items."""
+    return set(options.items if isinstance(options, PricesOptions) else DEFAULT_ITEMS)
+
+
 def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     assert isinstance(options, PricesOptions)
     view: dict[str, Any] = {}
