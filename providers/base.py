@@ -25,10 +25,22 @@ class UpstreamError(Exception):
     ``changed`` (the upstream's format moved), ``config``.
     """
 
-    def __init__(self, reason: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        body: bytes = b"",
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.retry_after = retry_after
+        #: For error statuses: the HTTP status and the start of the body, for providers whose
+        #: upstream explains itself there (Open-Meteo's ``{"error": true, "reason": …}``).
+        self.status = status
+        self.body = body
 
 
 class NotModified(Exception):
@@ -42,7 +54,10 @@ class ProviderConfig:
     url: str | None
     timeout_seconds: float
     api_key: str | None = None
+    #: This provider's own User-Agent, when configured (``[providers.ID] user_agent``).
     user_agent: str | None = None
+    #: The service-wide User-Agent every request carries unless a provider sets its own.
+    http_user_agent: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     #: The validated options of the widget this provider feeds (e.g. the links list).
     widget_options: BaseModel | None = None
@@ -61,6 +76,10 @@ class Provider(ABC):
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+
+    def config_error(self) -> str | None:
+        """A setting this provider cannot run with; start-up stops with this message."""
+        return None
 
     def unusable_reason(self) -> str | None:
         """Why this provider must be skipped as configured (None when it can run)."""

@@ -50,7 +50,7 @@ class Renderer:
         return template.render(
             spec=spec,
             status=status,
-            data=spec.select(snapshot.data, view),
+            data=spec.select(snapshot.data, view, options) if options is not None else snapshot.data,
             view=view,
             options=options,
             snapshot=snapshot,

@@ -61,14 +61,15 @@ class Representations:
             self._cache.popitem(last=False)
 
     def json_parts(
-        self, spec: WidgetSpec, snapshot: Snapshot, status: str, view: dict[str, Any]
+        self, spec: WidgetSpec, snapshot: Snapshot, status: str, view: dict[str, Any], options: BaseModel
     ) -> JsonParts:
         vkey = view_key(view)
         key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
         found = self._cache.get(key)
         if isinstance(found, JsonParts):
             return found
-        data_json = snapshot.data_json if not view else _json(spec.select(snapshot.data, view))
+        selected = spec.select(snapshot.data, view, options)
+        data_json = snapshot.data_json if selected is snapshot.data else _json(selected)
         head = (
             b'{"widget":'
             + _json(spec.name)

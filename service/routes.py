@@ -90,7 +90,7 @@ def _prepare(
     spec = refresher.widget.spec
     status = "fresh" if refresher.is_fresh(snapshot, now) else "stale"
     if kind == "json":
-        parts = reps.json_parts(spec, snapshot, status, view)
+        parts = reps.json_parts(spec, snapshot, status, view, refresher.widget.options)
         body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
         etag, content_type = parts.etag, _JSON
     else:

@@ -8,9 +8,10 @@ redirects followed only within the same host, and conditional requests (ETag / L
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -50,6 +51,18 @@ class UpstreamResponse:
             raise UpstreamError("parse", f"invalid JSON from {self.url.host}") from None
 
 
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait, from either form RFC 9110 allows (delta-seconds or an HTTP date)."""
     if not value:
@@ -57,13 +70,8 @@ def parse_retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    when = _http_date(value)
+    return None if when is None else max(0.0, when - time.time())
 
 
 class UpstreamClient:
@@ -139,7 +147,14 @@ class UpstreamSession:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         conditional: bool = True,
+        honour_expires: bool = False,
     ) -> UpstreamResponse:
+        """GET with the shared guards.
+
+        ``honour_expires``: the upstream's ``Expires`` is a promise the data will not change
+        before then (MET Norway asks clients to respect it), so no request is made until it
+        passes; ``NotModified`` is raised instead.
+        """
         target = URL(url) if isinstance(url, str) else url
         if params:
             target = target.update_query(params)
@@ -150,6 +165,8 @@ class UpstreamSession:
         if headers:
             request_headers.update(headers)
         held = self._validators.get(key, {}) if conditional else {}
+        if honour_expires and held and float(held.get("expires", 0)) > time.time():
+            raise NotModified()
         if "etag" in held:
             request_headers["If-None-Match"] = held["etag"]
         if "last_modified" in held:
@@ -169,12 +186,18 @@ class UpstreamSession:
                 "status",
                 f"{target.host} answered HTTP {response.status}",
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                status=response.status,
+                body=response.body[:4096],
             ) from None
         fresh_validators = {
             name: response.headers[header]
             for name, header in (("etag", "ETag"), ("last_modified", "Last-Modified"))
             if header in response.headers
         }
+        if honour_expires:
+            expires = _http_date(response.headers.get("Expires"))
+            if expires is not None:
+                fresh_validators["expires"] = repr(expires)
         if fresh_validators:
             self.new_validators[key] = fresh_validators
         return response

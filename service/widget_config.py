@@ -69,6 +69,9 @@ def _configure(name: str, spec: WidgetSpec, settings: Settings, registry: Regist
                 f"widgets.{name}.providers: provider {provider_id!r} feeds {cls.widget!r}, not {name!r}"
             )
         provider = cls(_provider_config(cls, settings, options))
+        problem = provider.config_error() if enabled else None
+        if problem is not None:
+            raise ConfigError(f"providers.{provider_id}: {problem}")
         reason = provider.unusable_reason()
         if reason is None:
             providers.append(provider)
@@ -97,6 +100,7 @@ def _provider_config(cls: type[Provider], settings: Settings, widget_options: Ba
         timeout_seconds=timeout,
         api_key=api_key or None,
         user_agent=user_agent,
+        http_user_agent=settings.http.user_agent,
         options=options,
         widget_options=widget_options,
     )

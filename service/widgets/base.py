@@ -41,9 +41,10 @@ class WidgetSpec:
     options_model: type[BaseModel] = NoOptions
     template: str = "widgets/generic.html"
     parse_query: QueryParser = no_query
-    #: Reshapes the stored data for a view (e.g. a subset of items); identity by default.
-    select: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = field(
-        default=lambda data, view: data
+    #: Reshapes the stored data for a view (e.g. a subset of items, the configured number of
+    #: days); identity by default. Called with (data, view, widget options).
+    select: Callable[[dict[str, Any], dict[str, Any], BaseModel], dict[str, Any]] = field(
+        default=lambda data, view, options: data
     )
     #: Sanity checks against the last good data, run before a snapshot is accepted:
     #: returns the data to store and the problems found (logged, counted, shown in /health).

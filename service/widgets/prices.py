@@ -120,7 +120,7 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     return view
 
 
-def select(data: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> dict[str, Any]:
     """``items=`` picks a subset in the asked order; ``unit=toman`` re-expresses Rial as Toman."""
     items = data["items"]
     if "items" in view:

@@ -204,7 +204,9 @@ ECHO = WidgetSpec(
     default_providers=("echo",),
     default_refresh_seconds=60,
     parse_query=_pick,
-    select=lambda data, view: {"words": [w for w in data["words"] if w == view["only"]]} if view else data,
+    select=lambda data, view, options: (
+        {"words": [w for w in data["words"] if w == view["only"]]} if view else data
+    ),
 )
 
 
