@@ -3,7 +3,9 @@
 from providers.base import Provider
 from providers.brsapi import BrsApiProvider
 from providers.links import LinksProvider
+from providers.metno import MetNoProvider
 from providers.navasan import NavasanProvider
+from providers.openmeteo import OpenMeteoProvider
 from providers.probe import ProbeProvider
 from providers.tgju import TgjuProvider
 
@@ -12,5 +14,7 @@ BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (
     TgjuProvider,
     BrsApiProvider,
     NavasanProvider,
+    OpenMeteoProvider,
+    MetNoProvider,
     ProbeProvider,
 )

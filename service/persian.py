@@ -27,6 +27,30 @@ def signed(value: int | float, decimals: int = 0) -> str:
     return sign + number(value, decimals)
 
 
+def degrees(value: float | None) -> str:
+    """A temperature as readers write it: ``−۵°``; a dash when unknown."""
+    if value is None:
+        return "—"
+    rounded = round(value) + 0  # "+ 0" turns -0 into 0
+    return f"{digits(rounded)}°"
+
+
+_COMPASS = ("شمال", "شمال‌شرق", "شرق", "جنوب‌شرق", "جنوب", "جنوب‌غرب", "غرب", "شمال‌غرب")
+
+
+def compass(degrees_from_north: float | None) -> str:
+    """Eight-point compass in Persian for a direction in degrees."""
+    if degrees_from_north is None:
+        return "—"
+    return _COMPASS[round(degrees_from_north / 45) % 8]
+
+
+def jalali_day_month(jalali_date: str) -> str:
+    """``1405-09-05`` → ``۵ آذر``."""
+    _, month, day = (int(part) for part in jalali_date.split("-"))
+    return f"{digits(day)} {jdatetime.date.j_months_fa[month - 1]}"
+
+
 def jalali_datetime(epoch_seconds: float, tz: ZoneInfo = TEHRAN) -> str:
     """``۵ آذر ۱۴۰۵، ساعت ۱۰:۲۰`` in the given zone (Tehran by default)."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC).astimezone(tz)

@@ -25,6 +25,9 @@ def create_environment() -> Environment:
     env.filters["jalali"] = persian.jalali_datetime
     env.filters["age"] = persian.age_phrase
     env.filters["fa_signed"] = persian.signed
+    env.filters["fa_degrees"] = persian.degrees
+    env.filters["compass"] = persian.compass
+    env.filters["jalali_day_month"] = persian.jalali_day_month
     return env
 
 

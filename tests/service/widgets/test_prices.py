@@ -133,8 +133,8 @@ async def test_fragment_shows_toman_with_persian_digits_arrows_and_a_jalali_time
     assert html.startswith('<div class="sw-widget sw-prices" dir="rtl" lang="fa"')
     assert "قیمت روز طلا، سکه و ارز" in html
     dollar_row = html[html.index('data-key="price_dollar_rl"') : html.index('data-key="price_eur"')]
-    assert "<bdi>۱۰۵٬۲۳۰</bdi>" in dollar_row and "تومان" in dollar_row  # 1,052,300 Rial
-    assert "▲" in dollar_row and "sw-up" in dollar_row and "<bdi>+۴۷۱</bdi>" in dollar_row
+    assert '<bdi dir="ltr">۱۰۵٬۲۳۰</bdi>' in dollar_row and "تومان" in dollar_row  # 1,052,300 Rial
+    assert "▲" in dollar_row and "sw-up" in dollar_row and '<bdi dir="ltr">+۴۷۱</bdi>' in dollar_row
     euro_row = html[html.index('data-key="price_eur"') :]
     assert "▼" in euro_row.split("</tr>")[0] and "(−۰٫۲۱٪)" in euro_row.split("</tr>")[0]
     ounce_row = html[html.index('data-key="ons"') :].split("</tr>")[0]
@@ -146,7 +146,7 @@ async def test_display_unit_rial_from_config(aiohttp_client, upstream):
     serve_tgju(upstream)
     client = await aiohttp_client(create_app(prices_settings(upstream, display_unit="rial")))
     html = await (await client.get("/widgets/prices.html?items=price_dollar_rl")).text()
-    assert "<bdi>۱٬۰۵۲٬۳۰۰</bdi>" in html and "ریال" in html
+    assert '<bdi dir="ltr">۱٬۰۵۲٬۳۰۰</bdi>' in html and "ریال" in html
 
 
 async def test_an_upstream_title_with_markup_is_shown_as_text(aiohttp_client, upstream):

@@ -1,0 +1,203 @@
+"""MET Norway Locationforecast 2.0 ``compact``: a GeoJSON timeseries in UTC, ``symbol_code``s.
+
+MET's terms: an identifying User-Agent with a contact, at most four decimals in coordinates, and
+no request before ``Expires`` (then ``If-Modified-Since``). Symbols are mapped onto WMO codes so
+the widget sees one vocabulary whichever provider answered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from providers.base import Provider, UpstreamError
+from service.widgets.weather import (
+    MAX_DAYS,
+    MAX_LOCATION_ERROR_KM,
+    Current,
+    Location,
+    WeatherData,
+    WeatherOptions,
+    condition,
+    day,
+    distance_km,
+)
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from service.upstream import UpstreamSession
+
+#: symbol_code (without _day/_night/_polartwilight) → WMO weather code.
+SYMBOLS: dict[str, int] = {
+    "clearsky": 0,
+    "fair": 1,
+    "partlycloudy": 2,
+    "cloudy": 3,
+    "fog": 45,
+    "lightrain": 61,
+    "rain": 63,
+    "heavyrain": 65,
+    "lightsleet": 66,
+    "sleet": 67,
+    "heavysleet": 67,
+    "lightsnow": 71,
+    "snow": 73,
+    "heavysnow": 75,
+    "lightrainshowers": 80,
+    "rainshowers": 81,
+    "heavyrainshowers": 82,
+    "lightsleetshowers": 85,
+    "sleetshowers": 85,
+    "heavysleetshowers": 86,
+    "lightsnowshowers": 85,
+    "snowshowers": 85,
+    "heavysnowshowers": 86,
+}
+THUNDER = 95
+KMH_PER_MS = 3.6
+
+
+class MetNoProvider(Provider):
+    id = "metno"
+    widget = "weather"
+    attribution = "Data from MET Norway (CC BY 4.0)"
+    default_url = "https://api.met.no"
+
+    def config_error(self) -> str | None:
+        agent = self._user_agent().strip()
+        if not agent:
+            return "MET Norway needs an identifying user_agent with a contact (a site or an e-mail)"
+        if "@" not in agent and "http" not in agent and "." not in agent.split("(")[-1]:
+            return f"user_agent {agent!r} names no contact (add a site or an e-mail)"
+        return None
+
+    def _user_agent(self) -> str:
+        return self.config.user_agent if self.config.user_agent is not None else self.config.http_user_agent
+
+    async def fetch(self, http: UpstreamSession) -> WeatherData:
+        options = self.config.widget_options
+        assert isinstance(options, WeatherOptions)
+        response = await http.get(
+            f"{(self.config.url or '').rstrip('/')}/weatherapi/locationforecast/2.0/compact",
+            params={
+                "lat": f"{round(options.latitude, 4):.4f}".rstrip("0").rstrip("."),
+                "lon": f"{round(options.longitude, 4):.4f}".rstrip("0").rstrip("."),
+                "altitude": f"{options.elevation:.0f}",
+            },
+            headers={"User-Agent": self._user_agent(), "Accept": "application/json"},
+            honour_expires=True,
+        )
+        try:
+            return parse_compact(response.json(), options, now=datetime.now(UTC))
+        except (KeyError, TypeError, IndexError) as exc:
+            raise UpstreamError(
+                "changed", f"metno: unexpected answer ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def wmo_code(symbol: str | None) -> int | None:
+    if not symbol:
+        return None
+    base = symbol.split("_")[0]
+    if "thunder" in base:
+        return THUNDER
+    return SYMBOLS.get(base)
+
+
+def parse_compact(payload: dict[str, Any], options: WeatherOptions, *, now: datetime) -> WeatherData:
+    zone = options.zone
+    lon, lat = payload["geometry"]["coordinates"][:2]
+    if distance_km(float(lat), float(lon), options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
+        raise UpstreamError("validation", f"metno: forecast is for {lat}, {lon}, not the place asked for")
+    series = [
+        (datetime.fromisoformat(step["time"].replace("Z", "+00:00")), step["data"])
+        for step in payload["properties"]["timeseries"]
+    ]
+    if not series:
+        raise UpstreamError("changed", "metno: empty timeseries")
+    return WeatherData(
+        location=Location(name=options.name, latitude=options.latitude, longitude=options.longitude),
+        current=_current(series, now, zone),
+        daily=_daily(series, now, zone),
+    )
+
+
+def _current(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: ZoneInfo) -> Current:
+    # The latest step not in the future is "now"; before the first step, the first one.
+    past = [item for item in series if item[0] <= now]
+    when, data = past[-1] if past else series[0]
+    details = data["instant"]["details"]
+    symbol = _symbol(data, "next_1_hours") or _symbol(data, "next_6_hours")
+    temperature, humidity = details.get("air_temperature"), details.get("relative_humidity")
+    wind_ms = details.get("wind_speed")
+    code = wmo_code(symbol)
+    return Current(
+        temperature_c=temperature,
+        apparent_temperature_c=apparent_temperature(temperature, humidity, wind_ms),
+        humidity_percent=humidity,
+        wind_kmh=None if wind_ms is None else round(wind_ms * KMH_PER_MS, 1),
+        wind_direction_deg=details.get("wind_from_direction"),
+        condition_code=code,
+        condition=condition(code),
+        is_day=_is_day(symbol, when.astimezone(zone)),
+        observed_at=when.astimezone(zone),
+    )
+
+
+def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: ZoneInfo) -> list[Any]:
+    """Local-day min/max from the instants; the day's condition is its worst daytime symbol."""
+    temperatures: dict[date, list[float]] = defaultdict(list)
+    daytime_codes: dict[date, list[int]] = defaultdict(list)
+    any_codes: dict[date, list[int]] = defaultdict(list)
+    for when, data in series:
+        local = when.astimezone(zone)
+        temperature = data["instant"]["details"].get("air_temperature")
+        if temperature is not None:
+            temperatures[local.date()].append(temperature)
+        code = wmo_code(_symbol(data, "next_6_hours") or _symbol(data, "next_1_hours"))
+        if code is not None:
+            any_codes[local.date()].append(code)
+            if 6 <= local.hour < 18:
+                daytime_codes[local.date()].append(code)
+    today = now.astimezone(zone).date()
+    days = sorted(d for d in temperatures if d >= today)[:MAX_DAYS]
+    result = []
+    for on in days:
+        codes = daytime_codes.get(on) or any_codes.get(on) or []
+        result.append(
+            day(
+                on,
+                min_c=min(temperatures[on]),
+                max_c=max(temperatures[on]),
+                code=max(codes) if codes else None,
+                rain=None,  # compact gives amounts, not probabilities
+            )
+        )
+    return result
+
+
+def _symbol(data: dict[str, Any], period: str) -> str | None:
+    summary = (data.get(period) or {}).get("summary") or {}
+    value = summary.get("symbol_code")
+    return str(value) if value else None
+
+
+def _is_day(symbol: str | None, local: datetime) -> bool:
+    if symbol and symbol.endswith("_night"):
+        return False
+    if symbol and (symbol.endswith("_day") or symbol.endswith("_polartwilight")):
+        return True
+    return 6 <= local.hour < 18
+
+
+def apparent_temperature(
+    temperature: float | None, humidity: float | None, wind_ms: float | None
+) -> float | None:
+    """Steadman's apparent temperature as the Australian BoM gives it (Open-Meteo uses it too)."""
+    if temperature is None or humidity is None or wind_ms is None:
+        return None
+    vapour_hpa = humidity / 100 * 6.105 * math.exp(17.27 * temperature / (237.7 + temperature))
+    return round(temperature + 0.33 * vapour_hpa - 0.70 * wind_ms - 4.00, 1)

@@ -1,0 +1,180 @@
+"""Open-Meteo ``/v1/forecast``: parallel arrays, WMO codes, local times without an offset.
+
+Both the current field names (``current=…``, ``weather_code``) and the legacy ones
+(``current_weather``, ``weathercode``, unixtime) are understood. With ``api_key`` set the
+customer endpoint is used (the free tier is for non-commercial use only).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from providers.base import Provider, UpstreamError
+from service.widgets.weather import (
+    MAX_DAYS,
+    MAX_LOCATION_ERROR_KM,
+    Current,
+    Location,
+    WeatherData,
+    WeatherOptions,
+    condition,
+    day,
+    distance_km,
+)
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from service.upstream import UpstreamSession
+
+FREE_URL = "https://api.open-meteo.com"
+CUSTOMER_URL = "https://customer-api.open-meteo.com"
+#: Exactly the variables the widget shows.
+CURRENT = ",".join(
+    (
+        "temperature_2m",
+        "apparent_temperature",
+        "relative_humidity_2m",
+        "wind_speed_10m",
+        "wind_direction_10m",
+        "weather_code",
+        "is_day",
+    )
+)
+DAILY = "weather_code,temperature_2m_max,temperature_2m_min,precipitation_probability_max"
+
+
+class OpenMeteoProvider(Provider):
+    id = "openmeteo"
+    widget = "weather"
+    attribution = "Weather data by Open-Meteo.com (CC BY 4.0)"
+    default_url = FREE_URL
+
+    async def fetch(self, http: UpstreamSession) -> WeatherData:
+        options = self.config.widget_options
+        assert isinstance(options, WeatherOptions)
+        base = self.config.url or FREE_URL
+        params = {
+            "latitude": f"{options.latitude:.4f}",
+            "longitude": f"{options.longitude:.4f}",
+            "elevation": f"{options.elevation:.0f}",
+            "current": CURRENT,
+            "daily": DAILY,
+            "timezone": options.timezone,
+            "forecast_days": str(MAX_DAYS),
+            "wind_speed_unit": "kmh",
+        }
+        if self.config.api_key:
+            if base.rstrip("/") == FREE_URL:
+                base = CUSTOMER_URL
+            params["apikey"] = self.config.api_key
+        try:
+            payload = await http.get_json(f"{base.rstrip('/')}/v1/forecast", params=params)
+        except UpstreamError as exc:
+            raise _explained(exc) from None
+        if isinstance(payload, dict) and payload.get("error"):
+            raise UpstreamError("upstream", f"openmeteo: {payload.get('reason', 'error')}")
+        try:
+            return parse_forecast(payload, options)
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise UpstreamError(
+                "changed", f"openmeteo: unexpected answer ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def _explained(exc: UpstreamError) -> UpstreamError:
+    """Open-Meteo says what was wrong in ``{"error": true, "reason": "…"}`` (HTTP 400)."""
+    try:
+        reason = json.loads(exc.body).get("reason") if exc.body else None
+    except (ValueError, AttributeError):
+        reason = None
+    if reason:
+        return UpstreamError(
+            exc.reason, f"openmeteo: HTTP {exc.status}: {reason}", retry_after=exc.retry_after
+        )
+    return exc
+
+
+def parse_forecast(payload: dict[str, Any], options: WeatherOptions) -> WeatherData:
+    zone = options.zone
+    lat, lon = float(payload["latitude"]), float(payload["longitude"])
+    if distance_km(lat, lon, options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
+        raise UpstreamError("validation", f"openmeteo: forecast is for {lat}, {lon}, not the place asked for")
+    return WeatherData(
+        location=Location(name=options.name, latitude=options.latitude, longitude=options.longitude),
+        current=_current(payload, zone),
+        daily=_daily(payload.get("daily") or {}, payload.get("daily_units") or {}, zone),
+    )
+
+
+def _current(payload: dict[str, Any], zone: ZoneInfo) -> Current:
+    if "current" in payload:
+        now, units = payload["current"], payload.get("current_units") or {}
+        code = _first(now, "weather_code", "weathercode")
+        return Current(
+            temperature_c=_first(now, "temperature_2m", "temperature"),
+            apparent_temperature_c=now.get("apparent_temperature"),
+            humidity_percent=_first(now, "relative_humidity_2m", "relativehumidity_2m"),
+            wind_kmh=_first(now, "wind_speed_10m", "windspeed_10m"),
+            wind_direction_deg=_first(now, "wind_direction_10m", "winddirection_10m"),
+            condition_code=code,
+            condition=condition(code),
+            is_day=None if now.get("is_day") is None else bool(now["is_day"]),
+            observed_at=_moment(now["time"], units.get("time"), zone),
+        )
+    legacy, units = payload["current_weather"], payload.get("current_weather_units") or {}
+    code = _first(legacy, "weathercode", "weather_code")
+    return Current(
+        temperature_c=legacy.get("temperature"),
+        wind_kmh=_first(legacy, "windspeed", "wind_speed"),
+        wind_direction_deg=_first(legacy, "winddirection", "wind_direction"),
+        condition_code=code,
+        condition=condition(code),
+        is_day=None if legacy.get("is_day") is None else bool(legacy["is_day"]),
+        observed_at=_moment(legacy["time"], units.get("time"), zone),
+    )
+
+
+def _daily(daily: dict[str, Any], units: dict[str, Any], zone: ZoneInfo) -> list[Any]:
+    dates = [_day_of(value, units.get("time"), zone) for value in daily["time"]]
+    codes = _column(daily, len(dates), "weather_code", "weathercode")
+    highs = _column(daily, len(dates), "temperature_2m_max")
+    lows = _column(daily, len(dates), "temperature_2m_min")
+    rain = _column(daily, len(dates), "precipitation_probability_max")
+    return [day(on, min_c=lows[i], max_c=highs[i], code=codes[i], rain=rain[i]) for i, on in enumerate(dates)]
+
+
+def _first(values: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if values.get(name) is not None:
+            return values[name]
+    return None
+
+
+def _column(values: dict[str, Any], length: int, *names: str) -> list[Any]:
+    for name in names:
+        column = values.get(name)
+        if isinstance(column, list):
+            if len(column) != length:
+                raise ValueError(f"daily.{name} has {len(column)} values for {length} days")
+            return column
+    return [None] * length
+
+
+def _moment(value: Any, unit: str | None, zone: ZoneInfo) -> datetime:
+    """Open-Meteo times are local to the requested zone with no offset, or unixtime."""
+    if unit == "unixtime" or isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC).astimezone(zone)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=zone)
+
+
+def _day_of(value: Any, unit: str | None, zone: ZoneInfo) -> date:
+    if unit == "unixtime" or isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC).astimezone(zone).date()
+    return date.fromisoformat(str(value))

@@ -1,0 +1,194 @@
+"""The weather box: now and the coming days for one place, in one vocabulary (WMO codes).
+
+Times are converted into the configured zone (Tehran by default) by the providers; dates carry
+their Jalali form and Persian weekday (the week starts on Saturday).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jdatetime
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.widgets.base import QueryError, WidgetSpec
+
+MAX_DAYS = 7
+#: A forecast for a point further than this from the one asked for is for the wrong place.
+MAX_LOCATION_ERROR_KM = 25.0
+
+#: WMO weather interpretation codes, in Persian.
+CONDITIONS: dict[int, str] = {
+    0: "صاف",
+    1: "عمدتاً صاف",
+    2: "نیمه‌ابری",
+    3: "ابری",
+    45: "مه",
+    48: "مه",
+    51: "نم‌نم باران",
+    53: "نم‌نم باران",
+    55: "نم‌نم باران",
+    56: "نم‌نم باران یخ‌زده",
+    57: "نم‌نم باران یخ‌زده",
+    61: "باران",
+    63: "باران",
+    65: "باران",
+    66: "باران یخ‌زده",
+    67: "باران یخ‌زده",
+    71: "برف",
+    73: "برف",
+    75: "برف",
+    77: "دانه‌های برف",
+    80: "رگبار",
+    81: "رگبار",
+    82: "رگبار",
+    85: "رگبار برف",
+    86: "رگبار برف",
+    95: "رعد و برق",
+    96: "رعد و برق با تگرگ",
+    99: "رعد و برق با تگرگ",
+}
+
+Celsius = float
+
+
+class Location(BaseModel):
+    name: str = Field(min_length=1)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class Current(BaseModel):
+    temperature_c: float | None = Field(default=None, ge=-60, le=60)
+    apparent_temperature_c: float | None = Field(default=None, ge=-80, le=70)
+    humidity_percent: float | None = Field(default=None, ge=0, le=100)
+    wind_kmh: float | None = Field(default=None, ge=0, le=500)
+    wind_direction_deg: float | None = Field(default=None, ge=0, le=360)
+    condition_code: int | None = None
+    condition: str | None = None
+    is_day: bool | None = None
+    observed_at: datetime
+
+    @field_validator("observed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("observed_at needs a time zone")
+        return value
+
+
+class Day(BaseModel):
+    date: date
+    jalali_date: str
+    weekday: str
+    min_c: float | None = Field(default=None, ge=-60, le=60)
+    max_c: float | None = Field(default=None, ge=-60, le=60)
+    condition_code: int | None = None
+    condition: str | None = None
+    precipitation_probability: float | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Day:
+        if self.min_c is not None and self.max_c is not None and self.min_c > self.max_c:
+            raise ValueError(f"{self.date}: min {self.min_c} above max {self.max_c}")
+        return self
+
+
+class WeatherData(BaseModel):
+    location: Location
+    current: Current
+    daily: list[Day] = Field(min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _consecutive(self) -> WeatherData:
+        for before, after in zip(self.daily, self.daily[1:], strict=False):
+            if after.date - before.date != timedelta(days=1):
+                raise ValueError(f"days not consecutive: {before.date} then {after.date}")
+        return self
+
+
+class WeatherOptions(BaseModel):
+    """``[widgets.weather]``: the place, its zone and how many days to show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="فامنین", min_length=1)
+    latitude: float = Field(default=35.116, ge=-90, le=90)
+    longitude: float = Field(default=48.973, ge=-180, le=180)
+    elevation: float = Field(default=1640, ge=-500, le=9000)
+    timezone: str = "Asia/Tehran"
+    days: int = Field(default=5, ge=1, le=MAX_DAYS)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def condition(code: int | None) -> str | None:
+    return None if code is None else CONDITIONS.get(code)
+
+
+def day(on: date, *, min_c: float | None, max_c: float | None, code: int | None, rain: float | None) -> Day:
+    """A forecast day with its Jalali date and Persian weekday."""
+    jalali = jdatetime.date.fromgregorian(date=on)
+    return Day(
+        date=on,
+        jalali_date=f"{jalali.year:04d}-{jalali.month:02d}-{jalali.day:02d}",
+        weekday=jdatetime.date.j_weekdays_fa[jalali.weekday()],
+        min_c=min_c,
+        max_c=max_c,
+        condition_code=code,
+        condition=condition(code),
+        precipitation_probability=rain,
+    )
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
+
+
+def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
+    if "days" not in query:
+        return {}
+    raw = query["days"]
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        raise QueryError(f"days: must be a whole number from 1 to {MAX_DAYS}")
+    return {"days": int(raw)}
+
+
+def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> dict[str, Any]:
+    assert isinstance(options, WeatherOptions)
+    days = view.get("days", options.days)
+    if len(data["daily"]) <= days:
+        return data
+    return {**data, "daily": data["daily"][:days]}
+
+
+WEATHER = WidgetSpec(
+    name="weather",
+    title="وضع هوا",
+    data_model=WeatherData,
+    default_providers=("openmeteo", "metno"),
+    default_refresh_seconds=900,
+    options_model=WeatherOptions,
+    template="widgets/weather.html",
+    parse_query=parse_query,
+    select=select,
+)

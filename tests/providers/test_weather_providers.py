@@ -1,0 +1,259 @@
+"""Open-Meteo and MET Norway: their real structures in, one Persian vocabulary and Tehran time out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from aiohttp import web
+
+from providers.base import NotModified, ProviderConfig, UpstreamError
+from providers.metno import MetNoProvider, apparent_temperature, parse_compact, wmo_code
+from providers.openmeteo import OpenMeteoProvider, parse_forecast
+from service.persian import TEHRAN
+from service.settings import HttpSettings
+from service.upstream import UpstreamClient
+from service.widgets.weather import WeatherOptions
+from tests.support.fixtures import fixture_text
+
+FAMENIN = WeatherOptions()
+
+
+def openmeteo_fixture(name: str = "openmeteo_forecast.json") -> dict:
+    return json.loads(fixture_text(name))
+
+
+def metno_fixture() -> dict:
+    return json.loads(fixture_text("metno_compact.json"))
+
+
+# -- Open-Meteo ------------------------------------------------------------------------------
+
+
+def test_openmeteo_current_and_daily_in_tehran_time_with_negative_temperatures():
+    data = parse_forecast(openmeteo_fixture(), FAMENIN)
+
+    now = data.current
+    assert now.temperature_c == -3.4 and now.apparent_temperature_c == -7.9
+    assert (now.humidity_percent, now.wind_kmh, now.wind_direction_deg) == (81, 11.2, 302)
+    assert (now.condition_code, now.condition, now.is_day) == (71, "برف", True)
+    # "2026-11-26T07:45" is local time without an offset: it is Tehran time, not UTC.
+    assert now.observed_at.isoformat() == "2026-11-26T07:45:00+03:30"
+    assert [d.date for d in data.daily][:2] == [date(2026, 11, 26), date(2026, 11, 27)]
+    first = data.daily[0]
+    assert (first.min_c, first.max_c, first.precipitation_probability) == (-6.3, 2.1, 72)
+    assert first.jalali_date == "1405-09-05" and first.weekday == "پنج‌شنبه"
+    assert data.daily[5].condition == "رعد و برق"
+    assert data.daily[6].precipitation_probability is None  # null upstream
+    assert data.location.name == "فامنین"
+
+
+def test_openmeteo_nulls_become_unknown_values_not_failures():
+    payload = openmeteo_fixture()
+    payload["current"].update({"temperature_2m": None, "apparent_temperature": None, "weather_code": None})
+    payload["daily"]["temperature_2m_min"][2] = None
+
+    data = parse_forecast(payload, FAMENIN)
+
+    assert data.current.temperature_c is None and data.current.condition is None
+    assert data.daily[2].min_c is None and data.daily[2].max_c == 7.8
+
+
+def test_openmeteo_legacy_field_names_and_unixtime():
+    data = parse_forecast(openmeteo_fixture("openmeteo_legacy.json"), FAMENIN)
+
+    assert data.current.temperature_c == 4.5 and data.current.wind_kmh == 7.6
+    assert data.current.condition == "نیمه‌ابری" and data.current.is_day is False
+    assert data.current.observed_at == datetime(2026, 11, 26, 10, 15, tzinfo=TEHRAN)
+    assert data.current.humidity_percent is None
+    assert [d.date for d in data.daily] == [date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)]
+    assert data.daily[1].condition == "رگبار"
+
+
+def test_a_forecast_for_the_wrong_place_is_rejected():
+    payload = openmeteo_fixture()
+    payload["latitude"], payload["longitude"] = 52.52, 13.41  # Berlin
+    with pytest.raises(UpstreamError) as caught:
+        parse_forecast(payload, FAMENIN)
+    assert caught.value.reason == "validation"
+
+
+def test_out_of_range_values_fail_validation():
+    payload = openmeteo_fixture()
+    payload["current"]["relative_humidity_2m"] = 140
+    with pytest.raises(ValueError, match="humidity_percent"):
+        parse_forecast(payload, FAMENIN)
+    payload = openmeteo_fixture()
+    payload["daily"]["temperature_2m_max"][0] = 71.0
+    with pytest.raises(ValueError, match="max_c"):
+        parse_forecast(payload, FAMENIN)
+
+
+def test_days_must_be_consecutive():
+    payload = openmeteo_fixture()
+    payload["daily"]["time"][3] = "2026-12-09"
+    with pytest.raises(ValueError, match="not consecutive"):
+        parse_forecast(payload, FAMENIN)
+
+
+async def fetch(provider_cls, upstream, *, api_key=None, user_agent=None, validators=None, url=None):
+    provider = provider_cls(
+        ProviderConfig(
+            url=url or upstream.url(""),
+            timeout_seconds=2,
+            api_key=api_key,
+            user_agent=user_agent,
+            http_user_agent="sidebar-test/1 (+https://example.org; ops@example.org)",
+            widget_options=FAMENIN,
+        )
+    )
+    client = UpstreamClient(HttpSettings())
+    await client.start()
+    try:
+        session = client.session(timeout_seconds=2, validators=validators)
+        result = await provider.fetch(session)
+        return result, session.new_validators
+    finally:
+        await client.close()
+
+
+async def test_openmeteo_asks_for_exactly_what_the_widget_shows(upstream):
+    upstream.json("/v1/forecast", openmeteo_fixture())
+    await fetch(OpenMeteoProvider, upstream)
+    query = upstream.requests[0].query
+    assert (query["latitude"], query["longitude"], query["timezone"]) == ("35.1160", "48.9730", "Asia/Tehran")
+    assert query["wind_speed_unit"] == "kmh"
+    assert set(query["current"].split(",")) == {
+        "temperature_2m",
+        "apparent_temperature",
+        "relative_humidity_2m",
+        "wind_speed_10m",
+        "wind_direction_10m",
+        "weather_code",
+        "is_day",
+    }
+    assert "apikey" not in query
+
+
+async def test_openmeteo_with_an_api_key_passes_it(upstream):
+    upstream.json("/v1/forecast", openmeteo_fixture())
+    await fetch(OpenMeteoProvider, upstream, api_key="commercial")
+    assert upstream.requests[0].query["apikey"] == "commercial"
+
+
+async def test_openmeteo_error_object_is_reported_with_its_reason(upstream):
+    upstream.json(
+        "/v1/forecast", {"error": True, "reason": "Latitude must be in range of -90 to 90°."}, status=400
+    )
+    with pytest.raises(UpstreamError, match="Latitude must be in range"):
+        await fetch(OpenMeteoProvider, upstream)
+
+
+async def test_openmeteo_429_carries_retry_after(upstream):
+    upstream.json(
+        "/v1/forecast",
+        {"error": True, "reason": "Daily API request limit exceeded."},
+        status=429,
+        headers={"Retry-After": "3600"},
+    )
+    with pytest.raises(UpstreamError) as caught:
+        await fetch(OpenMeteoProvider, upstream)
+    assert caught.value.retry_after == 3600 and "limit exceeded" in str(caught.value)
+
+
+# -- MET Norway ------------------------------------------------------------------------------
+
+
+def test_metno_symbols_map_onto_wmo_codes():
+    assert wmo_code("clearsky_day") == 0 and wmo_code("clearsky_night") == 0
+    assert wmo_code("partlycloudy_polartwilight") == 2
+    assert wmo_code("lightsnow") == 71 and wmo_code("heavyrainshowers_day") == 82
+    assert wmo_code("heavyrainandthunder") == 95 and wmo_code("lightssnowshowersandthunder_night") == 95
+    assert wmo_code(None) is None and wmo_code("unheard_of") is None
+
+
+def test_metno_current_is_the_latest_step_not_in_the_future_in_km_h_and_tehran_time():
+    now = datetime(2026, 11, 26, 6, 20, tzinfo=UTC)
+    data = parse_compact(metno_fixture(), FAMENIN, now=now)
+
+    current = data.current
+    assert current.observed_at.isoformat() == "2026-11-26T09:30:00+03:30"  # the 06:00Z step
+    assert current.wind_kmh == round(3.1 * 3.6, 1)
+    assert current.apparent_temperature_c == apparent_temperature(current.temperature_c, 74.2, 3.1)
+    assert current.condition_code is not None and current.condition
+
+
+def test_metno_days_are_tehran_days_even_where_the_utc_date_differs():
+    payload = metno_fixture()
+    now = datetime(2026, 11, 26, 6, 20, tzinfo=UTC)
+    steps = payload["properties"]["timeseries"]
+    # 20:00Z on the 26th is 23:30 in Tehran (still the 26th); 21:00Z is 00:30 on the 27th.
+    for step in steps:
+        if step["time"] == "2026-11-26T20:00:00Z":
+            step["data"]["instant"]["details"]["air_temperature"] = -11.5
+        if step["time"] == "2026-11-26T21:00:00Z":
+            step["data"]["instant"]["details"]["air_temperature"] = -14.5
+
+    data = parse_compact(payload, FAMENIN, now=now)
+
+    by_date = {d.date: d for d in data.daily}
+    assert by_date[date(2026, 11, 26)].min_c == -11.5
+    assert by_date[date(2026, 11, 27)].min_c == -14.5
+    assert [d.date for d in data.daily][0] == date(2026, 11, 26)
+    assert len(data.daily) == 7
+    assert all(d.precipitation_probability is None for d in data.daily)
+
+
+async def test_metno_sends_rounded_coordinates_altitude_and_an_identifying_agent(upstream):
+    upstream.json("/weatherapi/locationforecast/2.0/compact", metno_fixture())
+    await fetch(MetNoProvider, upstream, user_agent="famenin-news/1.0 ops@example.org")
+    request = upstream.requests[0]
+    assert (request.query["lat"], request.query["lon"], request.query["altitude"]) == (
+        "35.116",
+        "48.973",
+        "1640",
+    )
+    assert request.headers["User-Agent"] == "famenin-news/1.0 ops@example.org"
+
+
+async def test_metno_honours_expires_and_if_modified_since(upstream):
+    body = json.dumps(metno_fixture())
+    last_modified = "Thu, 26 Nov 2026 03:41:12 GMT"
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.headers.get("If-Modified-Since") == last_modified:
+            return web.Response(status=304)
+        return web.Response(
+            text=body,
+            content_type="application/json",
+            headers={"Last-Modified": last_modified, "Expires": "Thu, 26 Nov 2099 04:10:00 GMT"},
+        )
+
+    upstream.on("/weatherapi/locationforecast/2.0/compact", handler)
+    _, validators = await fetch(MetNoProvider, upstream)
+    assert upstream.hits["/weatherapi/locationforecast/2.0/compact"] == 1
+
+    # Expires is in the future: no request at all, the data we hold stays current.
+    with pytest.raises(NotModified):
+        await fetch(MetNoProvider, upstream, validators=validators)
+    assert upstream.hits["/weatherapi/locationforecast/2.0/compact"] == 1
+
+    # Once it has passed, a conditional request; the 304 keeps our data.
+    expired = {url: {**held, "expires": "0"} for url, held in validators.items()}
+    with pytest.raises(NotModified):
+        await fetch(MetNoProvider, upstream, validators=expired)
+    assert upstream.hits["/weatherapi/locationforecast/2.0/compact"] == 2
+    assert upstream.requests[-1].headers["If-Modified-Since"] == last_modified
+
+
+def test_metno_refuses_an_empty_user_agent():
+    def provider(agent):
+        return MetNoProvider(
+            ProviderConfig(url=None, timeout_seconds=1, user_agent=agent, http_user_agent="x")
+        )
+
+    assert "identifying user_agent" in provider("").config_error()
+    assert "names no contact" in provider("my-widget").config_error()
+    assert provider("famenin-news/1.0 (+https://avayefamenin.ir)").config_error() is None
+    assert provider("famenin-news/1.0 ops@avayefamenin.ir").config_error() is None
