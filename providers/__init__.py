@@ -8,6 +8,7 @@ from providers.navasan import NavasanProvider
 from providers.openmeteo import OpenMeteoProvider
 from providers.probe import ProbeProvider
 from providers.tgju import TgjuProvider
+from providers.tiles import XyzTileProvider
 
 BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (
     LinksProvider,
@@ -16,5 +17,6 @@ BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (
     NavasanProvider,
     OpenMeteoProvider,
     MetNoProvider,
+    XyzTileProvider,
     ProbeProvider,
 )

@@ -77,6 +77,10 @@ class Provider(ABC):
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
 
+    def attribution_text(self) -> str | None:
+        """The attribution to show with this provider's data (per instance, e.g. per tile source)."""
+        return self.attribution
+
     def config_error(self) -> str | None:
         """A setting this provider cannot run with; start-up stops with this message."""
         return None

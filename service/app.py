@@ -9,7 +9,10 @@ import aiohttp
 from aiohttp import web
 
 from cache import Cache, open_cache
+from providers.tiles import XyzTileProvider
 from service import health, routes
+from service import satellite as satellite_routes
+from service.composite import Composites
 from service.engine import Engine
 from service.errors import not_found
 from service.keys import ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
@@ -17,9 +20,12 @@ from service.metrics import Metrics
 from service.registry import Registry, default_registry
 from service.rendering import Renderer
 from service.representations import Representations
+from service.satellite import SATELLITE, Satellite
 from service.settings import Settings
+from service.tile_cache import TileCache
 from service.upstream import UpstreamClient
-from service.widget_config import configure_widgets
+from service.widget_config import ConfiguredWidget, configure_widgets
+from service.widgets.satellite import SatelliteOptions
 
 
 def create_app(
@@ -40,7 +46,8 @@ def create_app(
     app[SETTINGS] = settings
     app[WIDGETS] = widgets
     app[METRICS] = metrics
-    representations = Representations(Renderer(), metrics)
+    renderer = Renderer(base_url=settings.public_url)
+    representations = Representations(renderer, metrics)
     app[REPRESENTATIONS] = representations
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -52,6 +59,10 @@ def create_app(
         engine = Engine(widgets, backend, upstream, settings.engine, metrics)
         app[ENGINE] = engine
         engine.store.on_change(representations.forget)
+        satellite = _satellite(widgets, backend, upstream, metrics, renderer)
+        if satellite is not None:
+            app[SATELLITE] = satellite
+            engine.store.on_change(functools.partial(satellite.on_snapshot, app))
         await engine.start()
         # Everything built so far lives as long as the process: move it out of the collector's
         # sight, so the frequent young-generation passes on the request path stay cheap.
@@ -59,6 +70,8 @@ def create_app(
         try:
             yield
         finally:
+            if satellite is not None:
+                await satellite.close()
             await engine.stop()
             await upstream.close()
             if cache is None:
@@ -67,5 +80,31 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
+    app.add_routes(satellite_routes.routes)
     app.router.add_route("*", "/{tail:.*}", not_found)  # last: JSON 404/405 for everything else
     return app
+
+
+def _satellite(
+    widgets: dict[str, ConfiguredWidget],
+    cache: Cache,
+    upstream: UpstreamClient,
+    metrics: Metrics,
+    renderer: Renderer,
+) -> Satellite | None:
+    """The tile cache and picture builder, when the satellite widget is on."""
+    widget = widgets.get("satellite")
+    if widget is None or not widget.enabled:
+        return None
+    source = next(p for p in widget.providers if isinstance(p, XyzTileProvider))
+    options = widget.options
+    assert isinstance(options, SatelliteOptions)
+    tiles = TileCache(
+        source,
+        cache,
+        upstream,
+        metrics,
+        ttl_seconds=options.tile_ttl_seconds,
+        local_bytes=options.local_tile_bytes,
+    )
+    return Satellite(options, tiles, Composites(tiles, cache, options), renderer)

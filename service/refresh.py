@@ -213,7 +213,7 @@ class WidgetRefresher:
                 provider.id,
                 time.time(),
                 stored,
-                attribution=provider.attribution,
+                attribution=provider.attribution_text(),
                 validators=session.new_validators,
             )
         finally:

@@ -32,8 +32,9 @@ def create_environment() -> Environment:
 
 
 class Renderer:
-    def __init__(self, env: Environment | None = None) -> None:
+    def __init__(self, env: Environment | None = None, *, base_url: str = "") -> None:
         self.env = env or create_environment()
+        self.env.globals["base_url"] = base_url
 
     def fragment(
         self,

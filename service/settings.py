@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "INFO"
+    #: Where browsers reach this service (``https://widgets.example.org``): fragments embedded in
+    #: another site's pages need absolute URLs for images and links. Empty: root-relative URLs.
+    public_url: str = ""
     redis_url: RedisUrl | None = None
     redis_prefix: str = "sidebar:"
     http: HttpSettings = HttpSettings()
@@ -102,6 +105,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_url_means_memory(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("log_level")
     @classmethod

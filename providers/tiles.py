@@ -1,0 +1,96 @@
+"""XYZ tile sources: build a tile's URL, fetch it, and refuse anything that is not imagery.
+
+The widget's ``fetch`` describes the picture (bbox, zoom, size); tiles themselves are fetched on
+demand through ``fetch_tile`` by the tile cache in ``service/``. Nothing here ever seeds or crawls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import mercantile
+
+from providers.base import Provider, UpstreamError
+from service.tile_math import composite_size
+from service.widgets.satellite import SatelliteData, SatelliteOptions, TileSourceSettings
+
+if TYPE_CHECKING:
+    from service.upstream import UpstreamSession
+
+_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+class NoTile(Exception):
+    """The source has no imagery here (its placeholder, or a 404)."""
+
+
+@dataclass(frozen=True)
+class TileImage:
+    data: bytes
+    content_type: str
+
+
+class XyzTileProvider(Provider):
+    id = "tiles"
+    widget = "satellite"
+    default_timeout_seconds = 10.0
+
+    @property
+    def options(self) -> SatelliteOptions:
+        options = self.config.widget_options
+        return options if isinstance(options, SatelliteOptions) else SatelliteOptions()
+
+    @property
+    def source(self) -> TileSourceSettings:
+        source = self.options.tile_source
+        # [providers.tiles] url overrides the template, e.g. for a mirror or a local test server.
+        return source.model_copy(update={"url": self.config.url}) if self.config.url else source
+
+    @property
+    def source_name(self) -> str:
+        return self.options.source
+
+    def attribution_text(self) -> str | None:
+        return self.source.attribution
+
+    def tile_url(self, z: int, x: int, y: int) -> str:
+        return self.source.url.format(z=z, x=x, y=y, q=mercantile.quadkey(x, y, z))
+
+    async def fetch(self, http: UpstreamSession) -> SatelliteData:
+        options = self.options
+        west, south, east, north = options.bbox
+        width, height = composite_size(options.bbox, options.zoom)
+        center = options.marker or ((west + east) / 2, (south + north) / 2)
+        return SatelliteData(
+            bbox=options.bbox,
+            zoom=options.zoom,
+            center=center,
+            image="/widgets/satellite.jpg",
+            tiles="/tiles/{z}/{x}/{y}.jpg",
+            attribution=self.source.attribution,
+            width=width,
+            height=height,
+            source=options.source,
+            map="/embed/satellite/map",
+        )
+
+    async def fetch_tile(self, http: UpstreamSession, z: int, x: int, y: int) -> TileImage:
+        try:
+            response = await http.get(self.tile_url(z, x, y), conditional=False)
+        except UpstreamError as exc:
+            if exc.status == 404:
+                raise NoTile() from None
+            raise
+        for header, placeholders in self.source.no_tile_headers.items():
+            if response.headers.get(header) in placeholders:
+                raise NoTile()
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not content_type.startswith("image/"):
+            raise UpstreamError(
+                "content_type", f"tile {z}/{x}/{y}: {content_type or 'no content type'}, not an image"
+            )
+        sniffed = next((kind for magic, kind in _MAGIC.items() if response.body.startswith(magic)), None)
+        if sniffed is None:
+            raise UpstreamError("parse", f"tile {z}/{x}/{y}: the body is not a JPEG or PNG image")
+        return TileImage(response.body, sniffed)

@@ -1,0 +1,144 @@
+"""Satellite serving: the tile endpoint (never an open proxy), the static picture and the map page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from service.composite import Composites, Picture
+from service.errors import RequestError, endpoint, json_error
+from service.http_caching import cache_control, etag_matches
+from service.keys import ENGINE
+from service.rendering import Renderer
+from service.tile_cache import TileCache, TileUnavailable
+from service.tile_math import tile_range
+from service.widgets.satellite import SatelliteOptions
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+#: Browsers and CDNs may keep a tile for a day (a CDN a week); expired copies only a minute.
+TILE_CACHE_CONTROL = "public, max-age=86400, s-maxage=604800, stale-if-error=604800"
+STALE_TILE_CACHE_CONTROL = "public, max-age=60, s-maxage=60"
+
+
+@dataclass
+class Satellite:
+    options: SatelliteOptions
+    tiles: TileCache
+    composites: Composites
+    renderer: Renderer
+    #: Tile ranges per served zoom, computed once: the region check costs a dict lookup.
+    ranges: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    _builds: set[asyncio.Task[Picture | None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for zoom in range(self.options.min_zoom, self.options.served_max_zoom + 1):
+            self.ranges[zoom] = tile_range(self.options.bbox, zoom)
+
+    def serves(self, z: int, x: int, y: int) -> bool:
+        bounds = self.ranges.get(z)
+        return bounds is not None and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
+
+    def on_snapshot(self, app: web.Application, widget: str) -> None:
+        """A new satellite snapshot landed: have its picture ready before anyone asks."""
+        if widget != "satellite":
+            return
+        refresher = app[ENGINE].refreshers.get("satellite")
+        snapshot = refresher.store.local("satellite") if refresher is not None else None
+        if snapshot is None or self.composites.current(snapshot) is not None:
+            return
+        task = asyncio.ensure_future(self.composites.get(snapshot))
+        self._builds.add(task)
+        task.add_done_callback(self._built)
+
+    def _built(self, task: asyncio.Task[Picture | None]) -> None:
+        self._builds.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("satellite picture failed to build: %s", task.exception())
+
+    async def close(self) -> None:
+        for task in list(self._builds):
+            task.cancel()
+
+
+SATELLITE = web.AppKey("satellite", Satellite)
+
+
+def _satellite(request: web.Request) -> Satellite:
+    satellite = request.app.get(SATELLITE)
+    if satellite is None:
+        raise RequestError(404, "the satellite widget is not enabled")
+    return satellite
+
+
+@routes.get(r"/tiles/{z:\d{1,2}}/{x:\d{1,8}}/{y:\d{1,8}}.jpg")
+@endpoint("/tiles/{z}/{x}/{y}.jpg")
+async def tile(request: web.Request) -> web.Response:
+    satellite = _satellite(request)
+    z, x, y = (int(request.match_info[name]) for name in ("z", "x", "y"))
+    # Checked before any upstream call: only the configured region and zooms, never an open proxy.
+    if not satellite.serves(z, x, y):
+        raise RequestError(404, "tile outside the served region or zoom range")
+    try:
+        found = await satellite.tiles.get(z, x, y)
+    except TileUnavailable as exc:
+        return json_error(502, f"tile source unavailable: {exc}")
+    if found is None:
+        raise RequestError(404, "the source has no imagery for this tile")
+    headers = {
+        "ETag": f'"{found.etag}"',
+        "Cache-Control": STALE_TILE_CACHE_CONTROL if found.stale else TILE_CACHE_CONTROL,
+    }
+    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = found.content_type
+    return web.Response(body=found.data, headers=headers)
+
+
+@routes.get("/widgets/satellite.jpg")
+@endpoint("/widgets/satellite.jpg")
+async def picture(request: web.Request) -> web.Response:
+    satellite = _satellite(request)
+    refresher = request.app[ENGINE].refreshers["satellite"]
+    snapshot = refresher.serve_now() or await refresher.current()
+    if snapshot is None:
+        return json_error(503, refresher.state.last_error or "no picture yet")
+    built = await satellite.composites.get(snapshot)
+    if built is None:
+        return json_error(503, "the picture is being built; try again shortly")
+    headers = {
+        "ETag": built.etag,
+        "Cache-Control": cache_control(
+            refresher.next_refresh_at(snapshot) - time.time(),
+            stale_while_revalidate=refresher.settings.stale_while_revalidate_seconds,
+            stale_if_error=refresher.settings.stale_if_error_seconds,
+        ),
+    }
+    if etag_matches(request.headers.get("If-None-Match"), built.etag):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = "image/jpeg"
+    return web.Response(body=built.data, headers=headers)
+
+
+@routes.get("/embed/satellite/map")
+@endpoint("/embed/satellite/map")
+async def map_page(request: web.Request) -> web.Response:
+    satellite = _satellite(request)
+    options = satellite.options
+    page = satellite.renderer.env.get_template("embed/satellite_map.html").render(
+        options=options,
+        attribution=options.tile_source.attribution,
+        max_zoom=options.served_max_zoom,
+    )
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
