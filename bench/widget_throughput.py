@@ -99,7 +99,8 @@ def main() -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
     env["SIDEBAR_LOG_LEVEL"] = "WARNING"
-    env["SIDEBAR_WIDGETS__PRICES__ENABLED"] = "false"  # measure serving, not upstreams
+    for widget in ("PRICES", "WEATHER", "SATELLITE"):  # measure serving, not upstreams
+        env[f"SIDEBAR_WIDGETS__{widget}__ENABLED"] = "false"
     ours_port = free_port()
     ours = start(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(ours_port)], env

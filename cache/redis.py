@@ -22,15 +22,21 @@ return 0
 class RedisCache:
     shared = True
 
-    def __init__(self, url: str, *, prefix: str = "sidebar:", timeout_seconds: float = 1.0) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "sidebar:", timeout_seconds: float = 1.0, max_connections: int = 64
+    ) -> None:
         self._prefix = prefix
         # Short timeouts: a dead Redis must cost a request milliseconds, not the OS TCP timeout.
-        self._client = redis.Redis.from_url(
+        # A blocking pool: a burst waits briefly for a connection instead of failing.
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
             socket_timeout=timeout_seconds,
             health_check_interval=15,
         )
+        self._client = redis.Redis.from_pool(pool)
         self._release = self._client.register_script(_RELEASE_IF_OWNER)
 
     def _key(self, key: str) -> str:

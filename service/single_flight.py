@@ -54,6 +54,9 @@ class SingleFlight(Generic[T]):
     async def _across_processes(
         self, key: str, read: Callable[[], Awaitable[T | None]], produce: Callable[[], Awaitable[T]]
     ) -> T | None:
+        value = await read()
+        if value is not None:
+            return value
         token = uuid.uuid4().hex
         lock = f"lock:{key}"
         try:
@@ -69,7 +72,7 @@ class SingleFlight(Generic[T]):
                 await asyncio.sleep(self._poll_seconds)
             return await read()
         try:
-            value = await read()
+            value = await read()  # again: the previous holder may have just finished
             if value is not None:
                 return value
             return await produce()

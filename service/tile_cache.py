@@ -112,53 +112,41 @@ class TileCache:
     async def get(self, z: int, x: int, y: int) -> Tile | None:
         """The tile, or None where the source has no imagery; ``TileUnavailable`` on failure."""
         key = self._key(z, x, y)
-        now = time.time()
-        held = await self._held(key)
-        if isinstance(held, Tile) and now - held.fetched_at < self._ttl:
-            return held
-        if isinstance(held, float) and now - held < NO_TILE_SECONDS:
-            return None
+        held = self._local.get(key)
+        if held is not None and self._fresh_entry(held):
+            return held if isinstance(held, Tile) else None
+        # A local miss goes to the shared cache and the upstream through one flight per key, so a
+        # burst of requests costs one Redis read and at most one upstream fetch.
         try:
-            result = await self._flight.run(key, lambda: self._fresh(key), lambda: self._fetch(key, z, x, y))
+            result = await self._flight.run(key, lambda: self._shared(key), lambda: self._fetch(key, z, x, y))
         except UpstreamError as exc:
-            if isinstance(held, Tile):
-                return Tile(held.data, held.content_type, held.fetched_at, held.etag, stale=True)
-            raise TileUnavailable(str(exc)) from None
+            return self._stale_or_raise(key, str(exc))
         if result is None:  # another process held the lock and produced nothing
-            if isinstance(held, Tile):
-                return Tile(held.data, held.content_type, held.fetched_at, held.etag, stale=True)
-            raise TileUnavailable("tile source did not answer in time")
+            return self._stale_or_raise(key, "tile source did not answer in time")
         return result if isinstance(result, Tile) else None
 
-    async def _held(self, key: str) -> Tile | float | None:
-        held = self._local.get(key)
-        if held is not None:
-            return held
-        try:
-            raw = await self._cache.get(key)
-        except CacheUnavailable:
-            return None
-        if raw is None:
-            return None
-        held = _decode(raw)
-        self._local.put(key, held)
-        return held
+    def _fresh_entry(self, entry: Tile | float) -> bool:
+        age = time.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
+        return age < (self._ttl if isinstance(entry, Tile) else NO_TILE_SECONDS)
 
-    async def _fresh(self, key: str) -> Tile | float | None:
+    def _stale_or_raise(self, key: str, reason: str) -> Tile:
+        held = self._local.get(key)
+        if isinstance(held, Tile):
+            return Tile(held.data, held.content_type, held.fetched_at, held.etag, stale=True)
+        raise TileUnavailable(reason)
+
+    async def _shared(self, key: str) -> Tile | float | None:
+        """The shared copy if fresh; an expired one is kept locally as the fallback."""
         try:
             raw = await self._cache.get(key)
         except CacheUnavailable:
             return None
         if raw is None:
             return None
-        held = _decode(raw)
-        now = time.time()
-        if isinstance(held, Tile) and now - held.fetched_at < self._ttl:
-            self._local.put(key, held)
-            return held
-        if isinstance(held, float) and now - held < NO_TILE_SECONDS:
-            return held
-        return None
+        entry = _decode(raw)
+        if not isinstance(self._local.get(key), Tile) or isinstance(entry, Tile):
+            self._local.put(key, entry)
+        return entry if self._fresh_entry(entry) else None
 
     async def _fetch(self, key: str, z: int, x: int, y: int) -> Tile | float:
         self.upstream_fetches += 1

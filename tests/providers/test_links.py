@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from service.app import create_app
 from service.settings import Settings
+from service.widgets import BUILTIN_WIDGETS
+
+ONLY_LINKS = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "links"}
 
 
 async def test_default_links_are_the_seed_sidebars(aiohttp_client):
-    client = await aiohttp_client(create_app(Settings(engine={"background": False})))
+    client = await aiohttp_client(create_app(Settings(engine={"background": False}, widgets=ONLY_LINKS)))
     body = await (await client.get("/widgets/links.json")).json()
     assert [item["title"] for item in body["data"]["items"]] == [
         "پایگاه اطلاع رسانی تامین اجتماعی",

@@ -19,6 +19,7 @@ class FakeUpstream:
         self.hits: Counter[str] = Counter()
         self.requests: list[web.Request] = []
         self._handlers: dict[str, Handler] = {}
+        self._prefixes: dict[str, Handler] = {}
         #: Closed gate: requests wait until a test opens it (to hold a fetch in flight).
         self.gate = asyncio.Event()
         self.gate.set()
@@ -39,6 +40,9 @@ class FakeUpstream:
 
     def on(self, path: str, handler: Handler) -> None:
         self._handlers[path] = handler
+
+    def on_prefix(self, prefix: str, handler: Handler) -> None:
+        self._prefixes[prefix] = handler
 
     def json(
         self, path: str, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
@@ -66,6 +70,8 @@ class FakeUpstream:
         self.requests.append(request)
         await self.gate.wait()
         handler = self._handlers.get(request.path)
+        if handler is None:
+            handler = next((h for p, h in self._prefixes.items() if request.path.startswith(p)), None)
         if handler is None:
             return web.Response(status=404, text="no such fixture")
         return await handler(request)
