@@ -85,20 +85,23 @@ async def tile(request: web.Request) -> web.Response:
     # Checked before any upstream call: only the configured region and zooms, never an open proxy.
     if not satellite.serves(z, x, y):
         raise RequestError(404, "tile outside the served region or zoom range")
-    try:
-        found = await satellite.tiles.get(z, x, y)
-    except TileUnavailable as exc:
-        return json_error(502, f"tile source unavailable: {exc}")
+    found = satellite.tiles.peek(z, x, y)
     if found is None:
-        raise RequestError(404, "the source has no imagery for this tile")
-    headers = {
-        "ETag": f'"{found.etag}"',
-        "Cache-Control": STALE_TILE_CACHE_CONTROL if found.stale else TILE_CACHE_CONTROL,
-    }
-    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
-        return web.Response(status=304, headers=headers)
-    headers["Content-Type"] = found.content_type
-    return web.Response(body=found.data, headers=headers)
+        try:
+            found = await satellite.tiles.get(z, x, y)
+        except TileUnavailable as exc:
+            return json_error(502, f"tile source unavailable: {exc}")
+        if found is None:
+            raise RequestError(404, "the source has no imagery for this tile")
+    etag = f'"{found.etag}"'
+    if_none_match = request.headers.get("If-None-Match")
+    cache_control = STALE_TILE_CACHE_CONTROL if found.stale else TILE_CACHE_CONTROL
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return web.Response(status=304, headers={"ETag": etag, "Cache-Control": cache_control})
+    return web.Response(
+        body=found.data,
+        headers={"Content-Type": found.content_type, "ETag": etag, "Cache-Control": cache_control},
+    )
 
 
 @routes.get("/widgets/satellite.jpg")

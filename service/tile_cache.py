@@ -109,6 +109,11 @@ class TileCache:
     def _key(self, z: int, x: int, y: int) -> str:
         return f"tile:{self.source.source_name}:{z}:{x}:{y}"
 
+    def peek(self, z: int, x: int, y: int) -> Tile | None:
+        """A fresh tile already in this process, without any I/O (the hot path)."""
+        held = self._local.get(self._key(z, x, y))
+        return held if isinstance(held, Tile) and self._fresh_entry(held) else None
+
     async def get(self, z: int, x: int, y: int) -> Tile | None:
         """The tile, or None where the source has no imagery; ``TileUnavailable`` on failure."""
         key = self._key(z, x, y)

@@ -1,0 +1,130 @@
+"""Shared by the benchmarks: start servers as processes, load them with one client, compare."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return bytes(response.read())
+
+
+def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def service_env(**settings: str) -> dict[str, str]:
+    """The environment of a benchmarked service: only what the benchmark sets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
+    env["SIDEBAR_LOG_LEVEL"] = "WARNING"
+    env.update(settings)
+    return env
+
+
+def start_service(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return start([sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+
+
+def start_bare(port: int, body: bytes, content_type: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """The baseline: a bare aiohttp app returning ``body`` for every path."""
+    body_file = Path(tempfile.mkstemp()[1])
+    body_file.write_bytes(body)
+    process = start(
+        [
+            sys.executable,
+            str(HERE / "bare_app.py"),
+            "--port",
+            str(port),
+            "--body",
+            str(body_file),
+            "--content-type",
+            content_type,
+        ]
+    )
+    wait_until_up(f"http://127.0.0.1:{port}/")
+    return process, body_file
+
+
+def default_client() -> str:
+    return "wrk" if shutil.which("wrk") else "aiohttp"
+
+
+def load(client: str, url: str, duration: int, connections: int) -> float:
+    """Requests per second ``client`` gets from ``url``."""
+    if client == "wrk":
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if match is None:
+            raise RuntimeError(f"unexpected wrk output:\n{out}")
+        return float(match.group(1))
+    return asyncio.run(_load_with_aiohttp(url, duration, connections))
+
+
+async def _load_with_aiohttp(url: str, duration: int, connections: int) -> float:
+    done = 0
+    deadline = time.monotonic() + duration
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                async with session.get(url) as response:
+                    await response.read()
+                done += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        return done / (time.monotonic() - started)
+
+
+def compare(
+    label: str, ours: str, bare: str, *, client: str, duration: int, connections: int, rounds: int, size: int
+) -> float:
+    """Alternate the two, keep each one's best round, print both and the ratio."""
+    ours_rates, bare_rates = [], []
+    for _ in range(rounds):
+        bare_rates.append(load(client, bare, duration, connections))
+        ours_rates.append(load(client, ours, duration, connections))
+    ours_rps, bare_rps = max(ours_rates), max(bare_rates)
+    ratio = ours_rps / bare_rps
+    print(f"{label:5} ours {ours_rps:9.0f} req/s   bare {bare_rps:9.0f} req/s", end="")
+    print(f"   ratio {ratio:.2f}   ({size} bytes)")
+    return ratio
