@@ -11,12 +11,13 @@ from aiohttp import web
 
 from cache import Cache, open_cache
 from providers.tiles import XyzTileProvider
-from service import health, routes
+from service import embedding, health, routes
 from service import satellite as satellite_routes
 from service.composite import Composites
+from service.cors import FRAME_NONE, EmbedPolicy
 from service.engine import Engine
 from service.errors import not_found
-from service.keys import ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
+from service.keys import EMBED, ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
 from service.metrics import Metrics
 from service.registry import Registry, default_registry
 from service.rendering import Renderer
@@ -48,7 +49,13 @@ def create_app(
     app[WIDGETS] = widgets
     app[METRICS] = metrics
     renderer = Renderer(base_url=settings.public_url)
-    representations = Representations(renderer, metrics)
+    policy = EmbedPolicy(settings.embed.allowed_origins)
+    representations = Representations(
+        renderer,
+        metrics,
+        fixed_headers={"Content-Security-Policy": FRAME_NONE, **policy.static_headers},
+    )
+    app[EMBED] = policy
     app[REPRESENTATIONS] = representations
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -82,6 +89,7 @@ def create_app(
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
     app.add_routes(satellite_routes.routes)
+    app.add_routes(embedding.routes)
     app.router.add_route("*", "/{tail:.*}", not_found)  # last: JSON 404/405 for everything else
     return app
 

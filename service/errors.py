@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from service.cors import FRAME_NONE
 from service.keys import METRICS
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ def endpoint(route: str) -> Callable[[Handler], Handler]:
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.path)
                 response = json_error(500, "internal error")
+            if "Content-Security-Policy" not in response.headers:
+                response.headers["Content-Security-Policy"] = FRAME_NONE
             request.app[METRICS].count_request(route, response.status)
             return response
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from service.cors import EmbedPolicy
 from service.engine import Engine
 from service.metrics import Metrics
 from service.representations import Representations
@@ -15,3 +16,4 @@ WIDGETS = web.AppKey("widgets", dict[str, ConfiguredWidget])
 ENGINE = web.AppKey("engine", Engine)
 METRICS = web.AppKey("metrics", Metrics)
 REPRESENTATIONS = web.AppKey("representations", Representations)
+EMBED = web.AppKey("embed", EmbedPolicy)

@@ -49,7 +49,7 @@ class Renderer:
         now = time.time() if now is None else now
         if snapshot is None:
             template = self.env.get_template("widgets/unavailable.html")
-            return template.render(spec=spec, status=status)
+            return template.render(spec=spec, status=status, view=view, options=options)
         template = self.env.get_template(spec.template)
         return template.render(
             spec=spec,

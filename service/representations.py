@@ -42,9 +42,17 @@ def _json(value: Any) -> bytes:
 
 
 class Representations:
-    def __init__(self, renderer: Renderer, metrics: Metrics, max_entries: int = 512) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        metrics: Metrics,
+        max_entries: int = 512,
+        fixed_headers: dict[str, str] | None = None,
+    ) -> None:
         self.renderer = renderer
         self.metrics = metrics
+        #: Headers every widget answer carries (CSP, CORS when any origin may read).
+        self.fixed_headers = fixed_headers or {}
         self._max = max_entries
         self._cache: OrderedDict[tuple[Any, ...], JsonParts | HtmlBody] = OrderedDict()
         #: The current second's full answer per (widget, format), kept by the routes.

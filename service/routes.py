@@ -17,7 +17,7 @@ from aiohttp import web
 
 from service.errors import RequestError, endpoint, json_error
 from service.http_caching import NO_STORE, cache_control, etag_matches
-from service.keys import ENGINE, REPRESENTATIONS, WIDGETS
+from service.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
 from service.refresh import WidgetRefresher
 from service.representations import Representations
 from service.snapshot import Snapshot
@@ -25,6 +25,7 @@ from service.widgets.base import QueryError
 
 routes = web.RouteTableDef()
 
+THEMES = ("light", "dark", "auto")
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 
@@ -57,7 +58,7 @@ class Prepared:
     not_modified_headers: dict[str, str]
 
 
-def _widget(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
+def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
     """The widget a request names and the view its query asks for (4xx when either is bad)."""
     name = request.match_info["name"]
     refresher = request.app[ENGINE].refreshers.get(name)
@@ -67,16 +68,27 @@ def _widget(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
         return refresher, {}
     widget = refresher.widget
     try:
-        return refresher, widget.spec.parse_query(request.query, widget.options)
+        view = widget.spec.parse_query(request.query, widget.options)
     except QueryError as exc:
         raise RequestError(400, str(exc)) from None
+    theme = request.query.get("theme")
+    if theme is not None:
+        if theme not in THEMES:
+            raise RequestError(400, "theme: must be light, dark or auto")
+        view["theme"] = theme
+    return refresher, view
 
 
 def _answer(request: web.Request, prepared: Prepared) -> web.Response:
+    headers, not_modified = prepared.headers, prepared.not_modified_headers
+    policy = request.app[EMBED]
+    if not policy.any_origin:  # listed origins: the answer depends on who asks
+        cors = policy.headers_for(request.headers.get("Origin"))
+        headers, not_modified = {**headers, **cors}, {**not_modified, **cors}
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and etag_matches(if_none_match, prepared.headers["ETag"]):
-        return web.Response(status=304, headers=prepared.not_modified_headers)
-    return web.Response(body=prepared.body, headers=prepared.headers)
+        return web.Response(status=304, headers=not_modified)
+    return web.Response(body=prepared.body, headers=headers)
 
 
 def _prepare(
@@ -98,6 +110,7 @@ def _prepare(
         body, etag, content_type = rendered.body, rendered.etag, _HTML
     settings = refresher.settings
     caching = {
+        **reps.fixed_headers,
         "ETag": etag,
         "Cache-Control": cache_control(
             refresher.next_refresh_at(snapshot) - now,
@@ -127,7 +140,7 @@ def _hot(request: web.Request, kind: str) -> web.Response | None:
 
 async def _serve(request: web.Request, kind: str) -> web.Response:
     reps = request.app[REPRESENTATIONS]
-    refresher, view = _widget(request)
+    refresher, view = widget_view(request)
     snapshot = refresher.serve_now() or await refresher.current()
     now = time.time()
     if snapshot is None:
@@ -136,6 +149,17 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     if not view:
         reps.hot[(refresher.name, kind)] = prepared
     return _answer(request, prepared)
+
+
+async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]) -> str:
+    """The widget's HTML fragment for a view, whatever its state (for pages that wrap it)."""
+    snapshot = refresher.serve_now() or await refresher.current()
+    now = time.time()
+    status = "unavailable" if snapshot is None else "fresh" if refresher.is_fresh(snapshot, now) else "stale"
+    rendered = request.app[REPRESENTATIONS].html(
+        refresher.widget.spec, snapshot, status, view, now, refresher.widget.options
+    )
+    return rendered.body.decode()
 
 
 def _unavailable(
@@ -156,6 +180,19 @@ def _unavailable(
     # A polite placeholder, not an error page: server-side includes and iframes show it as is.
     rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now, refresher.widget.options)
     return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
+
+
+@routes.route("OPTIONS", "/widgets/{tail:.+}")
+@endpoint("/widgets/*")
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight for the widget endpoints (GET only; If-None-Match may be sent)."""
+    headers = {
+        **request.app[EMBED].headers_for(request.headers.get("Origin")),
+        "Access-Control-Allow-Methods": "GET, OPTIONS",
+        "Access-Control-Allow-Headers": "If-None-Match",
+        "Access-Control-Max-Age": "86400",
+    }
+    return web.Response(status=204, headers=headers)
 
 
 @routes.get("/widgets/{name}.json")

@@ -65,6 +65,24 @@ class HttpSettings(BaseModel):
     max_redirects: int = Field(default=5, ge=0)
 
 
+class EmbedSettings(BaseModel):
+    """Who may embed the widgets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Origins allowed to frame /embed/* pages and to read widgets cross-origin (CORS), e.g.
+    #: ``["https://avayefamenin.ir"]``; ``["*"]`` allows any site.
+    allowed_origins: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin (https://host[:port]) or *")
+        return [origin.rstrip("/") for origin in value]
+
+
 class EngineSettings(BaseModel):
     """Refresh engine tuning. Defaults suit production; tests shrink the times."""
 
@@ -98,6 +116,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "sidebar:"
     http: HttpSettings = HttpSettings()
     engine: EngineSettings = EngineSettings()
+    embed: EmbedSettings = EmbedSettings()
     widgets: dict[str, WidgetSettings] = {}
     providers: dict[str, ProviderSettings] = {}
 

@@ -150,14 +150,15 @@ async def test_fragment_is_one_rtl_persian_root_with_scoped_css_and_no_script(
     html = (await response.text()).strip()
 
     assert response.content_type == "text/html"
-    assert html.startswith('<div class="sw-widget sw-probe" dir="rtl" lang="fa"')
+    assert html.startswith('<div class="sw-widget sw-probe sw-theme-light" dir="rtl" lang="fa"')
     assert html.endswith("</div>")
     assert 'data-status="fresh"' in html
     assert "<script" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "۱۲۳۴۵۶۷" in html
     selectors = re.findall(r"^([^{}\n]+)\{", html.split("<style>")[1].split("</style>")[0], re.M)
-    assert selectors and all(s.startswith(".sw-widget") for s in selectors)
+    assert selectors and all(s.startswith((".sw-widget", "@media")) for s in selectors)
+    assert all(".sw-widget" in line for line in re.findall(r"@media[^{]+\{([^{}]+)\{", html))
 
 
 async def test_unknown_widget_is_a_404_json(aiohttp_client, upstream, probe_settings):

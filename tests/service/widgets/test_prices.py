@@ -130,7 +130,7 @@ async def test_fragment_shows_toman_with_persian_digits_arrows_and_a_jalali_time
 
     html = await (await client.get("/widgets/prices.html")).text()
 
-    assert html.startswith('<div class="sw-widget sw-prices" dir="rtl" lang="fa"')
+    assert html.startswith('<div class="sw-widget sw-prices sw-theme-light" dir="rtl" lang="fa"')
     assert "قیمت روز طلا، سکه و ارز" in html
     dollar_row = html[html.index('data-key="price_dollar_rl"') : html.index('data-key="price_eur"')]
     assert '<bdi dir="ltr">۱۰۵٬۲۳۰</bdi>' in dollar_row and "تومان" in dollar_row  # 1,052,300 Rial

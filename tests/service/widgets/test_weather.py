@@ -131,7 +131,7 @@ async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(a
 
     html = await (await client.get("/widgets/weather.html")).text()
 
-    assert html.startswith('<div class="sw-widget sw-weather" dir="rtl" lang="fa"')
+    assert html.startswith('<div class="sw-widget sw-weather sw-theme-light" dir="rtl" lang="fa"')
     assert "وضع هوای فامنین" in html
     assert '<bdi dir="ltr">−۳°</bdi>' in html  # -3.4 °C now, the minus kept in place
     assert 'دمای احساسی: <bdi dir="ltr">−۸°</bdi>' in html and 'رطوبت: <bdi dir="ltr">۸۱٪</bdi>' in html

@@ -1,0 +1,72 @@
+/* sidebar-widgets embed: <div data-sidebar-widget="prices" data-items="sekee,price_dollar_rl"
+   data-theme="auto">fallback</div><script async src="https://SERVICE/embed.js"></script>
+   Each div gets its widget in a Shadow DOM (host CSS and ours never meet), refreshed no faster
+   than the widget's Cache-Control max-age; a failed refresh keeps what is shown, and the div's
+   own fallback content stays until the first success. No dependencies. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = script && script.src ? new URL(script.src, location.href).origin : location.origin;
+  var OPTIONS = ["items", "days", "theme", "unit"];
+  var MIN_SECONDS = 30;
+  var RETRY_SECONDS = 60;
+
+  function widgetUrl(el) {
+    var query = [];
+    OPTIONS.forEach(function (name) {
+      var value = el.getAttribute("data-" + name);
+      if (value) query.push(name + "=" + encodeURIComponent(value));
+    });
+    var name = encodeURIComponent(el.getAttribute("data-sidebar-widget"));
+    return base + "/widgets/" + name + ".html" + (query.length ? "?" + query.join("&") : "");
+  }
+
+  function maxAge(response) {
+    var match = /max-age=(\d+)/.exec(response.headers.get("Cache-Control") || "");
+    return Math.max(MIN_SECONDS, match ? parseInt(match[1], 10) : RETRY_SECONDS);
+  }
+
+  function later(el, seconds) {
+    setTimeout(function () { load(el); }, seconds * 1000);
+  }
+
+  function load(el) {
+    fetch(widgetUrl(el), { mode: "cors", credentials: "omit" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        var wait = maxAge(response);
+        return response.text().then(function (html) {
+          var root = el.shadowRoot || el.attachShadow({ mode: "open" });
+          root.innerHTML = "<style>:host{display:block;max-width:100%}</style>" + html;
+          el.setAttribute("data-sidebar-widget-state", "ready");
+          later(el, wait);
+        });
+      })
+      .catch(function () {
+        later(el, RETRY_SECONDS);  // keep the last content, or the fallback, and try again
+      });
+  }
+
+  function start() {
+    var nodes = document.querySelectorAll("div[data-sidebar-widget]");
+    for (var i = 0; i < nodes.length; i++) {
+      if (!nodes[i].hasAttribute("data-sidebar-widget-state")) {
+        nodes[i].setAttribute("data-sidebar-widget-state", "loading");
+        load(nodes[i]);
+      }
+    }
+  }
+
+  // iframe embeds report their height; size them to their content.
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.origin !== base || !data || !data.sidebarWidget || !data.height) return;
+    var frames = document.querySelectorAll("iframe");
+    for (var i = 0; i < frames.length; i++) {
+      if (frames[i].contentWindow === event.source) frames[i].style.height = Math.ceil(data.height) + "px";
+    }
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
