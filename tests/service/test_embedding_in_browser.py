@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from importlib.resources import files
 
 import pytest
 from aiohttp import web
@@ -78,7 +79,8 @@ async def host_url(service_url) -> AsyncIterator[str]:
         f'<div data-sidebar-widget="{name}" data-theme="auto">fallback {name}</div>' for name in WIDGETS
     )
     frames = "\n".join(
-        f'<iframe id="frame-{name}" src="{service_url}/embed/{name}?theme=auto" width="300" height="700"></iframe>'
+        f'<iframe id="frame-{name}" src="{service_url}/embed/{name}?theme=auto" width="300" height="700">'
+        "</iframe>"
         for name in WIDGETS
     )
     page = HOST_PAGE.format(scripts=scripts, frames=frames, service=service_url)
@@ -142,7 +144,8 @@ FRAME_REPORT = """
 () => ({
   text: document.body.textContent,
   width: document.documentElement.scrollWidth,
-  widest: Math.max(...Array.from(document.querySelectorAll('body *')).map((el) => el.getBoundingClientRect().right)),
+  widest: Math.max(...Array.from(document.querySelectorAll('body *'))
+    .map((el) => el.getBoundingClientRect().right)),
   color: getComputedStyle(document.querySelector('.sw-widget')).color,
   background: getComputedStyle(document.querySelector('.sw-widget')).backgroundColor,
 })
@@ -207,7 +210,6 @@ async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
         # The script could not load either; load it inline from the service file to test the fetch path.
         "</script></body></html>"
     )
-    from importlib.resources import files
 
     script = (
         files("service")
@@ -221,7 +223,7 @@ async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         tab = await browser.new_page()
-        await tab.set_content(page_html.replace("<script></script>", ""))
+        await tab.set_content(page_html)
         await tab.add_script_tag(content=script)
         await tab.wait_for_timeout(1500)
         assert await tab.inner_text("#w") == "قیمت‌ها در tgju"
