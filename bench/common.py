@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -115,14 +117,45 @@ async def _load_with_aiohttp(url: str, duration: int, connections: int) -> float
         return done / (time.monotonic() - started)
 
 
-def compare(
-    label: str, ours: str, bare: str, *, client: str, duration: int, connections: int, rounds: int, size: int
-) -> float:
+@dataclass(frozen=True)
+class Load:
+    """How both servers are loaded, from the command line."""
+
+    client: str
+    duration: int
+    connections: int
+    rounds: int
+
+    def describe(self) -> str:
+        return (
+            f"client: {self.client}, {self.connections} connections, {self.duration}s x {self.rounds} rounds"
+        )
+
+
+def load_arguments(description: str | None) -> Load:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--client", choices=["wrk", "aiohttp"], default=default_client())
+    args = parser.parse_args()
+    return Load(args.client, args.duration, args.connections, args.rounds)
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait()
+
+
+def compare(label: str, ours: str, bare: str, how: Load, *, size: int) -> float:
     """Alternate the two, keep each one's best round, print both and the ratio."""
     ours_rates, bare_rates = [], []
-    for _ in range(rounds):
-        bare_rates.append(load(client, bare, duration, connections))
-        ours_rates.append(load(client, ours, duration, connections))
+    for _ in range(how.rounds):
+        bare_rates.append(load(how.client, bare, how.duration, how.connections))
+        ours_rates.append(load(how.client, ours, how.duration, how.connections))
     ours_rps, bare_rps = max(ours_rates), max(bare_rates)
     ratio = ours_rps / bare_rps
     print(f"{label:5} ours {ours_rps:9.0f} req/s   bare {bare_rps:9.0f} req/s", end="")

@@ -8,19 +8,19 @@ service fetches the tile once, then serves it from its cache. Goal: ratio >= 0.8
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from common import (
     HERE,
     compare,
-    default_client,
     fetch,
     free_port,
+    load_arguments,
     service_env,
     start,
     start_bare,
     start_service,
+    stop,
     wait_until_up,
 )
 
@@ -28,15 +28,7 @@ Z, X, Y = 12, 2605, 1620  # inside the default county box
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--client", choices=["wrk", "aiohttp"], default=default_client())
-    args = parser.parse_args()
-
+    how = load_arguments(__doc__)
     source_port, port = free_port(), free_port()
     processes = [start([sys.executable, str(HERE / "tile_source.py"), "--port", str(source_port)])]
     try:
@@ -52,24 +44,11 @@ def main() -> None:
         bare_port = free_port()
         bare, body_file = start_bare(bare_port, body, "image/jpeg")
         processes.append(bare)
-        print(
-            f"client: {args.client}, {args.connections} connections, {args.duration}s x {args.rounds} rounds"
-        )
-        compare(
-            "tile",
-            url,
-            f"http://127.0.0.1:{bare_port}/tiles/{Z}/{X}/{Y}.jpg",
-            client=args.client,
-            duration=args.duration,
-            connections=args.connections,
-            rounds=args.rounds,
-            size=len(body),
-        )
+        print(how.describe())
+        compare("tile", url, f"http://127.0.0.1:{bare_port}/tiles/{Z}/{X}/{Y}.jpg", how, size=len(body))
         body_file.unlink()
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait()
+        stop(processes)
 
 
 if __name__ == "__main__":
