@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from service.cors import EmbedPolicy
 from service.errors import RequestError, endpoint, json_error
 from service.http_caching import NO_STORE, cache_control, etag_matches
 from service.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
@@ -56,6 +57,8 @@ class Prepared:
     body: bytes
     headers: dict[str, str]
     not_modified_headers: dict[str, str]
+    #: Set when CORS depends on the request's Origin (listed origins); None when it is fixed.
+    per_origin: EmbedPolicy | None = None
 
 
 def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
@@ -81,9 +84,8 @@ def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
 
 def _answer(request: web.Request, prepared: Prepared) -> web.Response:
     headers, not_modified = prepared.headers, prepared.not_modified_headers
-    policy = request.app[EMBED]
-    if not policy.any_origin:  # listed origins: the answer depends on who asks
-        cors = policy.headers_for(request.headers.get("Origin"))
+    if prepared.per_origin is not None:  # listed origins: the answer depends on who asks
+        cors = prepared.per_origin.headers_for(request.headers.get("Origin"))
         headers, not_modified = {**headers, **cors}, {**not_modified, **cors}
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and etag_matches(if_none_match, prepared.headers["ETag"]):
@@ -92,6 +94,7 @@ def _answer(request: web.Request, prepared: Prepared) -> web.Response:
 
 
 def _prepare(
+    request: web.Request,
     kind: str,
     reps: Representations,
     refresher: WidgetRefresher,
@@ -122,7 +125,15 @@ def _prepare(
     expires_at = float(int(now) + 1)
     if status == "fresh":
         expires_at = min(expires_at, snapshot.fetched_at + refresher.widget.refresh_seconds)
-    return Prepared(expires_at, snapshot, body, {"Content-Type": content_type, **caching}, caching)
+    policy = request.app[EMBED]
+    return Prepared(
+        expires_at,
+        snapshot,
+        body,
+        {"Content-Type": content_type, **caching},
+        caching,
+        None if policy.any_origin else policy,
+    )
 
 
 def _hot(request: web.Request, kind: str) -> web.Response | None:
@@ -145,7 +156,7 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     now = time.time()
     if snapshot is None:
         return _unavailable(kind, reps, refresher, view, now)
-    prepared = _prepare(kind, reps, refresher, snapshot, view, now)
+    prepared = _prepare(request, kind, reps, refresher, snapshot, view, now)
     if not view:
         reps.hot[(refresher.name, kind)] = prepared
     return _answer(request, prepared)
@@ -182,6 +193,19 @@ def _unavailable(
     return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
 
 
+@routes.get("/widgets/{name}.json")
+@endpoint("/widgets/{name}.json")
+async def widget_json(request: web.Request) -> web.Response:
+    return _hot(request, "json") or await _serve(request, "json")
+
+
+@routes.get("/widgets/{name}.html")
+@endpoint("/widgets/{name}.html")
+async def widget_html(request: web.Request) -> web.Response:
+    return _hot(request, "html") or await _serve(request, "html")
+
+
+# Registered after the GET routes: the router tries resources in order, and GETs are the hot path.
 @routes.route("OPTIONS", "/widgets/{tail:.+}")
 @endpoint("/widgets/*")
 async def preflight(request: web.Request) -> web.Response:
@@ -193,15 +217,3 @@ async def preflight(request: web.Request) -> web.Response:
         "Access-Control-Max-Age": "86400",
     }
     return web.Response(status=204, headers=headers)
-
-
-@routes.get("/widgets/{name}.json")
-@endpoint("/widgets/{name}.json")
-async def widget_json(request: web.Request) -> web.Response:
-    return _hot(request, "json") or await _serve(request, "json")
-
-
-@routes.get("/widgets/{name}.html")
-@endpoint("/widgets/{name}.html")
-async def widget_html(request: web.Request) -> web.Response:
-    return _hot(request, "html") or await _serve(request, "html")
