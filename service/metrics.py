@@ -82,6 +82,9 @@ class Metrics:
     def count_lookup(self, result: str) -> None:
         self._lookups[result] += 1
 
+    def http_requests_for(self, route: str) -> int:
+        return sum(count for (counted, _), count in self._requests.items() if counted == route)
+
     def count_request(self, route: str, status: int) -> None:
         key = (route, status)
         self._requests[key] = self._requests.get(key, 0) + 1

@@ -7,6 +7,7 @@ upstreams are local fakes. Screenshots (light and dark) land in the test's tempo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from importlib.resources import files
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright
 
 from service.app import create_app
+from service.keys import METRICS
 from service.settings import Settings
 from tests.support.browser import CHROMIUM_ARGS, chromium_executable
 from tests.support.fixtures import fixture_text
@@ -229,3 +231,58 @@ async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
         assert await tab.inner_text("#w") == "قیمت‌ها در tgju"
         assert await tab.eval_on_selector("#w", "(d) => d.shadowRoot === null")
         await browser.close()
+
+
+async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fails(upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "نسخهٔ یکم"})
+    port = free_port()
+    server = TestServer(create_app(probe_settings(refresh_seconds=1)), host="127.0.0.1", port=port)
+    await server.start_server()
+    service = f"http://127.0.0.1:{port}"
+    html = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
+        '<div data-sidebar-widget="probe" id="w">fallback</div>'
+        f'<script src="{service}/embed.js"></script></body></html>'
+    )
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    host_app = web.Application()
+    host_app.router.add_get("/", host)
+    host_server = TestServer(host_app, host="localhost", port=free_port())
+    await host_server.start_server()
+    shadow_text = "() => document.getElementById('w').shadowRoot?.textContent || ''"
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium_executable(), args=CHROMIUM_ARGS
+            )
+            tab = await browser.new_page()
+            await tab.clock.install()
+            await tab.goto(str(host_server.make_url("/")))
+            await tab.wait_for_function(f"() => ({shadow_text})().includes('نسخهٔ یکم')")
+
+            # No refetch before the answer's max-age (at least 30 s, however small the widget's).
+            await tab.clock.run_for(20_000)
+            await asyncio.sleep(0.3)
+            assert server.app[METRICS].http_requests_for("/widgets/{name}.html") == 1
+
+            upstream.json("/probe", {"value": 2, "label": "نسخهٔ دوم"})
+            await asyncio.sleep(1.2)  # the service's data turns stale in real time
+            for _ in range(5):  # a refetch finds stale data and starts a refresh; a later one, new data
+                await tab.clock.run_for(31_000)
+                await asyncio.sleep(0.3)
+                if "نسخهٔ دوم" in await tab.evaluate(shadow_text):
+                    break
+            assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
+            assert server.app[METRICS].http_requests_for("/widgets/{name}.html") >= 2
+
+            await server.close()  # the service goes away: what is shown stays
+            await tab.clock.run_for(120_000)
+            await asyncio.sleep(0.3)
+            assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
+            await browser.close()
+    finally:
+        await host_server.close()
+        await server.close()
