@@ -58,10 +58,21 @@ class XyzTileProvider(Provider):
         return self.source.url.format(z=z, x=x, y=y, q=mercantile.quadkey(x, y, z))
 
     async def fetch(self, http: UpstreamSession) -> SatelliteData:
+        """Describe the picture, after checking that the source answers with imagery.
+
+        One low-zoom tile over the centre, once per refresh (daily): a source that is down or
+        has changed fails the refresh, so the widget keeps its last good state instead of
+        advertising a picture that cannot be built.
+        """
         options = self.options
         west, south, east, north = options.bbox
         width, height = composite_size(options.bbox, options.zoom)
         center = options.marker or ((west + east) / 2, (south + north) / 2)
+        probe = mercantile.tile(center[0], center[1], options.min_zoom)
+        try:
+            await self.fetch_tile(http, probe.z, probe.x, probe.y)
+        except NoTile:
+            pass  # the source answers; it has no imagery at that spot
         return SatelliteData(
             bbox=options.bbox,
             zoom=options.zoom,

@@ -54,6 +54,8 @@ async def stitch(tiles: TileCache, options: SatelliteOptions, attribution: str) 
                 canvas.paste(image.convert("RGB"), ((x - x_min) * TILE_SIZE, (y - y_min) * TILE_SIZE))
         except OSError:
             missing += 1
+    if missing == len(coordinates):
+        raise TileUnavailable("no tile of the picture could be had")
     if missing:
         log.info("satellite picture built with %d of %d tiles missing", missing, len(coordinates))
     left, top, right, bottom = pixel_box(options.bbox, zoom)

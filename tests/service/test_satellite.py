@@ -172,7 +172,7 @@ async def test_the_picture_has_the_bbox_size_a_marker_and_an_attribution_band(ai
     band = [image.getpixel((x, 801)) for x in range(0, 1020, 50)]
     assert all(sum(pixel) < 3 * 90 for pixel in band)  # darkened band along the bottom edge
     assert any(min(image.getpixel((x, y))) > 200 for x in range(0, 400) for y in range(785, 800))  # text
-    assert tiles.total == 20  # z11 covers the box with 20 tiles, each fetched once
+    assert tiles.at_zoom(11) == 20  # z11 covers the box with 20 tiles, each fetched once
     assert "ETag" in response.headers and "max-age=" in response.headers["Cache-Control"]
 
 
@@ -183,7 +183,7 @@ async def test_concurrent_picture_requests_stitch_once(aiohttp_client, tiles):
 
     assert {r.status for r in responses} == {200}
     assert client.app[SATELLITE].composites.builds == 1
-    assert tiles.total == 20
+    assert tiles.at_zoom(11) == 20
 
 
 async def test_a_missing_tile_becomes_a_neutral_patch(aiohttp_client, tiles):
@@ -208,7 +208,7 @@ async def test_the_picture_is_built_in_the_background_when_the_widget_refreshes(
 
     await client.app[ENGINE].refreshers["satellite"].trigger()
     deadline = time.monotonic() + 5
-    while client.app[SATELLITE].composites.builds == 0 or tiles.total < 20:
+    while client.app[SATELLITE].composites.builds == 0 or tiles.at_zoom(11) < 20:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.1)
@@ -258,13 +258,13 @@ async def test_the_map_page_loads_leaflet_from_the_configured_url_with_bounds_an
     assert "Tiles \\u00a9 Esri" in page or "Tiles © Esri" in page
 
 
-async def test_eox_caps_the_zoom_and_an_operator_source_is_configuration_only(aiohttp_client, tiles):
+async def test_an_operator_source_is_configuration_only_and_caps_the_zoom(aiohttp_client, tiles):
     settings = satellite_settings(
         tiles,
         source="mine",
         sources={
             "mine": {
-                "url": "https://imagery.example/{z}/{x}/{y}.jpg",
+                "url": tiles.template,
                 "attribution": "© Example",
                 "max_zoom": 13,
             }
@@ -275,3 +275,39 @@ async def test_eox_caps_the_zoom_and_an_operator_source_is_configuration_only(ai
     assert (await client.get("/tiles/14/10420/6480.jpg")).status == 404  # beyond the source's zoom 13
     body = await (await client.get("/widgets/satellite.json")).json()
     assert body["data"]["attribution"] == "© Example" and body["data"]["source"] == "mine"
+
+
+async def test_a_source_that_is_down_leaves_the_widget_unavailable_not_broken(aiohttp_client, tiles):
+    tiles.fail_all()
+    settings = satellite_settings(tiles)
+    settings.engine.cold_wait_seconds = 1
+    client = await aiohttp_client(create_app(settings))
+
+    json_response = await client.get("/widgets/satellite.json")
+    html = await (await client.get("/widgets/satellite.html")).text()
+
+    assert json_response.status == 503  # the refresh probes the source and fails
+    assert 'data-status="unavailable"' in html and "<img" not in html
+    assert (await client.get("/widgets/satellite.jpg")).status == 503
+
+
+async def test_the_picture_survives_the_source_going_down_before_a_rebuild(aiohttp_client, tiles):
+    client = await aiohttp_client(create_app(satellite_settings(tiles, tile_ttl_seconds=1)))
+    first = await (await client.get("/widgets/satellite.jpg")).read()
+    await asyncio.sleep(1.1)  # tiles expire
+    refresher = client.app[ENGINE].refreshers["satellite"]
+    await refresher.trigger(force=True)  # a new snapshot (the probe still answers) ...
+    tiles.fail_all()  # ... then the source goes down before the picture is rebuilt
+
+    response = await client.get("/widgets/satellite.jpg")
+
+    assert response.status == 200
+    assert await response.read() == first  # expired tiles, or the last picture, never a grey box
+
+
+async def test_eox_caps_the_zoom_at_14(aiohttp_client, tiles):
+    client = await aiohttp_client(create_app(satellite_settings(tiles, source="eox", max_zoom=16)))
+    assert (await client.get("/tiles/15/20840/12960.jpg")).status == 404
+    assert (await client.get("/tiles/14/10420/6480.jpg")).status == 200
+    body = await (await client.get("/widgets/satellite.json")).json()
+    assert body["data"]["attribution"].startswith("Sentinel-2 cloudless")

@@ -31,6 +31,7 @@ class FakeTiles:
         self.upstream = upstream
         self.special: dict[tuple[int, int, int], Callable[[], web.StreamResponse]] = {}
         self.delay = 0.0
+        self.down: int | None = None
         upstream.on_prefix("/tile/", self._serve)
 
     @property
@@ -40,6 +41,9 @@ class FakeTiles:
     def hits(self, z: int, x: int, y: int) -> int:
         return self.upstream.hits[f"/tile/{z}/{y}/{x}"]
 
+    def at_zoom(self, z: int) -> int:
+        return sum(n for path, n in self.upstream.hits.items() if path.startswith(f"/tile/{z}/"))
+
     @property
     def total(self) -> int:
         return sum(n for path, n in self.upstream.hits.items() if path.startswith("/tile/"))
@@ -48,6 +52,10 @@ class FakeTiles:
         self.special[(z, x, y)] = lambda: web.Response(
             body=jpeg((200, 200, 200)), content_type="image/jpeg", headers={"ETag": ESRI_PLACEHOLDER_ETAG}
         )
+
+    def fail_all(self, status: int = 503) -> None:
+        """Every tile fails from now on (the source is down)."""
+        self.down = status
 
     def fail(self, z: int, x: int, y: int, status: int = 500) -> None:
         self.special[(z, x, y)] = lambda: web.Response(status=status, text="tile server error")
@@ -61,6 +69,8 @@ class FakeTiles:
         z, y, x = (int(part) for part in request.path.removeprefix("/tile/").split("/"))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.down is not None:
+            return web.Response(status=self.down, text="source down")
         special = self.special.get((z, x, y))
         if special is not None:
             return special()
