@@ -45,7 +45,6 @@ class WidgetRefresher:
         self.settings = settings
         self.metrics = metrics
         self.state = RefreshState()
-        self.fetches = 0  # upstream chain walks by this process
         self._inflight: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._early: dict[float, float] = {}
@@ -166,7 +165,6 @@ class WidgetRefresher:
             self.state = shared_state
 
     async def _walk_chain(self, held: Snapshot | None) -> None:
-        self.fetches += 1
         self.state.last_attempt = time.time()
         failures: list[tuple[Provider, UpstreamError]] = []
         for provider in self.widget.providers:

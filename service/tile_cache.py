@@ -104,7 +104,6 @@ class TileCache:
         self._flight: SingleFlight[Tile | float] = SingleFlight(
             cache, lock_seconds=source.config.timeout_seconds + 5
         )
-        self.upstream_fetches = 0
 
     def _key(self, z: int, x: int, y: int) -> str:
         return f"tile:{self.source.source_name}:{z}:{x}:{y}"
@@ -154,7 +153,6 @@ class TileCache:
         return entry if self._fresh_entry(entry) else None
 
     async def _fetch(self, key: str, z: int, x: int, y: int) -> Tile | float:
-        self.upstream_fetches += 1
         session = self._upstream.session(
             timeout_seconds=self.source.config.timeout_seconds, user_agent=self.source.config.user_agent
         )
