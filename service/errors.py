@@ -42,6 +42,15 @@ class RequestError(Exception):
 
 
 def endpoint(route: str) -> Callable[[Handler], Handler]:
+    """Errors as JSON, a default CSP, and a request count under ``route``.
+
+    A ``{format}`` in ``route`` is filled from the match, so one resource serving several
+    formats still counts them apart.
+    """
+    by_format = (
+        {fmt: route.replace("{format}", fmt) for fmt in ("json", "html")} if "{format}" in route else {}
+    )
+
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -56,7 +65,8 @@ def endpoint(route: str) -> Callable[[Handler], Handler]:
                 response = json_error(500, "internal error")
             if "Content-Security-Policy" not in response.headers:
                 response.headers["Content-Security-Policy"] = FRAME_NONE
-            request.app[METRICS].count_request(route, response.status)
+            label = by_format.get(request.match_info.get("format", ""), route) if by_format else route
+            request.app[METRICS].count_request(label, response.status)
             return response
 
         return guarded

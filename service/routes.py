@@ -31,6 +31,15 @@ _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 
 
+# One resource for both formats: the router tries a URL's candidates one by one, and this is the
+# hot path. Registered before the plain /widgets list for the same reason.
+@routes.get("/widgets/{name}.{format:json|html}")
+@endpoint("/widgets/{name}.{format}")
+async def widget(request: web.Request) -> web.Response:
+    kind = request.match_info["format"]
+    return _hot(request, kind) or await _serve(request, kind)
+
+
 @routes.get("/widgets")
 @endpoint("/widgets")
 async def list_widgets(request: web.Request) -> web.Response:
@@ -191,18 +200,6 @@ def _unavailable(
     # A polite placeholder, not an error page: server-side includes and iframes show it as is.
     rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now, refresher.widget.options)
     return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
-
-
-@routes.get("/widgets/{name}.json")
-@endpoint("/widgets/{name}.json")
-async def widget_json(request: web.Request) -> web.Response:
-    return _hot(request, "json") or await _serve(request, "json")
-
-
-@routes.get("/widgets/{name}.html")
-@endpoint("/widgets/{name}.html")
-async def widget_html(request: web.Request) -> web.Response:
-    return _hot(request, "html") or await _serve(request, "html")
 
 
 # Registered after the GET routes: the router tries resources in order, and GETs are the hot path.
