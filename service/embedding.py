@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
@@ -13,6 +14,7 @@ from markupsafe import Markup
 from service.errors import RequestError, endpoint
 from service.http_caching import etag_matches
 from service.keys import EMBED, ENGINE, REPRESENTATIONS, SETTINGS
+from service.rendering import Renderer
 from service.routes import fragment, widget_view
 
 routes = web.RouteTableDef()
@@ -53,6 +55,13 @@ def snippets(base: str, name: str, title: str) -> list[Snippet]:
 
 def _base_url(request: web.Request) -> str:
     return request.app[SETTINGS].public_url or str(request.url.origin())
+
+
+@functools.lru_cache(maxsize=256)
+def _embed_page(renderer: Renderer, name: str, title: str, body: str) -> str:
+    """The iframe page around a fragment; fragments are memoised, so is the page around each."""
+    template = renderer.env.get_template("embed/page.html")
+    return template.render(name=name, title=title, fragment=Markup(body))
 
 
 @routes.get("/embed.js")

@@ -81,6 +81,14 @@ def test_bad_values_name_the_field(monkeypatch, env, message) -> None:
             "widgets.links.items.0.url",
         ),
         ({"SIDEBAR_WIDGETS__LINKS__COLOUR": "red"}, "widgets.links.colour"),
+        ({"SIDEBAR_WIDGETS__PRICES__ITEMS": '["sekee", "sekee"]'}, "items must not repeat a key"),
+        ({"SIDEBAR_WIDGETS__PRICES__DISPLAY_UNIT": "dinar"}, "widgets.prices.display_unit"),
+        ({"SIDEBAR_WIDGETS__WEATHER__TIMEZONE": "Mars/Olympus"}, "unknown time zone"),
+        ({"SIDEBAR_WIDGETS__WEATHER__DAYS": "9"}, "widgets.weather.days"),
+        ({"SIDEBAR_WIDGETS__SATELLITE__BBOX": "[49.5, 34.85, 48.8, 35.3]"}, "west < east"),
+        ({"SIDEBAR_WIDGETS__SATELLITE__SOURCE": "bing"}, "source 'bing' is not one of"),
+        ({"SIDEBAR_WIDGETS__SATELLITE__SOURCE": "eox", "SIDEBAR_WIDGETS__SATELLITE__ZOOM": "15"}, "beyond"),
+        ({"SIDEBAR_PROVIDERS__METNO__USER_AGENT": ""}, "providers.metno: MET Norway needs"),
     ],
 )
 def test_bad_widget_configuration_names_the_field(monkeypatch, env, message) -> None:
@@ -88,6 +96,20 @@ def test_bad_widget_configuration_names_the_field(monkeypatch, env, message) -> 
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("[", r"\[")):
         configure_widgets(load_settings(), default_registry())
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SIDEBAR_EMBED__ALLOWED_ORIGINS": '["avayefamenin.ir"]'}, "embed.allowed_origins"),
+        ({"SIDEBAR_PUBLIC_URL": "widgets.example.org"}, "public_url"),
+    ],
+)
+def test_bad_service_wide_values_name_the_field(monkeypatch, env, message) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_settings()
 
 
 def test_malformed_toml_is_a_config_error(tmp_path, monkeypatch) -> None:
