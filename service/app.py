@@ -10,10 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from cache import Cache, open_cache
-from providers.tiles import XyzTileProvider
 from service import embedding, health, routes
 from service import satellite as satellite_routes
-from service.composite import Composites
 from service.cors import FRAME_NONE, EmbedPolicy
 from service.engine import Engine
 from service.errors import not_found
@@ -22,12 +20,10 @@ from service.metrics import Metrics
 from service.registry import Registry, default_registry
 from service.rendering import Renderer
 from service.representations import Representations
-from service.satellite import SATELLITE, Satellite
+from service.satellite import SATELLITE, create_satellite, tile_source
 from service.settings import Settings
-from service.tile_cache import TileCache
 from service.upstream import UpstreamClient
-from service.widget_config import ConfiguredWidget, configure_widgets
-from service.widgets.satellite import SatelliteOptions
+from service.widget_config import configure_widgets
 
 
 def create_app(
@@ -43,6 +39,7 @@ def create_app(
     settings (Redis when ``redis_url`` is set, memory otherwise) and a fresh client session.
     """
     widgets = configure_widgets(settings, registry or default_registry())
+    tiles = tile_source(widgets.get("satellite"))
     app = web.Application()
     metrics = Metrics()
     app[SETTINGS] = settings
@@ -67,7 +64,7 @@ def create_app(
         engine = Engine(widgets, backend, upstream, settings.engine, metrics)
         app[ENGINE] = engine
         engine.store.on_change(representations.forget)
-        satellite = _satellite(widgets, backend, upstream, metrics, renderer)
+        satellite = create_satellite(tiles, backend, upstream, metrics, renderer) if tiles else None
         if satellite is not None:
             app[SATELLITE] = satellite
             engine.store.on_change(functools.partial(satellite.on_snapshot, app))
@@ -92,28 +89,3 @@ def create_app(
     app.add_routes(embedding.routes)
     app.router.add_route("*", "/{tail:.*}", not_found)  # last: JSON 404/405 for everything else
     return app
-
-
-def _satellite(
-    widgets: dict[str, ConfiguredWidget],
-    cache: Cache,
-    upstream: UpstreamClient,
-    metrics: Metrics,
-    renderer: Renderer,
-) -> Satellite | None:
-    """The tile cache and picture builder, when the satellite widget is on."""
-    widget = widgets.get("satellite")
-    if widget is None or not widget.enabled:
-        return None
-    source = next(p for p in widget.providers if isinstance(p, XyzTileProvider))
-    options = widget.options
-    assert isinstance(options, SatelliteOptions)
-    tiles = TileCache(
-        source,
-        cache,
-        upstream,
-        metrics,
-        ttl_seconds=options.tile_ttl_seconds,
-        local_bytes=options.local_tile_bytes,
-    )
-    return Satellite(options, tiles, Composites(tiles, cache, options), renderer)

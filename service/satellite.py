@@ -9,14 +9,20 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from cache.base import Cache
+from providers.tiles import XyzTileProvider
 from service.composite import Composites, Picture
 from service.cors import FRAME_NONE
 from service.errors import RequestError, endpoint, json_error
 from service.http_caching import cache_control, etag_matches
 from service.keys import ENGINE
+from service.metrics import Metrics
 from service.rendering import Renderer
+from service.settings import ConfigError
 from service.tile_cache import TileCache, TileUnavailable
 from service.tile_math import tile_range
+from service.upstream import UpstreamClient
+from service.widget_config import ConfiguredWidget
 from service.widgets.satellite import SatelliteOptions
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,37 @@ class Satellite:
 
 
 SATELLITE = web.AppKey("satellite", Satellite)
+
+
+def tile_source(widget: ConfiguredWidget | None) -> XyzTileProvider | None:
+    """The satellite widget's tile source, or None when the widget is off (checked at start-up)."""
+    if widget is None or not widget.enabled:
+        return None
+    source = next((p for p in widget.providers if isinstance(p, XyzTileProvider)), None)
+    if source is None:
+        raise ConfigError("widgets.satellite.providers: needs a tile source provider (e.g. 'tiles')")
+    return source
+
+
+def create_satellite(
+    source: XyzTileProvider,
+    cache: Cache,
+    upstream: UpstreamClient,
+    metrics: Metrics,
+    renderer: Renderer,
+) -> Satellite:
+    """The tile cache and picture builder for the satellite widget."""
+    options = source.options
+    assert isinstance(options, SatelliteOptions)
+    tiles = TileCache(
+        source,
+        cache,
+        upstream,
+        metrics,
+        ttl_seconds=options.tile_ttl_seconds,
+        local_bytes=options.local_tile_bytes,
+    )
+    return Satellite(options, tiles, Composites(tiles, cache, options), renderer)
 
 
 def _satellite(request: web.Request) -> Satellite:
