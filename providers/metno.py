@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 from providers.base import Provider, UpstreamError
 from service.widgets.weather import (
     MAX_DAYS,
-    MAX_LOCATION_ERROR_KM,
     Current,
     Location,
     WeatherData,
     WeatherOptions,
+    check_place,
     condition,
     day,
-    distance_km,
 )
 
 if TYPE_CHECKING:
@@ -110,8 +109,7 @@ def wmo_code(symbol: str | None) -> int | None:
 def parse_compact(payload: dict[str, Any], options: WeatherOptions, *, now: datetime) -> WeatherData:
     zone = options.zone
     lon, lat = payload["geometry"]["coordinates"][:2]
-    if distance_km(float(lat), float(lon), options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
-        raise UpstreamError("validation", f"metno: forecast is for {lat}, {lon}, not the place asked for")
+    check_place("metno", float(lat), float(lon), options)
     series = [
         (datetime.fromisoformat(step["time"].replace("Z", "+00:00")), step["data"])
         for step in payload["properties"]["timeseries"]

@@ -16,14 +16,13 @@ from pydantic import ValidationError
 from providers.base import Provider, UpstreamError
 from service.widgets.weather import (
     MAX_DAYS,
-    MAX_LOCATION_ERROR_KM,
     Current,
     Location,
     WeatherData,
     WeatherOptions,
+    check_place,
     condition,
     day,
-    distance_km,
 )
 
 if TYPE_CHECKING:
@@ -104,8 +103,7 @@ def _explained(exc: UpstreamError) -> UpstreamError:
 def parse_forecast(payload: dict[str, Any], options: WeatherOptions) -> WeatherData:
     zone = options.zone
     lat, lon = float(payload["latitude"]), float(payload["longitude"])
-    if distance_km(lat, lon, options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
-        raise UpstreamError("validation", f"openmeteo: forecast is for {lat}, {lon}, not the place asked for")
+    check_place("openmeteo", lat, lon, options)
     return WeatherData(
         location=Location(name=options.name, latitude=options.latitude, longitude=options.longitude),
         current=_current(payload, zone),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.errors import endpoint
 from service.keys import ENGINE, METRICS, SETTINGS
+from service.snapshot import iso_utc
 
 routes = web.RouteTableDef()
 
@@ -20,9 +20,7 @@ _PING_TIMEOUT = 1.0
 
 
 def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if epoch is None else iso_utc(epoch)
 
 
 async def _cache_reachable(request: web.Request) -> bool:

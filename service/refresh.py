@@ -55,6 +55,12 @@ class WidgetRefresher:
     def is_fresh(self, snapshot: Snapshot, now: float) -> bool:
         return snapshot.age(now) <= self.widget.refresh_seconds
 
+    def status(self, snapshot: Snapshot | None, now: float) -> str:
+        """What the envelope and fragment say about the data: fresh, stale or unavailable."""
+        if snapshot is None:
+            return "unavailable"
+        return "fresh" if self.is_fresh(snapshot, now) else "stale"
+
     def serve_now(self) -> Snapshot | None:
         """The hot path: the in-process snapshot, with a background refresh if it is stale."""
         snapshot = self.store.peek(self.name)

@@ -112,7 +112,7 @@ def _prepare(
     now: float,
 ) -> Prepared:
     spec = refresher.widget.spec
-    status = "fresh" if refresher.is_fresh(snapshot, now) else "stale"
+    status = refresher.status(snapshot, now)
     if kind == "json":
         parts = reps.json_parts(spec, snapshot, status, view, refresher.widget.options)
         body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
@@ -175,7 +175,7 @@ async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[
     """The widget's HTML fragment for a view, whatever its state (for pages that wrap it)."""
     snapshot = refresher.serve_now() or await refresher.current()
     now = time.time()
-    status = "unavailable" if snapshot is None else "fresh" if refresher.is_fresh(snapshot, now) else "stale"
+    status = refresher.status(snapshot, now)
     rendered = request.app[REPRESENTATIONS].html(
         refresher.widget.spec, snapshot, status, view, now, refresher.widget.options
     )

@@ -96,7 +96,6 @@ def create_satellite(
 ) -> Satellite:
     """The tile cache and picture builder for the satellite widget."""
     options = source.options
-    assert isinstance(options, SatelliteOptions)
     tiles = TileCache(
         source,
         cache,

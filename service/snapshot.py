@@ -56,8 +56,7 @@ class Snapshot:
 
     @property
     def fetched_at_iso(self) -> str:
-        moment = datetime.fromtimestamp(self.fetched_at, tz=UTC)
-        return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return iso_utc(self.fetched_at)
 
     def to_bytes(self) -> bytes:
         return _dump(
@@ -86,6 +85,11 @@ class Snapshot:
             digest=doc["digest"],
             data_json=_dump(data),
         )
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """``2026-11-26T06:59:02Z``: how times are written in JSON."""
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _dump(value: Any) -> bytes:

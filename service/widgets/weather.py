@@ -164,6 +164,17 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
+def check_place(source: str, latitude: float, longitude: float, options: WeatherOptions) -> None:
+    """A forecast for a point far from the one asked for is for the wrong place: refuse it."""
+    # Imported here: the providers package imports this module while it initialises.
+    from providers.base import UpstreamError
+
+    if distance_km(latitude, longitude, options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
+        raise UpstreamError(
+            "validation", f"{source}: forecast is for {latitude}, {longitude}, not the place asked for"
+        )
+
+
 def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     if "days" not in query:
         return {}

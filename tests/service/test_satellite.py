@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from providers.base import Provider
 from service.app import create_app
 from service.composite import NEUTRAL
 from service.keys import ENGINE
+from service.registry import default_registry
 from service.satellite import SATELLITE
-from service.settings import EngineSettings, Settings
+from service.settings import ConfigError, EngineSettings, Settings
 from service.tile_math import composite_size, pixel_box, tile_range
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.satellite import FAMENIN_BBOX
@@ -311,3 +313,18 @@ async def test_eox_caps_the_zoom_at_14(aiohttp_client, tiles):
     assert (await client.get("/tiles/14/10420/6480.jpg")).status == 200
     body = await (await client.get("/widgets/satellite.json")).json()
     assert body["data"]["attribution"].startswith("Sentinel-2 cloudless")
+
+
+def test_a_satellite_chain_without_a_tile_source_stops_start_up(tiles):
+    class Describer(Provider):
+        id = "describer"
+        widget = "satellite"
+
+        async def fetch(self, http):
+            raise NotImplementedError
+
+    registry = default_registry(with_entry_points=False)
+    registry.add_provider(Describer)
+    settings = satellite_settings(tiles, providers=["describer"])
+    with pytest.raises(ConfigError, match="needs a tile source provider"):
+        create_app(settings, registry=registry)
