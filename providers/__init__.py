@@ -6,7 +6,6 @@ from providers.links import LinksProvider
 from providers.metno import MetNoProvider
 from providers.navasan import NavasanProvider
 from providers.openmeteo import OpenMeteoProvider
-from providers.probe import ProbeProvider
 from providers.tgju import TgjuProvider
 from providers.tiles import XyzTileProvider
 
@@ -18,5 +17,4 @@ BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (
     OpenMeteoProvider,
     MetNoProvider,
     XyzTileProvider,
-    ProbeProvider,
 )

@@ -14,37 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
-
-
-class UpstreamError(Exception):
-    """A fetch that produced no usable data.
-
-    ``reason`` is a short, stable label (used in metrics and /health): ``timeout``, ``connect``,
-    ``status``, ``too_large``, ``redirect``, ``content_type``, ``parse``, ``validation``,
-    ``changed`` (the upstream's format moved), ``config``.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        body: bytes = b"",
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.retry_after = retry_after
-        #: For error statuses: the HTTP status and the start of the body, for providers whose
-        #: upstream explains itself there (Open-Meteo's ``{"error": true, "reason": …}``).
-        self.status = status
-        self.body = body
-
-
-class NotModified(Exception):
-    """The upstream answered 304: the data we hold is still current."""
+    from providers.http import UpstreamSession
 
 
 @dataclass(frozen=True)

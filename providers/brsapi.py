@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from providers.base import Provider, UpstreamError
+from providers.base import Provider
+from providers.http import UpstreamError
 from providers.keyed_prices import get_keyed_json, to_rial, updated_at
 from providers.text import clean_title, parse_decimal
 from service.widgets.prices import TITLES, PriceItem, PricesData, Unit, configured_items
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 #: BrsApi symbol → our (tgju) key.
 SYMBOLS = {

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from providers.base import Provider, UpstreamError
+from providers.base import Provider
+from providers.http import UpstreamError
 from service.persian import TEHRAN
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 #: An item whose upstream timestamp is older than this is a dead key, not today's price.
 MAX_ITEM_AGE_SECONDS = 7 * 86400

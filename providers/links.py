@@ -8,7 +8,7 @@ from providers.base import Provider
 from service.widgets.links import LinksData, LinksOptions
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 
 class LinksProvider(Provider):

@@ -12,7 +12,8 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from providers.base import Provider, UpstreamError
+from providers.base import Provider
+from providers.http import UpstreamError
 from service.widgets.weather import (
     MAX_DAYS,
     Current,
@@ -27,7 +28,7 @@ from service.widgets.weather import (
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 #: symbol_code (without _day/_night/_polartwilight) → WMO weather code.
 SYMBOLS: dict[str, int] = {

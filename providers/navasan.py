@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from providers.base import Provider, UpstreamError
+from providers.base import Provider
+from providers.http import UpstreamError
 from providers.keyed_prices import get_keyed_json, to_rial, updated_at
 from providers.text import parse_decimal
 from service.widgets.prices import TITLES, PriceItem, PricesData, configured_items
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 TOMAN = 10
 THOUSAND_TOMAN = 10_000

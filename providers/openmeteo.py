@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from providers.base import Provider, UpstreamError
+from providers.base import Provider
+from providers.http import UpstreamError
 from service.widgets.weather import (
     MAX_DAYS,
     Current,
@@ -28,7 +29,7 @@ from service.widgets.weather import (
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 FREE_URL = "https://api.open-meteo.com"
 CUSTOMER_URL = "https://customer-api.open-meteo.com"

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from bs4 import BeautifulSoup, Tag
 from pydantic import ValidationError
 
-from providers.base import NotModified, Provider, UpstreamError
+from providers.base import Provider
+from providers.http import NotModified, UpstreamError
 from providers.text import ascii_digits, clean_title, parse_decimal
 from service.persian import TEHRAN
 from service.widgets.prices import (
@@ -30,7 +31,7 @@ from service.widgets.prices import (
 )
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 PAGES = ("currency", "gold-chart", "coin")
 #: Cloudflare in front of tgju turns non-browser clients away.

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 import mercantile
 
-from providers.base import Provider, UpstreamError
-from service.tile_math import composite_size
+from providers.base import Provider
+from providers.http import UpstreamError
+from service.satellite.tile_math import composite_size
 from service.widgets.satellite import SatelliteData, SatelliteOptions, TileSourceSettings
 
 if TYPE_CHECKING:
-    from service.upstream import UpstreamSession
+    from providers.http import UpstreamSession
 
 _MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from providers.base import NotModified, UpstreamError
+from providers.http import NotModified, UpstreamClient, UpstreamError
 from service.registry import default_registry
 from service.settings import ConfigError, Settings, load_settings
-from service.upstream import UpstreamClient
 from service.widget_config import configure_widgets
 
 EXIT_CONFIG = 2
@@ -41,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
-    from service.app import create_app
+    from service.web.app import create_app
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)

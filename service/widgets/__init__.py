@@ -3,10 +3,9 @@
 from service.widgets.base import NoOptions, WidgetSpec
 from service.widgets.links import LINKS
 from service.widgets.prices import PRICES
-from service.widgets.probe import PROBE
 from service.widgets.satellite import SATELLITE
 from service.widgets.weather import WEATHER
 
-BUILTIN_WIDGETS: tuple[WidgetSpec, ...] = (WEATHER, SATELLITE, PRICES, LINKS, PROBE)
+BUILTIN_WIDGETS: tuple[WidgetSpec, ...] = (WEATHER, SATELLITE, PRICES, LINKS)
 
 __all__ = ["BUILTIN_WIDGETS", "NoOptions", "WidgetSpec"]

@@ -167,7 +167,7 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def check_place(source: str, latitude: float, longitude: float, options: WeatherOptions) -> None:
     """A forecast for a point far from the one asked for is for the wrong place: refuse it."""
     # Imported here: the providers package imports this module while it initialises.
-    from providers.base import UpstreamError
+    from providers.http import UpstreamError
 
     if distance_km(latitude, longitude, options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
         raise UpstreamError(

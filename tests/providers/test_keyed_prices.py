@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from providers.base import UpstreamError
 from providers.brsapi import BrsApiProvider
+from providers.http import UpstreamError
 from providers.navasan import NavasanProvider
 from providers.tgju import TgjuProvider
 from tests.support.fixtures import fixture_text

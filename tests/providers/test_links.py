@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.app import create_app
 from service.settings import Settings
+from service.web.app import create_app
 from service.widgets import BUILTIN_WIDGETS
 
 ONLY_LINKS = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "links"}

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from aiohttp import web
 
-from providers.base import UpstreamError
+from providers.http import UpstreamError
 from providers.tgju import TgjuProvider, parse_page
 from service.persian import TEHRAN
 from service.widgets.prices import DEFAULT_ITEMS

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime
 import pytest
 from aiohttp import web
 
-from providers.base import NotModified, ProviderConfig, UpstreamError
+from providers.base import ProviderConfig
+from providers.http import NotModified, UpstreamClient, UpstreamError
 from providers.metno import MetNoProvider, apparent_temperature, parse_compact, wmo_code
 from providers.openmeteo import OpenMeteoProvider, parse_forecast
 from service.persian import TEHRAN
 from service.settings import HttpSettings
-from service.upstream import UpstreamClient
 from service.widgets.weather import WeatherOptions
 from tests.support.fixtures import fixture_text
 

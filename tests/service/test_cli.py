@@ -6,15 +6,21 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 
 import aiohttp
 
+from tests.conftest import PLUGINS
 from tests.support.redis_server import free_port
+
+#: The subprocess finds the tests package and the probe plug-in's entry point.
+PLUGIN_PATH = [str(Path(__file__).parents[2]), PLUGINS]
 
 
 async def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
     full_env.update(env or {})
+    full_env["PYTHONPATH"] = os.pathsep.join(PLUGIN_PATH)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

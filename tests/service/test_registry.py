@@ -27,16 +27,23 @@ def installed_plugin(tmp_path, monkeypatch):
     sys.modules.pop("sidebar_weather_plugin", None)
 
 
-def test_builtins_are_registered_explicitly() -> None:
+def test_builtins_are_registered_explicitly_and_ship_no_test_widget() -> None:
     registry = default_registry(with_entry_points=False)
-    assert {"links", "probe"} <= set(registry.providers)
-    assert {"links", "probe"} <= set(registry.widgets)
+    assert set(registry.widgets) == {"links", "prices", "satellite", "weather"}
+    assert {"links", "tgju", "openmeteo", "metno", "tiles"} <= set(registry.providers)
+    assert "probe" not in registry.providers
+
+
+def test_the_test_probe_widget_arrives_through_the_plugin_entry_point() -> None:
+    registry = default_registry()
+    assert registry.widgets["probe"].name == "probe"
+    assert registry.providers["probe"].widget == "probe"
 
 
 def test_a_plugin_provider_is_found_through_its_entry_point(installed_plugin) -> None:
     installed_plugin(
         """
-        from providers.probe import ProbeProvider
+        from tests.support.probe import ProbeProvider
 
         class ProbeMirror(ProbeProvider):
             id = "probe_mirror"
@@ -56,7 +63,7 @@ def test_a_plugin_that_is_not_a_provider_is_refused_by_name(installed_plugin) ->
 def test_a_plugin_for_an_unknown_widget_is_refused(installed_plugin) -> None:
     installed_plugin(
         """
-        from providers.probe import ProbeProvider
+        from tests.support.probe import ProbeProvider
 
         class Horoscope(ProbeProvider):
             id = "horoscope"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from providers.base import Provider, ProviderConfig
+from providers.http import UpstreamClient
 from service.settings import HttpSettings
-from service.upstream import UpstreamClient
 from service.widgets.prices import PricesData, PricesOptions
 from tests.support.fixtures import fixture_text
 from tests.support.upstream import FakeUpstream

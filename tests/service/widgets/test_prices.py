@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from service.app import create_app
-from service.keys import ENGINE
 from service.settings import EngineSettings, Settings
+from service.web.app import create_app
+from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.prices import PricesOptions, reconcile
 from tests.support.fixtures import fixture_text

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from service.app import create_app
-from service.keys import ENGINE
 from service.persian import TEHRAN
 from service.settings import ConfigError, EngineSettings, Settings
+from service.web.app import create_app
+from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.weather import day
 from tests.support.fixtures import fixture_text

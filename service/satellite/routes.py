@@ -1,0 +1,185 @@
+"""Satellite serving: the tile endpoint (never an open proxy), the static picture and the map page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from cache.base import Cache
+from providers.http import UpstreamClient
+from providers.tiles import XyzTileProvider
+from service.metrics import Metrics
+from service.satellite.composite import Composites, Picture
+from service.satellite.tile_cache import TileCache, TileUnavailable
+from service.satellite.tile_math import tile_range
+from service.settings import ConfigError
+from service.web.cors import FRAME_NONE
+from service.web.errors import RequestError, endpoint, json_error
+from service.web.http_caching import cache_control, etag_matches
+from service.web.keys import ENGINE
+from service.web.rendering import Renderer
+from service.widget_config import ConfiguredWidget
+from service.widgets.satellite import SatelliteOptions
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+#: Browsers and CDNs may keep a tile for a day (a CDN a week); expired copies only a minute.
+TILE_CACHE_CONTROL = "public, max-age=86400, s-maxage=604800, stale-if-error=604800"
+STALE_TILE_CACHE_CONTROL = "public, max-age=60, s-maxage=60"
+
+
+@dataclass
+class Satellite:
+    options: SatelliteOptions
+    tiles: TileCache
+    composites: Composites
+    renderer: Renderer
+    #: Tile ranges per served zoom, computed once: the region check costs a dict lookup.
+    ranges: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    _builds: set[asyncio.Task[Picture | None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for zoom in range(self.options.min_zoom, self.options.served_max_zoom + 1):
+            self.ranges[zoom] = tile_range(self.options.bbox, zoom)
+
+    def serves(self, z: int, x: int, y: int) -> bool:
+        bounds = self.ranges.get(z)
+        return bounds is not None and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
+
+    def on_snapshot(self, app: web.Application, widget: str) -> None:
+        """A new satellite snapshot landed: have its picture ready before anyone asks."""
+        if widget != "satellite":
+            return
+        refresher = app[ENGINE].refreshers.get("satellite")
+        snapshot = refresher.store.local("satellite") if refresher is not None else None
+        if snapshot is None or self.composites.current(snapshot) is not None:
+            return
+        task = asyncio.ensure_future(self.composites.get(snapshot))
+        self._builds.add(task)
+        task.add_done_callback(self._built)
+
+    def _built(self, task: asyncio.Task[Picture | None]) -> None:
+        self._builds.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("satellite picture failed to build: %s", task.exception())
+
+    async def close(self) -> None:
+        for task in list(self._builds):
+            task.cancel()
+
+
+SATELLITE = web.AppKey("satellite", Satellite)
+
+
+def tile_source(widget: ConfiguredWidget | None) -> XyzTileProvider | None:
+    """The satellite widget's tile source, or None when the widget is off (checked at start-up)."""
+    if widget is None or not widget.enabled:
+        return None
+    source = next((p for p in widget.providers if isinstance(p, XyzTileProvider)), None)
+    if source is None:
+        raise ConfigError("widgets.satellite.providers: needs a tile source provider (e.g. 'tiles')")
+    return source
+
+
+def create_satellite(
+    source: XyzTileProvider,
+    cache: Cache,
+    upstream: UpstreamClient,
+    metrics: Metrics,
+    renderer: Renderer,
+) -> Satellite:
+    """The tile cache and picture builder for the satellite widget."""
+    options = source.options
+    tiles = TileCache(
+        source,
+        cache,
+        upstream,
+        metrics,
+        ttl_seconds=options.tile_ttl_seconds,
+        local_bytes=options.local_tile_bytes,
+    )
+    return Satellite(options, tiles, Composites(tiles, cache, options), renderer)
+
+
+def _satellite(request: web.Request) -> Satellite:
+    satellite = request.app.get(SATELLITE)
+    if satellite is None:
+        raise RequestError(404, "the satellite widget is not enabled")
+    return satellite
+
+
+@routes.get(r"/tiles/{z:\d{1,2}}/{x:\d{1,8}}/{y:\d{1,8}}.jpg")
+@endpoint("/tiles/{z}/{x}/{y}.jpg")
+async def tile(request: web.Request) -> web.Response:
+    satellite = _satellite(request)
+    match = request.match_info
+    z, x, y = int(match["z"]), int(match["x"]), int(match["y"])
+    # Checked before any upstream call: only the configured region and zooms, never an open proxy.
+    if not satellite.serves(z, x, y):
+        raise RequestError(404, "tile outside the served region or zoom range")
+    found = satellite.tiles.peek(z, x, y)
+    if found is None:
+        try:
+            found = await satellite.tiles.get(z, x, y)
+        except TileUnavailable as exc:
+            return json_error(502, f"tile source unavailable: {exc}")
+        if found is None:
+            raise RequestError(404, "the source has no imagery for this tile")
+    etag = f'"{found.etag}"'
+    cache_control = STALE_TILE_CACHE_CONTROL if found.stale else TILE_CACHE_CONTROL
+    # The CSP is set here rather than by the endpoint guard: this is the hottest route.
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Content-Security-Policy": FRAME_NONE}
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = found.content_type
+    return web.Response(body=found.data, headers=headers)
+
+
+@routes.get("/widgets/satellite.jpg")
+@endpoint("/widgets/satellite.jpg")
+async def picture(request: web.Request) -> web.Response:
+    satellite = _satellite(request)
+    refresher = request.app[ENGINE].refreshers["satellite"]
+    snapshot = refresher.serve_now() or await refresher.current()
+    if snapshot is None:
+        return json_error(503, refresher.state.last_error or "no picture yet")
+    built = await satellite.composites.get(snapshot)
+    if built is None:
+        return json_error(503, "the picture is being built; try again shortly")
+    headers = {
+        "ETag": built.etag,
+        "Cache-Control": cache_control(
+            refresher.next_refresh_at(snapshot) - time.time(),
+            stale_while_revalidate=refresher.settings.stale_while_revalidate_seconds,
+            stale_if_error=refresher.settings.stale_if_error_seconds,
+        ),
+    }
+    if etag_matches(request.headers.get("If-None-Match"), built.etag):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = "image/jpeg"
+    return web.Response(body=built.data, headers=headers)
+
+
+@routes.get("/embed/satellite/map")
+@endpoint("/embed/satellite/map")
+async def map_page(request: web.Request) -> web.Response:
+    satellite = _satellite(request)
+    options = satellite.options
+    page = satellite.renderer.env.get_template("embed/satellite_map.html").render(
+        options=options,
+        attribution=options.tile_source.attribution,
+        max_zoom=options.served_max_zoom,
+    )
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

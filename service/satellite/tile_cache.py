@@ -1,0 +1,179 @@
+"""Tiles on demand: in-process copies, then the shared cache, then one upstream fetch.
+
+Fresh tiles are served from memory; a missing tile is fetched exactly once however many requests
+and processes ask (``SingleFlight``); a failed fetch serves the expired copy when there is one.
+The source's "no imagery" placeholder and anything that is not an image are never cached as
+imagery (a short-lived "no tile" marker keeps us from asking again at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cache.base import Cache, CacheUnavailable
+from providers.http import UpstreamClient, UpstreamError
+from providers.tiles import NoTile, XyzTileProvider
+from service.engine.single_flight import SingleFlight
+from service.metrics import Metrics
+
+NO_TILE_SECONDS = 86400.0
+
+
+@dataclass(frozen=True)
+class Tile:
+    data: bytes
+    content_type: str
+    fetched_at: float
+    etag: str
+    #: Served past its lifetime because the source failed.
+    stale: bool = False
+
+
+class LocalTiles:
+    """Decoded tiles in this process, least recently used dropped first past ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._entries: OrderedDict[str, Tile | float] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def get(self, key: str) -> Tile | float | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: Tile | float) -> None:
+        self._drop(key)
+        self._entries[key] = entry
+        self._bytes += len(entry.data) if isinstance(entry, Tile) else 0
+        while self._bytes > self._max_bytes and len(self._entries) > 1:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if isinstance(entry, Tile):
+            self._bytes -= len(entry.data)
+
+
+class TileUnavailable(Exception):
+    """The source failed and no copy of the tile exists."""
+
+
+def _encode(entry: Tile | float) -> bytes:
+    if not isinstance(entry, Tile):
+        return json.dumps({"no_tile": True, "fetched_at": entry}).encode() + b"\n"
+    tile = entry
+    head = {"content_type": tile.content_type, "fetched_at": tile.fetched_at, "etag": tile.etag}
+    return json.dumps(head).encode() + b"\n" + tile.data
+
+
+def _decode(raw: bytes) -> Tile | float:
+    """A tile, or the time a "no tile" answer was recorded."""
+    head_raw, _, data = raw.partition(b"\n")
+    head = json.loads(head_raw)
+    if head.get("no_tile"):
+        return float(head["fetched_at"])
+    return Tile(data, head["content_type"], float(head["fetched_at"]), head["etag"])
+
+
+class TileCache:
+    def __init__(
+        self,
+        source: XyzTileProvider,
+        cache: Cache,
+        upstream: UpstreamClient,
+        metrics: Metrics,
+        *,
+        ttl_seconds: float,
+        local_bytes: int,
+    ) -> None:
+        self.source = source
+        self._cache = cache
+        self._upstream = upstream
+        self._metrics = metrics
+        self._ttl = ttl_seconds
+        # Expired copies are kept (as long again) so a failing source still has something to show.
+        self._keep_seconds = ttl_seconds * 2
+        self._local = LocalTiles(local_bytes)
+        self._flight: SingleFlight[Tile | float] = SingleFlight(
+            cache, lock_seconds=source.config.timeout_seconds + 5
+        )
+
+    def _key(self, z: int, x: int, y: int) -> str:
+        return f"tile:{self.source.source_name}:{z}:{x}:{y}"
+
+    def peek(self, z: int, x: int, y: int) -> Tile | None:
+        """A fresh tile already in this process, without any I/O (the hot path)."""
+        held = self._local.get(self._key(z, x, y))
+        return held if isinstance(held, Tile) and self._fresh_entry(held) else None
+
+    async def get(self, z: int, x: int, y: int) -> Tile | None:
+        """The tile, or None where the source has no imagery; ``TileUnavailable`` on failure."""
+        key = self._key(z, x, y)
+        held = self._local.get(key)
+        if held is not None and self._fresh_entry(held):
+            return held if isinstance(held, Tile) else None
+        # A local miss goes to the shared cache and the upstream through one flight per key, so a
+        # burst of requests costs one Redis read and at most one upstream fetch.
+        try:
+            result = await self._flight.run(key, lambda: self._shared(key), lambda: self._fetch(key, z, x, y))
+        except UpstreamError as exc:
+            return self._stale_or_raise(key, str(exc))
+        if result is None:  # another process held the lock and produced nothing
+            return self._stale_or_raise(key, "tile source did not answer in time")
+        return result if isinstance(result, Tile) else None
+
+    def _fresh_entry(self, entry: Tile | float) -> bool:
+        age = time.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
+        return age < (self._ttl if isinstance(entry, Tile) else NO_TILE_SECONDS)
+
+    def _stale_or_raise(self, key: str, reason: str) -> Tile:
+        held = self._local.get(key)
+        if isinstance(held, Tile):
+            return Tile(held.data, held.content_type, held.fetched_at, held.etag, stale=True)
+        raise TileUnavailable(reason)
+
+    async def _shared(self, key: str) -> Tile | float | None:
+        """The shared copy if fresh; an expired one is kept locally as the fallback."""
+        try:
+            raw = await self._cache.get(key)
+        except CacheUnavailable:
+            return None
+        if raw is None:
+            return None
+        entry = _decode(raw)
+        if not isinstance(self._local.get(key), Tile) or isinstance(entry, Tile):
+            self._local.put(key, entry)
+        return entry if self._fresh_entry(entry) else None
+
+    async def _fetch(self, key: str, z: int, x: int, y: int) -> Tile | float:
+        session = self._upstream.session(
+            timeout_seconds=self.source.config.timeout_seconds, user_agent=self.source.config.user_agent
+        )
+        started = time.perf_counter()
+        now = time.time()
+        try:
+            image = await self.source.fetch_tile(session, z, x, y)
+        except NoTile:
+            await self._store(key, now, NO_TILE_SECONDS)
+            return now
+        except UpstreamError as exc:
+            self._metrics.upstream_errors.labels(self.source.id, exc.reason).inc()
+            raise
+        finally:
+            self._metrics.fetch_duration.labels(self.source.id).observe(time.perf_counter() - started)
+        tile = Tile(image.data, image.content_type, now, hashlib.sha256(image.data).hexdigest()[:20])
+        await self._store(key, tile, self._keep_seconds)
+        return tile
+
+    async def _store(self, key: str, entry: Tile | float, ttl: float) -> None:
+        self._local.put(key, entry)
+        try:
+            await self._cache.set(key, _encode(entry), ttl_seconds=ttl)
+        except CacheUnavailable:
+            pass  # served from memory; the next process will fetch for itself

@@ -1,0 +1,91 @@
+"""Application wiring: settings → cache, shared HTTP client, engine, routes (shortify-style)."""
+
+from __future__ import annotations
+
+import functools
+import gc
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from cache import Cache, open_cache
+from providers.http import UpstreamClient
+from service.engine.engine import Engine
+from service.metrics import Metrics
+from service.registry import Registry, default_registry
+from service.satellite import routes as satellite_routes
+from service.satellite.routes import SATELLITE, create_satellite, tile_source
+from service.settings import Settings
+from service.web import embedding, health, routes
+from service.web.cors import FRAME_NONE, EmbedPolicy
+from service.web.errors import not_found
+from service.web.keys import EMBED, ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
+from service.web.rendering import Renderer
+from service.web.representations import Representations
+from service.widget_config import configure_widgets
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    cache: Cache | None = None,
+    http_session: aiohttp.ClientSession | None = None,
+) -> web.Application:
+    """Build the app. Configuration errors surface here, before anything starts listening.
+
+    ``cache`` and ``http_session`` are seams for tests and embedding; by default they come from
+    settings (Redis when ``redis_url`` is set, memory otherwise) and a fresh client session.
+    """
+    widgets = configure_widgets(settings, registry or default_registry())
+    tiles = tile_source(widgets.get("satellite"))
+    app = web.Application()
+    metrics = Metrics()
+    app[SETTINGS] = settings
+    app[WIDGETS] = widgets
+    app[METRICS] = metrics
+    renderer = Renderer(base_url=settings.public_url)
+    policy = EmbedPolicy(settings.embed.allowed_origins)
+    representations = Representations(
+        renderer,
+        metrics,
+        fixed_headers={"Content-Security-Policy": FRAME_NONE, **policy.static_headers},
+    )
+    app[EMBED] = policy
+    app[REPRESENTATIONS] = representations
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        backend = cache or open_cache(
+            str(settings.redis_url) if settings.redis_url else None, prefix=settings.redis_prefix
+        )
+        upstream = UpstreamClient(settings.http, session=http_session)
+        await upstream.start()
+        engine = Engine(widgets, backend, upstream, settings.engine, metrics)
+        app[ENGINE] = engine
+        engine.store.on_change(representations.forget)
+        satellite = create_satellite(tiles, backend, upstream, metrics, renderer) if tiles else None
+        if satellite is not None:
+            app[SATELLITE] = satellite
+            engine.store.on_change(functools.partial(satellite.on_snapshot, app))
+        await engine.start()
+        # Everything built so far lives as long as the process: move it out of the collector's
+        # sight, so the frequent young-generation passes on the request path stay cheap.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            if satellite is not None:
+                await satellite.close()
+            await engine.stop()
+            await upstream.close()
+            if cache is None:
+                await backend.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(routes.routes)
+    app.add_routes(health.routes)
+    app.add_routes(satellite_routes.routes)
+    app.add_routes(embedding.routes)
+    app.router.add_route("*", "/{tail:.*}", not_found)  # last: JSON 404/405 for everything else
+    return app

@@ -1,0 +1,123 @@
+"""Probes: /livez (the process), /readyz (the cache backend), /health (everything, health+json)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.engine.snapshot import iso_utc
+from service.web.errors import endpoint
+from service.web.keys import ENGINE, METRICS, SETTINGS
+
+routes = web.RouteTableDef()
+
+_PING_TIMEOUT = 1.0
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else iso_utc(epoch)
+
+
+async def _cache_reachable(request: web.Request) -> bool:
+    store = request.app[ENGINE].store
+    try:
+        return await asyncio.wait_for(store.ping(), _PING_TIMEOUT)
+    except TimeoutError:
+        store.available = False
+        return False
+
+
+@routes.get("/livez")
+@endpoint("/livez")
+async def livez(request: web.Request) -> web.Response:
+    return web.json_response({"status": "pass"}, headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/readyz")
+@endpoint("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    ok = await _cache_reachable(request)
+    return web.json_response(
+        {"status": "pass" if ok else "fail", "cache": "reachable" if ok else "unreachable"},
+        status=200 if ok else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@routes.get("/health")
+@endpoint("/health")
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    now = time.time()
+    checks: dict[str, list[dict[str, Any]]] = {}
+    overall = "pass"
+    for name, refresher in engine.refreshers.items():
+        snapshot = engine.store.local(name)
+        state = refresher.state
+        if snapshot is None:
+            status = "fail"
+        elif not refresher.is_fresh(snapshot, now) or state.consecutive_failures:
+            status = "warn"
+        else:
+            status = "pass"
+        check: dict[str, Any] = {
+            "componentType": "widget",
+            "observedValue": round(snapshot.age(now), 1) if snapshot else None,
+            "observedUnit": "s",
+            "status": status,
+            "time": _iso(snapshot.fetched_at if snapshot else None),
+            "source": snapshot.source if snapshot else None,
+            "lastSuccess": _iso(state.last_success),
+            "consecutiveFailures": state.consecutive_failures,
+            "lastError": state.last_error,
+        }
+        if state.rejected:
+            check["rejected"] = state.rejected
+        if refresher.widget.skipped:
+            check["skippedProviders"] = list(refresher.widget.skipped)
+        if state.last_error and state.consecutive_failures:
+            check["output"] = state.last_error
+        checks[f"{name}:dataAge"] = [check]
+        overall = _worse(overall, status)
+    if request.app[SETTINGS].redis_url is not None:
+        reachable = await _cache_reachable(request)
+        redis_check: dict[str, Any] = {
+            "componentType": "datastore",
+            "observedValue": round(engine.store.response_time * 1000, 2)
+            if reachable and engine.store.response_time is not None
+            else None,
+            "observedUnit": "ms",
+            "status": "pass" if reachable else "warn",
+            "time": _iso(now),
+        }
+        if not reachable:
+            redis_check["output"] = engine.store.last_error or "unreachable"
+        checks["redis:responseTime"] = [redis_check]
+        overall = _worse(overall, redis_check["status"])
+    body = {"status": overall, "description": "sidebar-widgets", "checks": checks}
+    return web.Response(
+        status=503 if overall == "fail" else 200,
+        body=json.dumps(body, ensure_ascii=False).encode(),
+        content_type="application/health+json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _worse(a: str, b: str) -> str:
+    order = {"pass": 0, "warn": 1, "fail": 2}
+    return a if order[a] >= order[b] else b
+
+
+@routes.get("/metrics")
+@endpoint("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    payload = generate_latest(request.app[METRICS].registry)
+    response = web.Response(body=payload, headers={"Cache-Control": "no-store"})
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response

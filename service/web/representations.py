@@ -1,0 +1,121 @@
+"""Encoded widget bodies, built once per (snapshot, status, view) and reused by hot requests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from service.engine.snapshot import Snapshot
+from service.metrics import Metrics
+from service.web.rendering import Renderer
+from service.widgets import WidgetSpec
+
+
+@dataclass(frozen=True)
+class JsonParts:
+    """The envelope split around ``age_seconds``, the one field that changes every second."""
+
+    head: bytes
+    tail: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class HtmlBody:
+    body: bytes
+    etag: str
+
+
+def view_key(view: dict[str, Any]) -> str:
+    if not view:
+        return "-"
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Representations:
+    def __init__(
+        self,
+        renderer: Renderer,
+        metrics: Metrics,
+        max_entries: int = 512,
+        fixed_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.renderer = renderer
+        self.metrics = metrics
+        #: Headers every widget answer carries (CSP, CORS when any origin may read).
+        self.fixed_headers = fixed_headers or {}
+        self._max = max_entries
+        self._cache: OrderedDict[tuple[Any, ...], JsonParts | HtmlBody] = OrderedDict()
+        #: The current second's full answer per (widget, format), kept by the routes.
+        self.hot: dict[tuple[str, str], Any] = {}
+
+    def forget(self, widget: str) -> None:
+        """A new snapshot landed: no prepared answer of the old one may be served again."""
+        for key in [k for k in self.hot if k[0] == widget]:
+            del self.hot[key]
+
+    def _remember(self, key: tuple[Any, ...], value: JsonParts | HtmlBody) -> None:
+        self._cache[key] = value
+        if len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+    def json_parts(
+        self, spec: WidgetSpec, snapshot: Snapshot, status: str, view: dict[str, Any], options: BaseModel
+    ) -> JsonParts:
+        vkey = view_key(view)
+        key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
+        found = self._cache.get(key)
+        if isinstance(found, JsonParts):
+            return found
+        selected = spec.select(snapshot.data, view, options)
+        data_json = snapshot.data_json if selected is snapshot.data else _json(selected)
+        head = (
+            b'{"widget":'
+            + _json(spec.name)
+            + b',"status":'
+            + _json(status)
+            + b',"source":'
+            + _json(snapshot.source)
+            + b',"fetched_at":'
+            + _json(snapshot.fetched_at_iso)
+            + b',"attribution":'
+            + _json(snapshot.attribution)
+            + b',"age_seconds":'
+        )
+        tail = b',"data":' + data_json + b"}"
+        parts = JsonParts(head, tail, f'W/"{snapshot.digest}-{status}-{vkey}"')
+        self._remember(key, parts)
+        return parts
+
+    def html(
+        self,
+        spec: WidgetSpec,
+        snapshot: Snapshot | None,
+        status: str,
+        view: dict[str, Any],
+        now: float,
+        options: BaseModel | None = None,
+    ) -> HtmlBody:
+        vkey = view_key(view)
+        # Stale fragments print their age; one rendering per minute of age is plenty.
+        age_bucket = int(snapshot.age(now) // 60) if snapshot is not None and status == "stale" else 0
+        digest = snapshot.digest if snapshot is not None else "none"
+        fetched_at = snapshot.fetched_at if snapshot is not None else 0.0
+        key = ("html", spec.name, digest, fetched_at, status, vkey, age_bucket)
+        found = self._cache.get(key)
+        if isinstance(found, HtmlBody):
+            return found
+        text = self.renderer.fragment(spec, snapshot, status, view, options=options, now=now)
+        suffix = f"-{age_bucket}" if status == "stale" else ""
+        body = HtmlBody(text.encode(), f'W/"{digest}-{status}-{vkey}{suffix}-h"')
+        self._remember(key, body)
+        return body

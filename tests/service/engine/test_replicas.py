@@ -1,0 +1,215 @@
+"""Several processes on one Redis: one fetch per refresh, shared snapshots, outages survived.
+
+Each "process" is a separate app with its own cache client, HTTP session and engine; they share
+nothing but the Redis server, exactly as replicas behind a load balancer do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as redis_client
+
+from cache.redis import RedisCache
+from service.engine.snapshot import Snapshot
+from service.web.app import create_app
+from service.web.keys import ENGINE
+
+
+async def _bodies(client, n):
+    responses = await asyncio.gather(*(client.get("/widgets/probe.json") for _ in range(n)))
+    return [await r.json() for r in responses]
+
+
+async def test_two_instances_make_one_upstream_call_per_refresh(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "shared"})
+    settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.5)
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+
+    upstream.gate.clear()
+    cold = asyncio.gather(_bodies(a, 50), _bodies(b, 50))
+    await asyncio.sleep(0.3)
+    upstream.gate.set()
+    first_a, first_b = await cold
+    assert upstream.hits["/probe"] == 1
+    assert {x["data"]["label"] for x in first_a + first_b} == {"shared"}
+
+    await asyncio.sleep(0.6)  # expire
+    await asyncio.gather(_bodies(a, 50), _bodies(b, 50))
+    await asyncio.sleep(0.3)
+    assert upstream.hits["/probe"] == 2
+
+
+async def test_background_schedules_of_two_instances_do_not_double_fetch(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings(
+        redis_url=redis_server.url, refresh_seconds=0.4, background=True, jitter_fraction=0.3
+    )
+    await aiohttp_client(create_app(settings))
+    await aiohttp_client(create_app(settings))
+
+    await asyncio.sleep(2.1)
+
+    # One instance alone would fetch at start-up and every 0.28–0.4 s: at most 8 in 2.1 s.
+    # Two uncoordinated instances would fetch up to twice that.
+    assert 3 <= upstream.hits["/probe"] <= 8
+
+
+async def test_a_write_reaches_every_replica_within_a_second(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "before"})
+    settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.3)
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+    await a.get("/widgets/probe.json")
+    assert (await (await b.get("/widgets/probe.json")).json())["data"]["label"] == "before"
+
+    await asyncio.sleep(0.35)
+    upstream.json("/probe", {"value": 2, "label": "after"})
+    await a.app[ENGINE].refreshers["probe"].trigger()
+    written = time.monotonic()
+    while b.app[ENGINE].store.local("probe").data["label"] != "after":
+        assert time.monotonic() - written < 1.0, "replica b did not see the write within a second"
+        await asyncio.sleep(0.01)
+
+    assert (await (await b.get("/widgets/probe.json")).json())["data"]["label"] == "after"
+    assert upstream.hits["/probe"] == 2
+
+
+class CountingCache(RedisCache):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gets = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return await super().get(key)
+
+
+async def test_hot_reads_do_not_touch_redis(aiohttp_client, upstream, probe_settings, redis_server):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    cache = CountingCache(redis_server.url)
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url), cache=cache))
+    await client.get("/widgets/probe.json")
+    gets_after_first = cache.gets
+
+    for _ in range(200):
+        assert (await client.get("/widgets/probe.json")).status == 200
+    await client.get("/widgets/probe.html")
+
+    assert cache.gets == gets_after_first
+    await cache.close()
+
+
+async def test_restart_with_warm_redis_serves_at_once_without_refetching(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 5, "label": "warm"})
+    settings = probe_settings(redis_url=redis_server.url, refresh_seconds=60, background=True)
+    first = await aiohttp_client(create_app(settings))
+    await first.get("/widgets/probe.json")
+    await first.close()
+    assert upstream.hits["/probe"] == 1
+
+    upstream.gate.clear()  # were the restarted process to fetch, its readers could not be served
+    restarted = await aiohttp_client(create_app(settings))
+    body = await asyncio.wait_for((await restarted.get("/widgets/probe.json")).json(), timeout=2)
+    await asyncio.sleep(0.3)
+
+    assert body["status"] == "fresh" and body["data"]["label"] == "warm"
+    assert upstream.hits["/probe"] == 1
+
+
+async def test_redis_outage_keeps_widgets_served_and_recovers_by_itself(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "before outage"})
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url, refresh_seconds=0.3)))
+    await client.get("/widgets/probe.json")
+
+    redis_server.kill()
+
+    response = await client.get("/widgets/probe.json")
+    assert response.status == 200
+    assert (await response.json())["data"]["label"] == "before outage"
+    assert (await client.get("/readyz")).status == 503
+    health = await (await client.get("/health")).json()
+    assert health["status"] == "warn"
+    assert health["checks"]["redis:responseTime"][0]["status"] == "warn"
+
+    # Refreshing carries on into memory while Redis is away.
+    await asyncio.sleep(0.35)
+    upstream.json("/probe", {"value": 2, "label": "during outage"})
+    await client.app[ENGINE].refreshers["probe"].trigger()
+    assert (await (await client.get("/widgets/probe.json")).json())["data"]["label"] == "during outage"
+
+    redis_server.start()  # same port
+    deadline = time.monotonic() + 8
+    while (await client.get("/readyz")).status != 200:
+        assert time.monotonic() < deadline, "did not reconnect to Redis"
+        await asyncio.sleep(0.2)
+
+    # The listener reconciles: what was fetched during the outage is now in Redis for the others.
+    direct = redis_client.Redis.from_url(redis_server.url)
+    deadline = time.monotonic() + 5
+    while True:
+        raw = await direct.get("sidebar:snapshot:probe")
+        if raw is not None and Snapshot.from_bytes(raw).data["label"] == "during outage":
+            break
+        assert time.monotonic() < deadline, "snapshot fetched during the outage never reached Redis"
+        await asyncio.sleep(0.2)
+    await direct.aclose()
+    assert (await (await client.get("/health")).json())["checks"]["redis:responseTime"][0]["status"] == "pass"
+
+
+async def test_lock_holder_that_dies_does_not_block_refreshes_forever(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings(redis_url=redis_server.url, lock_margin_seconds=0.5)
+    settings.providers["probe"].timeout_seconds = 0.5
+    direct = redis_client.Redis.from_url(redis_server.url)
+    # A process took the lock and died: its lock expires after its own lifetime (1 s here).
+    await direct.set("sidebar:lock:probe", "dead-owner", px=1000)
+    client = await aiohttp_client(create_app(settings))
+
+    started = time.monotonic()
+    response = await client.get("/widgets/probe.json")
+    assert response.status == 503  # nobody has data; the lock is not ours
+    await asyncio.sleep(1.2 - (time.monotonic() - started))
+    response = await client.get("/widgets/probe.json")
+
+    assert response.status == 200
+    assert upstream.hits["/probe"] == 1
+    await direct.aclose()
+
+
+async def test_a_replica_stops_backing_off_when_another_one_gets_through(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.fail("/probe", 500)
+    settings = probe_settings(redis_url=redis_server.url, retry_base_seconds=60, cold_wait_seconds=0)
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+    await a.app[ENGINE].refreshers["probe"].trigger()
+    failing = a.app[ENGINE].refreshers["probe"].state
+    assert failing.consecutive_failures == 1 and failing.retry_at > time.time() + 30
+
+    # b ignores the shared backoff only because the test forces it; the upstream has recovered.
+    upstream.json("/probe", {"value": 1, "label": "back"})
+    b_refresher = b.app[ENGINE].refreshers["probe"]
+    await b_refresher._walk_chain(None)
+
+    deadline = time.monotonic() + 1
+    while (await (await a.get("/health")).json())["checks"]["probe:dataAge"][0]["consecutiveFailures"]:
+        assert time.monotonic() < deadline, "replica a still reports the failure another replica cleared"
+        await asyncio.sleep(0.02)
+    assert a.app[ENGINE].refreshers["probe"].state.retry_at == 0
+    assert (await (await a.get("/widgets/probe.json")).json())["data"]["label"] == "back"

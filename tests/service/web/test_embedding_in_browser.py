@@ -1,0 +1,288 @@
+"""Every widget embedded in a real browser, by script and by iframe, on a hostile host page.
+
+The host page is served from another origin (``localhost`` vs ``127.0.0.1``), sets
+``* { color: red !important; font-size: 40px !important }`` and a 300 px column; the service's
+upstreams are local fakes. Screenshots (light and dark) land in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from importlib.resources import files
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, async_playwright
+
+from service.settings import Settings
+from service.web.app import create_app
+from service.web.keys import METRICS
+from tests.support.browser import CHROMIUM_ARGS, chromium_executable
+from tests.support.fixtures import fixture_text
+from tests.support.prices import serve_tgju
+from tests.support.redis_server import free_port
+from tests.support.tiles import FakeTiles
+
+WIDGETS = ("weather", "prices", "satellite", "links")
+EXPECTED_TEXT = {
+    "weather": ["وضع هوای فامنین", "برف", "پنج‌شنبه"],
+    "prices": ["دلار آمریکا", "۱۰۵٬۲۳۰", "سکه امامی"],
+    "satellite": ["عکس ماهواره‌ای شهرستان فامنین", "Tiles © Esri"],
+    "links": ["فرمانداری فامنین", "بازی قیام مختار"],
+}
+
+HOST_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>host</title>
+<style>
+* {{ color: red !important; font-size: 40px !important; font-family: serif !important; }}
+.column {{ width: 300px; }}
+iframe {{ border: 0; display: block; }}
+</style></head>
+<body><div class="column">
+{scripts}
+{frames}
+</div>
+<script async src="{service}/embed.js"></script>
+</body></html>
+"""
+
+
+@pytest.fixture
+async def service_url(upstream) -> AsyncIterator[str]:
+    serve_tgju(upstream)
+    upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
+    tiles = FakeTiles(upstream)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        public_url=url,
+        engine={"background": False},
+        widgets={"prices": {"items": ["price_dollar_rl", "sekee", "ons"]}},
+        providers={
+            "tgju": {"url": upstream.url("")},
+            "openmeteo": {"url": upstream.url("")},
+            "metno": {"url": upstream.url("")},
+            "tiles": {"url": tiles.template},
+        },
+    )
+    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    await server.start_server()
+    yield url
+    await server.close()
+
+
+@pytest.fixture
+async def host_url(service_url) -> AsyncIterator[str]:
+    scripts = "\n".join(
+        f'<div data-sidebar-widget="{name}" data-theme="auto">fallback {name}</div>' for name in WIDGETS
+    )
+    frames = "\n".join(
+        f'<iframe id="frame-{name}" src="{service_url}/embed/{name}?theme=auto" width="300" height="700">'
+        "</iframe>"
+        for name in WIDGETS
+    )
+    page = HOST_PAGE.format(scripts=scripts, frames=frames, service=service_url)
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", host)
+    port = free_port()
+    server = TestServer(app, host="localhost", port=port)
+    await server.start_server()
+    yield f"http://localhost:{port}/"
+    await server.close()
+
+
+@pytest.fixture
+async def page(host_url) -> AsyncIterator[tuple[Page, list[str]]]:
+    executable = chromium_executable()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1000, "height": 6000})
+        tab = await context.new_page()
+        errors: list[str] = []
+        tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        await tab.goto(host_url)
+        yield tab, errors
+        await browser.close()
+
+
+SHADOW_REPORT = """
+(div) => {
+  const root = div.shadowRoot;
+  const widget = root.querySelector('.sw-widget');
+  const style = getComputedStyle(widget);
+  const host = div.getBoundingClientRect();
+  let widest = 0;
+  for (const el of root.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    widest = Math.max(widest, r.right - host.left, host.right - r.left);
+  }
+  const cell = root.querySelector('th, td, li, a, .sw-temp') || widget;
+  return {
+    text: root.textContent,
+    color: style.color,
+    background: style.backgroundColor,
+    fontSize: style.fontSize,
+    innerColor: getComputedStyle(cell).color,
+    innerFontSize: getComputedStyle(cell).fontSize,
+    hostWidth: host.width,
+    widest: widest,
+    overflow: widget.scrollWidth - widget.clientWidth,
+    images: Array.from(root.querySelectorAll('img')).map((img) => img.complete ? img.naturalWidth : -1),
+  };
+}
+"""
+
+FRAME_REPORT = """
+() => ({
+  text: document.body.textContent,
+  width: document.documentElement.scrollWidth,
+  widest: Math.max(...Array.from(document.querySelectorAll('body *'))
+    .map((el) => el.getBoundingClientRect().right)),
+  color: getComputedStyle(document.querySelector('.sw-widget')).color,
+  background: getComputedStyle(document.querySelector('.sw-widget')).backgroundColor,
+})
+"""
+
+
+async def test_every_widget_renders_by_script_and_by_iframe_on_a_hostile_page(page, tmp_path):
+    tab, errors = page
+    await tab.wait_for_function(
+        "() => [...document.querySelectorAll('[data-sidebar-widget]')]"
+        ".every((d) => d.getAttribute('data-sidebar-widget-state') === 'ready')",
+        timeout=30000,
+    )
+    await tab.wait_for_function(
+        "() => [...document.querySelectorAll('[data-sidebar-widget]')].every((d) =>"
+        " [...d.shadowRoot.querySelectorAll('img')].every((i) => i.complete && i.naturalWidth > 0))",
+        timeout=30000,
+    )
+
+    for name in WIDGETS:
+        report = await tab.eval_on_selector(f'[data-sidebar-widget="{name}"]', SHADOW_REPORT)
+        for text in EXPECTED_TEXT[name]:
+            assert text in report["text"], (name, text)
+        # The host's hostile CSS stops at the shadow boundary.
+        assert report["color"] != "rgb(255, 0, 0)" and report["innerColor"] != "rgb(255, 0, 0)", name
+        assert report["fontSize"] == "14px" and report["innerFontSize"] != "40px", name
+        # Nothing wider than the 300 px column.
+        assert report["hostWidth"] <= 300 and report["widest"] <= 301 and report["overflow"] <= 0, (
+            name,
+            report,
+        )
+        if name == "satellite":
+            assert report["images"] == [1020]
+
+        frame = tab.frame_locator(f"#frame-{name}")
+        await frame.locator(".sw-widget").wait_for(timeout=30000)
+        frame_report = await frame.locator("html").evaluate(FRAME_REPORT)
+        for text in EXPECTED_TEXT[name]:
+            assert text in frame_report["text"], (name, "iframe", text)
+        assert frame_report["width"] <= 300 and frame_report["widest"] <= 301, (name, frame_report)
+        assert frame_report["color"] != "rgb(255, 0, 0)"
+
+    await tab.screenshot(path=str(tmp_path / "embed-light.png"), full_page=True)
+    await tab.emulate_media(color_scheme="dark")
+    dark = await tab.eval_on_selector('[data-sidebar-widget="prices"]', SHADOW_REPORT)
+    assert dark["background"] == "rgb(13, 17, 23)"  # theme=auto follows prefers-color-scheme
+    await tab.screenshot(path=str(tmp_path / "embed-dark.png"), full_page=True)
+    assert (tmp_path / "embed-light.png").stat().st_size > 0 and (
+        tmp_path / "embed-dark.png"
+    ).stat().st_size > 0
+    print(f"screenshots: {tmp_path}")
+
+    assert errors == []
+
+
+async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    page_html = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
+        '<div data-sidebar-widget="prices" id="w"><a href="https://tgju.org">قیمت‌ها در tgju</a></div>'
+        f'<script src="{dead}/embed.js"></script><script>'
+        # The script could not load either; load it inline from the service file to test the fetch path.
+        "</script></body></html>"
+    )
+
+    script = (
+        files("service")
+        .joinpath("static/embed.js")
+        .read_text()
+        .replace(
+            "var base = script && script.src ? new URL(script.src, location.href).origin : location.origin;",
+            f'var base = "{dead}";',
+        )
+    )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        tab = await browser.new_page()
+        await tab.set_content(page_html)
+        await tab.add_script_tag(content=script)
+        await tab.wait_for_timeout(1500)
+        assert await tab.inner_text("#w") == "قیمت‌ها در tgju"
+        assert await tab.eval_on_selector("#w", "(d) => d.shadowRoot === null")
+        await browser.close()
+
+
+async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fails(upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "نسخهٔ یکم"})
+    port = free_port()
+    server = TestServer(create_app(probe_settings(refresh_seconds=1)), host="127.0.0.1", port=port)
+    await server.start_server()
+    service = f"http://127.0.0.1:{port}"
+    html = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
+        '<div data-sidebar-widget="probe" id="w">fallback</div>'
+        f'<script src="{service}/embed.js"></script></body></html>'
+    )
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    host_app = web.Application()
+    host_app.router.add_get("/", host)
+    host_server = TestServer(host_app, host="localhost", port=free_port())
+    await host_server.start_server()
+    shadow_text = "() => document.getElementById('w').shadowRoot?.textContent || ''"
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium_executable(), args=CHROMIUM_ARGS
+            )
+            tab = await browser.new_page()
+            await tab.clock.install()
+            await tab.goto(str(host_server.make_url("/")))
+            await tab.wait_for_function(f"() => ({shadow_text})().includes('نسخهٔ یکم')")
+
+            # No refetch before the answer's max-age (at least 30 s, however small the widget's).
+            await tab.clock.run_for(20_000)
+            await asyncio.sleep(0.3)
+            assert server.app[METRICS].http_requests_for("/widgets/{name}.html") == 1
+
+            upstream.json("/probe", {"value": 2, "label": "نسخهٔ دوم"})
+            await asyncio.sleep(1.2)  # the service's data turns stale in real time
+            for _ in range(5):  # a refetch finds stale data and starts a refresh; a later one, new data
+                await tab.clock.run_for(31_000)
+                await asyncio.sleep(0.3)
+                if "نسخهٔ دوم" in await tab.evaluate(shadow_text):
+                    break
+            assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
+            assert server.app[METRICS].http_requests_for("/widgets/{name}.html") >= 2
+
+            await server.close()  # the service goes away: what is shown stays
+            await tab.clock.run_for(120_000)
+            await asyncio.sleep(0.3)
+            assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
+            await browser.close()
+    finally:
+        await host_server.close()
+        await server.close()

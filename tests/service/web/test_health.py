@@ -1,0 +1,71 @@
+"""/livez, /readyz and /health (application/health+json)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from service.web.app import create_app
+from service.web.keys import ENGINE
+
+
+async def test_livez_checks_nothing_but_the_process(aiohttp_client, upstream, probe_settings):
+    upstream.fail("/probe", 500)
+    client = await aiohttp_client(create_app(probe_settings()))
+    assert (await client.get("/livez")).status == 200
+
+
+async def test_readyz_on_memory_is_ready(aiohttp_client, upstream, probe_settings):
+    client = await aiohttp_client(create_app(probe_settings()))
+    response = await client.get("/readyz")
+    assert response.status == 200 and (await response.json())["status"] == "pass"
+
+
+async def test_health_passes_with_fresh_data_and_reports_its_age(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url)))
+    await client.get("/widgets/probe.json")
+
+    response = await client.get("/health")
+
+    assert response.status == 200
+    assert response.content_type == "application/health+json"
+    body = await response.json()
+    assert body["status"] == "pass"
+    age = body["checks"]["probe:dataAge"][0]
+    assert age["status"] == "pass" and age["observedUnit"] == "s" and 0 <= age["observedValue"] < 5
+    assert age["consecutiveFailures"] == 0 and age["lastSuccess"] is not None
+    redis = body["checks"]["redis:responseTime"][0]
+    assert redis["status"] == "pass" and redis["observedUnit"] == "ms" and redis["observedValue"] >= 0
+
+
+async def test_health_fails_when_an_enabled_widget_never_had_data(aiohttp_client, upstream, probe_settings):
+    upstream.fail("/probe", 500)
+    client = await aiohttp_client(create_app(probe_settings(cold_wait_seconds=0)))
+    await client.app[ENGINE].refreshers["probe"].trigger()
+
+    response = await client.get("/health")
+
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "fail"
+    check = body["checks"]["probe:dataAge"][0]
+    assert check["status"] == "fail" and check["observedValue"] is None
+    assert check["consecutiveFailures"] == 1 and "HTTP 500" in check["lastError"]
+
+
+async def test_health_warns_when_data_is_stale_after_failures(aiohttp_client, upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
+    await client.get("/widgets/probe.json")
+    upstream.fail("/probe", 500)
+    await asyncio.sleep(0.3)
+    await client.app[ENGINE].refreshers["probe"].trigger()
+
+    body = await (await client.get("/health")).json()
+
+    assert body["status"] == "warn"
+    check = body["checks"]["probe:dataAge"][0]
+    assert check["status"] == "warn" and check["observedValue"] >= 0.3
+    assert "HTTP 500" in check["output"]

@@ -1,0 +1,227 @@
+"""The widget endpoints: envelopes, fragments, caching headers and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from pydantic import BaseModel
+
+from providers.base import Provider
+from service.registry import default_registry
+from service.settings import Settings
+from service.web.app import create_app
+from service.widgets.base import QueryError, WidgetSpec
+
+
+async def test_widget_list_names_enabled_widgets_and_their_urls(aiohttp_client, upstream, probe_settings):
+    client = await aiohttp_client(create_app(probe_settings()))
+    body = await (await client.get("/widgets")).json()
+    assert body["widgets"] == [
+        {
+            "name": "probe",
+            "title": "آزمایش",
+            "json": "/widgets/probe.json",
+            "html": "/widgets/probe.html",
+            "refresh_seconds": 60,
+        }
+    ]
+
+
+async def test_json_envelope(aiohttp_client, upstream, probe_settings):
+    upstream.json("/probe", {"value": 12, "label": "دوازده"})
+    client = await aiohttp_client(create_app(probe_settings()))
+
+    response = await client.get("/widgets/probe.json")
+
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert set(body) == {"widget", "status", "source", "fetched_at", "age_seconds", "attribution", "data"}
+    assert body["widget"] == "probe" and body["source"] == "probe" and body["status"] == "fresh"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["fetched_at"])
+    assert body["age_seconds"] == 0
+    assert body["attribution"] == "probe upstream"
+    assert body["data"] == {"value": 12, "label": "دوازده"}
+
+
+async def test_never_had_data_is_a_503_envelope_with_the_reason(aiohttp_client, upstream, probe_settings):
+    upstream.fail("/probe", 502)
+    client = await aiohttp_client(create_app(probe_settings()))
+
+    response = await client.get("/widgets/probe.json")
+
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "unavailable" and body["data"] is None and body["widget"] == "probe"
+    assert "HTTP 502" in body["error"]
+    assert not re.search("[\u0600-\u06ff]", body["error"])
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_unavailable_fragment_is_a_polite_persian_placeholder(aiohttp_client, upstream, probe_settings):
+    upstream.fail("/probe", 500)
+    client = await aiohttp_client(create_app(probe_settings()))
+
+    response = await client.get("/widgets/probe.html")
+
+    html = await response.text()
+    assert response.status == 200
+    assert 'data-status="unavailable"' in html
+    assert "لطفاً کمی بعد" in html
+    assert "500" not in html and "Traceback" not in html
+
+
+async def test_etag_and_if_none_match_give_304(aiohttp_client, upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings()))
+    for path in ("/widgets/probe.json", "/widgets/probe.html"):
+        first = await client.get(path)
+        etag = first.headers["ETag"]
+        assert etag.startswith('W/"')
+
+        again = await client.get(path, headers={"If-None-Match": etag})
+        assert again.status == 304
+        assert await again.read() == b""
+        assert again.headers["ETag"] == etag
+
+        other = await client.get(path, headers={"If-None-Match": 'W/"something-else"'})
+        assert other.status == 200
+    json_tag = (await client.get("/widgets/probe.json")).headers["ETag"]
+    html_tag = (await client.get("/widgets/probe.html")).headers["ETag"]
+    assert json_tag != html_tag
+
+
+async def test_etag_changes_when_the_data_changes(aiohttp_client, upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
+    before = (await client.get("/widgets/probe.json")).headers["ETag"]
+    upstream.json("/probe", {"value": 2, "label": "x"})
+    await asyncio.sleep(0.3)
+    from service.web.keys import ENGINE
+
+    await client.app[ENGINE].refreshers["probe"].trigger()
+
+    response = await client.get("/widgets/probe.json", headers={"If-None-Match": before})
+
+    assert response.status == 200
+    assert response.headers["ETag"] != before
+
+
+async def test_cache_control_max_age_is_the_time_left_until_the_next_refresh(
+    aiohttp_client, upstream, probe_settings
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(
+        create_app(
+            probe_settings(refresh_seconds=120, stale_while_revalidate_seconds=30, stale_if_error_seconds=600)
+        )
+    )
+
+    header = (await client.get("/widgets/probe.json")).headers["Cache-Control"]
+
+    max_age = int(re.search(r"(?<!-)max-age=(\d+)", header).group(1))
+    assert 118 <= max_age <= 120
+    assert f"s-maxage={max_age}" in header
+    assert "stale-while-revalidate=30" in header and "stale-if-error=600" in header
+
+
+async def test_stale_data_says_so_with_no_max_age(aiohttp_client, upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
+    await client.get("/widgets/probe.json")
+    upstream.gate.clear()
+    await asyncio.sleep(0.3)
+
+    response = await client.get("/widgets/probe.json")
+
+    assert (await response.json())["status"] == "stale"
+    assert "max-age=0," in response.headers["Cache-Control"]
+    html = await (await client.get("/widgets/probe.html")).text()
+    assert 'data-status="stale"' in html and "sw-stale" in html
+
+
+async def test_fragment_is_one_rtl_persian_root_with_scoped_css_and_no_script(
+    aiohttp_client, upstream, probe_settings
+):
+    upstream.json("/probe", {"value": 1234567, "label": "<script>alert(1)</script>"})
+    client = await aiohttp_client(create_app(probe_settings()))
+
+    response = await client.get("/widgets/probe.html")
+    html = (await response.text()).strip()
+
+    assert response.content_type == "text/html"
+    assert html.startswith('<div class="sw-widget sw-probe sw-theme-light" dir="rtl" lang="fa"')
+    assert html.endswith("</div>")
+    assert 'data-status="fresh"' in html
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "۱۲۳۴۵۶۷" in html
+    selectors = re.findall(r"^([^{}\n]+)\{", html.split("<style>")[1].split("</style>")[0], re.M)
+    assert selectors and all(s.startswith((".sw-widget", "@media")) for s in selectors)
+    assert all(".sw-widget" in line for line in re.findall(r"@media[^{]+\{([^{}]+)\{", html))
+
+
+async def test_unknown_widget_is_a_404_json(aiohttp_client, upstream, probe_settings):
+    client = await aiohttp_client(create_app(probe_settings()))
+    for path in ("/widgets/nope.json", "/widgets/nope.html", "/widgets/links.json"):  # links is disabled here
+        response = await client.get(path)
+        assert response.status == 404
+        assert (await response.json())["error"].startswith("unknown widget")
+    response = await client.get("/no/such/route")
+    assert response.status == 404 and (await response.json()) == {"error": "Not Found"}
+
+
+async def test_wrong_method_is_a_405_json(aiohttp_client, upstream, probe_settings):
+    client = await aiohttp_client(create_app(probe_settings()))
+    response = await client.post("/widgets/probe.json")
+    assert response.status == 405
+    assert "error" in await response.json()
+
+
+class Echo(BaseModel):
+    words: list[str]
+
+
+def _pick(query, options):
+    if "only" not in query:
+        return {}
+    if query["only"] not in {"a", "b"}:
+        raise QueryError("only: must be one of a, b")
+    return {"only": query["only"]}
+
+
+class EchoProvider(Provider):
+    id = "echo"
+    widget = "echo"
+
+    async def fetch(self, http):
+        return Echo(words=["a", "b"])
+
+
+ECHO = WidgetSpec(
+    name="echo",
+    title="پژواک",
+    data_model=Echo,
+    default_providers=("echo",),
+    default_refresh_seconds=60,
+    parse_query=_pick,
+    select=lambda data, view, options: (
+        {"words": [w for w in data["words"] if w == view["only"]]} if view else data
+    ),
+)
+
+
+async def test_a_plug_in_widget_with_query_parameters(aiohttp_client):
+    registry = default_registry()
+    registry.add_widget(ECHO)
+    registry.add_provider(EchoProvider)
+    client = await aiohttp_client(create_app(Settings(engine={"background": False}), registry=registry))
+
+    assert (await (await client.get("/widgets/echo.json")).json())["data"] == {"words": ["a", "b"]}
+    assert (await (await client.get("/widgets/echo.json?only=b")).json())["data"] == {"words": ["b"]}
+    bad = await client.get("/widgets/echo.json?only=zzz")
+    assert bad.status == 400
+    assert await bad.json() == {"error": "only: must be one of a, b"}
+    assert (await client.get("/widgets/echo.html?only=zzz")).status == 400
+    tags = {(await client.get(f"/widgets/echo.json{q}")).headers["ETag"] for q in ("", "?only=a", "?only=b")}
+    assert len(tags) == 3
