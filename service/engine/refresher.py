@@ -193,7 +193,20 @@ class WidgetRefresher:
         started = time.perf_counter()
         try:
             model = await asyncio.wait_for(provider.fetch(session), provider.config.timeout_seconds * 2)
+            # Everything from the upstream's answer to a stored snapshot is part of the attempt:
+            # whatever raises here is this provider's failure, never the refresh's crash.
             data = self.widget.spec.data_model.model_validate(model.model_dump(mode="json"))
+            stored, problems = self.widget.spec.reconcile(
+                data.model_dump(mode="json"), held.data if held is not None else None, self.widget.options
+            )
+            snapshot = Snapshot.create(
+                self.name,
+                provider.id,
+                time.time(),
+                stored,
+                attribution=provider.attribution_text(),
+                validators=session.new_validators,
+            )
         except NotModified:
             if held is not None:
                 return held.renewed(time.time(), session.new_validators)
@@ -204,22 +217,12 @@ class WidgetRefresher:
             error = UpstreamError("validation", f"{provider.id}: {exc.error_count()} invalid field(s)")
         except TimeoutError:
             error = UpstreamError("timeout", f"{provider.id}: fetch did not finish in time")
-        except Exception as exc:  # a parser tripping over an unexpected shape
+        except Exception as exc:  # a parser or a sanity check tripping over an unexpected shape
             log.debug("provider %s raised", provider.id, exc_info=True)
-            error = UpstreamError("parse", f"{provider.id}: {type(exc).__name__}: {exc}")
+            error = UpstreamError("parse", f"{provider.id}: {type(exc).__name__}")
         else:
-            stored, problems = self.widget.spec.reconcile(
-                data.model_dump(mode="json"), held.data if held is not None else None, self.widget.options
-            )
             self._report_problems(provider, problems)
-            return Snapshot.create(
-                self.name,
-                provider.id,
-                time.time(),
-                stored,
-                attribution=provider.attribution_text(),
-                validators=session.new_validators,
-            )
+            return snapshot
         finally:
             self.metrics.fetch_duration.labels(provider.id).observe(time.perf_counter() - started)
         self.metrics.upstream_errors.labels(provider.id, error.reason).inc()
