@@ -30,6 +30,25 @@ class Cache(Protocol):
         """Release ``key`` only if ``token`` still owns it."""
         ...
 
+    async def extend_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
+        """Renew ``key``'s lifetime if ``token`` still owns it (a long job keeps its lock alive)."""
+        ...
+
+    async def lock_held(self, key: str) -> bool:
+        """Whether anyone holds ``key`` (followers poll this to learn the holder finished)."""
+        ...
+
+    async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
+        """Store ``value`` only if ``version`` is above the stored one, and announce it on ``channel``.
+
+        Decided by the backend in one step, so a late writer never overwrites newer data.
+        """
+        ...
+
+    async def server_time(self) -> float:
+        """The backend's clock (seconds since the epoch): the one clock every replica shares."""
+        ...
+
     async def publish(self, channel: str, message: str) -> None: ...
 
     def subscribe(self, channel: str) -> AsyncIterator[str]:

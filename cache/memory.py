@@ -18,6 +18,7 @@ class MemoryCache:
         self._bytes = 0
         self._max_bytes = max_bytes
         self._locks: dict[str, tuple[str, float]] = {}
+        self._versions: dict[str, float] = {}
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
 
     async def get(self, key: str) -> bytes | None:
@@ -58,6 +59,29 @@ class MemoryCache:
             return False
         del self._locks[key]
         return True
+
+    async def extend_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
+        held = self._locks.get(key)
+        if held is None or held[0] != token or held[1] <= time.monotonic():
+            return False
+        self._locks[key] = (token, time.monotonic() + ttl_seconds)
+        return True
+
+    async def lock_held(self, key: str) -> bool:
+        held = self._locks.get(key)
+        return held is not None and held[1] > time.monotonic()
+
+    async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
+        stored = self._versions.get(key)
+        if stored is not None and stored >= version and await self.get(key) is not None:
+            return False
+        self._versions[key] = version
+        await self.set(key, value)
+        await self.publish(channel, message)
+        return True
+
+    async def server_time(self) -> float:
+        return time.time()
 
     async def publish(self, channel: str, message: str) -> None:
         for queue in self._subscribers.get(channel, ()):

@@ -19,6 +19,29 @@ return 0
 """
 
 
+# Renew only while still the owner: an expired holder must not resurrect a successor's lock.
+_EXTEND_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Compare-and-set on a version kept beside the value, decided inside Redis: whichever replica's
+# write arrives last, the stored value is the newest one. Publishing in the same script means the
+# announcement can never describe a value that lost.
+_SET_IF_NEWER = """
+local current = redis.call('get', KEYS[2])
+if current and redis.call('exists', KEYS[1]) == 1 and tonumber(current) >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('set', KEYS[1], ARGV[1])
+redis.call('set', KEYS[2], ARGV[2])
+redis.call('publish', KEYS[3], ARGV[3])
+return 1
+"""
+
+
 class RedisCache:
     shared = True
 
@@ -38,6 +61,8 @@ class RedisCache:
         )
         self._client = redis.Redis.from_pool(pool)
         self._release = self._client.register_script(_RELEASE_IF_OWNER)
+        self._extend = self._client.register_script(_EXTEND_IF_OWNER)
+        self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -69,6 +94,36 @@ class RedisCache:
             return bool(await self._release(keys=[self._key(key)], args=[token]))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
+
+    async def extend_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
+        try:
+            ms = max(1, int(ttl_seconds * 1000))
+            return bool(await self._extend(keys=[self._key(key)], args=[token, ms]))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def lock_held(self, key: str) -> bool:
+        try:
+            return bool(await self._client.exists(self._key(key)))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
+        try:
+            written = await self._set_if_newer(
+                keys=[self._key(key), self._key(key) + ":version", self._key(channel)],
+                args=[value, repr(version), message],
+            )
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return bool(written)
+
+    async def server_time(self) -> float:
+        try:
+            seconds, micros = await self._client.time()
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return float(seconds) + float(micros) / 1e6
 
     async def publish(self, channel: str, message: str) -> None:
         try:

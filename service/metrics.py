@@ -72,6 +72,18 @@ class Metrics:
             ["widget"],
             registry=self.registry,
         )
+        self.engine_errors = Counter(
+            "sidebar_engine_errors_total",
+            "Unexpected errors of the refresh engine itself (never a provider's failure), by widget.",
+            ["widget"],
+            registry=self.registry,
+        )
+        self.not_modified = Counter(
+            "sidebar_upstream_not_modified_total",
+            "Provider fetches answered 304: the data held is confirmed current.",
+            ["provider"],
+            registry=self.registry,
+        )
         self._requests: dict[tuple[str, int], int] = {}
         self._lookups: dict[str, int] = {"local": 0, "shared": 0, "miss": 0}
         self.registry.register(_HotPathCollector(self._requests, self._lookups))

@@ -92,6 +92,8 @@ class EngineSettings(BaseModel):
     retry_base_seconds: float = Field(default=60.0, gt=0)
     #: Refreshes start up to this fraction of the interval early, at random, so replicas spread out.
     jitter_fraction: float = Field(default=0.1, ge=0, lt=1)
+    #: An upstream's Retry-After is honoured up to this long; a longer one is capped.
+    max_retry_after_seconds: float = Field(default=3600.0, gt=0)
     #: How long a request for a widget that never had data waits for the first fetch.
     cold_wait_seconds: float = Field(default=5.0, ge=0)
     #: Extra lock lifetime beyond the provider chain's timeouts.

@@ -10,6 +10,7 @@ import pytest
 
 from service.settings import EngineSettings, Settings
 from service.widgets import BUILTIN_WIDGETS
+from tests.support.clock import FakeClock
 from tests.support.redis_server import RedisServer
 from tests.support.upstream import FakeUpstream
 
@@ -35,6 +36,11 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

@@ -1,34 +1,76 @@
-"""Per-widget refresh bookkeeping: what /health reports and what backoff is computed from.
+"""Refresh bookkeeping per widget and per provider: what /health reports, what backoff is built on.
 
-The lock holder writes it to the shared cache, so every replica reports the same failures and
-none retries while another is backing off.
+Failures and ``Retry-After`` belong to the provider that caused them: while one provider backs
+off, the chain asks the next one. The lock holder writes the whole state to the shared cache, so
+every replica reports the same failures and none asks a provider that is backing off.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ProviderState:
+    consecutive_failures: int = 0
+    #: Not asked again before this time (shared clock): backoff or the upstream's Retry-After.
+    retry_at: float = 0.0
+    last_error: str | None = None
+    last_error_reason: str | None = None
+    last_success: float | None = None
+
+    def succeeded(self, now: float) -> None:
+        self.consecutive_failures = 0
+        self.retry_at = 0.0
+        self.last_error = self.last_error_reason = None
+        self.last_success = now
+
+    def failed(self, now: float, reason: str, message: str, delay: float) -> None:
+        self.consecutive_failures += 1
+        self.last_error, self.last_error_reason = message, reason
+        self.retry_at = now + delay
 
 
 @dataclass
 class RefreshState:
     last_success: float | None = None
     last_attempt: float | None = None
+    #: Why the last refresh got no data from any provider; cleared by the next success.
     last_error: str | None = None
     last_error_reason: str | None = None
+    #: Refreshes in a row in which no provider delivered.
     consecutive_failures: int = 0
-    #: No attempt before this time (backoff or Retry-After).
-    retry_at: float = 0.0
+    providers: dict[str, ProviderState] = field(default_factory=dict)
     #: Parts of the last accepted fetch that failed a sanity check (kept at their last good value).
     rejected: list[str] = field(default_factory=list)
+
+    def provider(self, provider_id: str) -> ProviderState:
+        found = self.providers.get(provider_id)
+        if found is None:
+            found = self.providers[provider_id] = ProviderState()
+        return found
+
+    def retry_at(self, chain: list[str]) -> float:
+        """When the first provider of ``chain`` may be asked again (0: now)."""
+        return min((self.provider(p).retry_at for p in chain), default=0.0)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> RefreshState:
-        doc = json.loads(raw)
-        return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        """Raises ``ValueError`` (or ``TypeError``) on a state this release cannot read."""
+        doc: dict[str, Any] = json.loads(raw)
+        providers = {
+            str(pid): ProviderState(
+                **{k: v for k, v in doc_p.items() if k in ProviderState.__dataclass_fields__}
+            )
+            for pid, doc_p in (doc.get("providers") or {}).items()
+        }
+        known = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "providers"}
+        return cls(**known, providers=providers)
 
 
 def backoff_seconds(
@@ -37,14 +79,16 @@ def backoff_seconds(
     base: float,
     cap: float,
     retry_after: float | None = None,
+    max_retry_after: float = 3600.0,
     give_up_early: bool = False,
 ) -> float:
     """Glance-style quadratic backoff (base × n²) capped at the refresh interval.
 
     ``give_up_early`` goes straight to the cap (for failures a quick retry cannot fix). An
-    upstream's own ``Retry-After`` is honoured even when it asks for longer than the cap.
+    upstream's own ``Retry-After`` is honoured even when it asks for longer than the cap, up to
+    ``max_retry_after``: a hostile or confused upstream must not silence a provider for a year.
     """
     delay = cap if give_up_early else min(base * failures * failures, cap)
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        delay = max(delay, min(retry_after, max_retry_after))
     return delay

@@ -1,8 +1,11 @@
-"""One widget's refresh: coalesced in-process, locked across processes, never losing good data.
+"""One widget's refresh: coalesced in-process and across processes, backed off per provider.
 
 This is the engine's heart; providers only fetch. Per refresh, exactly one process (the holder of
-the shared lock) walks the provider chain once. Everyone else keeps serving the last good
-snapshot, stale if need be, and picks up the new one when it is announced.
+the shared lock, kept alive for as long as the fetch runs) walks the provider chain once, skipping
+providers that are backing off. Everyone else keeps serving the last good snapshot, stale if need
+be, and picks up the new one when it is announced. Nothing a provider returns can crash a refresh:
+whatever goes wrong between the upstream's answer and a stored snapshot is that provider's failed
+attempt, and the schedule loop survives even the engine's own surprises.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-import uuid
 from collections.abc import Awaitable
 
 from pydantic import ValidationError
@@ -20,6 +21,8 @@ from cache.base import CacheUnavailable
 from providers.base import Provider
 from providers.http import NotModified, UpstreamClient, UpstreamError
 from service.engine.backoff import RefreshState, backoff_seconds
+from service.engine.clock import wait_event
+from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
 from service.engine.store import SnapshotStore
 from service.metrics import Metrics
@@ -37,20 +40,28 @@ class WidgetRefresher:
         upstream: UpstreamClient,
         settings: EngineSettings,
         metrics: Metrics,
+        flight: SingleFlight[Snapshot],
     ) -> None:
         self.widget = widget
         self.name = widget.name
         self.store = store
+        self.clock = store.clock
         self.upstream = upstream
         self.settings = settings
         self.metrics = metrics
         self.state = RefreshState()
-        self._inflight: asyncio.Task[None] | None = None
+        self._flight = flight
+        self._chain = [p.id for p in widget.providers]
         self._changed = asyncio.Event()
         self._early: dict[float, float] = {}
+        #: Set while unexpected engine errors repeat, so they are logged once, and recovery once.
+        self._troubled = False
         store.on_change(self._on_store_change)
 
     # -- reading -------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return float(self.clock.time())
 
     def is_fresh(self, snapshot: Snapshot, now: float) -> bool:
         return snapshot.age(now) <= self.widget.refresh_seconds
@@ -64,7 +75,7 @@ class WidgetRefresher:
     def serve_now(self) -> Snapshot | None:
         """The hot path: the in-process snapshot, with a background refresh if it is stale."""
         snapshot = self.store.peek(self.name)
-        if snapshot is not None and snapshot.fetched_at + self.widget.refresh_seconds < time.time():
+        if snapshot is not None and snapshot.fetched_at + self.widget.refresh_seconds < self.now():
             self.trigger()
         return snapshot
 
@@ -78,109 +89,103 @@ class WidgetRefresher:
                     await asyncio.wait_for(asyncio.shield(task), self.settings.cold_wait_seconds)
                 except TimeoutError:
                     pass
+                except Exception:
+                    pass  # counted and logged where the refresh ran
             return self.store.peek(self.name)
-        if not self.is_fresh(snapshot, time.time()):
+        if not self.is_fresh(snapshot, self.now()):
             self.trigger()  # stale-while-revalidate: serve now, refresh behind
         return snapshot
 
+    @property
+    def retry_at(self) -> float:
+        """No refresh before this (shared clock): every provider of the chain is backing off."""
+        return self.state.retry_at(self._chain)
+
     def next_refresh_at(self, snapshot: Snapshot | None) -> float:
         """When this process will next try to refresh (for Cache-Control and the scheduler)."""
-        due = time.time() if snapshot is None else snapshot.fetched_at + self.widget.refresh_seconds
-        return max(due, self.state.retry_at)
+        due = self.now() if snapshot is None else snapshot.fetched_at + self.widget.refresh_seconds
+        return max(due, self.retry_at)
+
+    def max_age(self, snapshot: Snapshot | None, now: float) -> float:
+        """How long clients may keep this answer: until new data can exist, never past one interval."""
+        return min(self.widget.refresh_seconds, max(0.0, self.next_refresh_at(snapshot) - now))
 
     # -- refreshing ----------------------------------------------------------------------------
 
-    def trigger(self, *, force: bool = False) -> asyncio.Task[None] | None:
-        """Start a refresh unless one is running (then join it) or we are backing off."""
-        if self._inflight is not None:
-            return self._inflight
-        if not force and time.time() < self.state.retry_at:
+    def trigger(self, *, force: bool = False) -> asyncio.Task[Snapshot | None] | None:
+        """Start a refresh unless one is running (then join it) or every provider is backing off."""
+        running = self._flight.running(self.name)
+        if running is not None:
+            return running
+        if not force and self.now() < self.retry_at:
             return None
         seen = self.store.peek(self.name)
-        task = asyncio.ensure_future(self._refresh(seen))
-        self._inflight = task
+        task = self._flight.start(
+            self.name, lambda: self._refresh(seen, force=force), lambda: self._done_elsewhere(seen)
+        )
         task.add_done_callback(self._finished)
         return task
 
-    async def cancel(self) -> None:
-        task = self._inflight
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight = None
-        if not task.cancelled() and task.exception() is not None:
-            log.error("refresh of %s crashed", self.name, exc_info=task.exception())
-
-    async def _refresh(self, seen: Snapshot | None) -> None:
-        token = uuid.uuid4().hex
-        lock_key = f"lock:{self.name}"
-        lock_ttl = self.widget.chain_timeout_seconds + self.settings.lock_margin_seconds
-        try:
-            locked = await self.store.cache.acquire_lock(lock_key, token, lock_ttl)
-            shared_lock = True
-        except CacheUnavailable:
-            # Degraded: in-process coalescing still holds; other replicas may fetch too.
-            locked, shared_lock = True, False
-        if not locked:
-            await self._await_other_process(seen, lock_ttl)
+    def _finished(self, task: asyncio.Task[Snapshot | None]) -> None:
+        if task.cancelled():
             return
-        try:
-            if shared_lock and await self._done_elsewhere(seen):
-                return
-            await self._walk_chain(self.store.local(self.name))
-        finally:
-            if shared_lock:
-                try:
-                    await self.store.cache.release_lock(lock_key, token)
-                except CacheUnavailable:
-                    pass  # it expires by itself
+        error = task.exception()
+        if error is not None:
+            self._unexpected(error)
 
-    async def _done_elsewhere(self, seen: Snapshot | None) -> bool:
-        """Re-check under the lock (as MapProxy does): did another process refresh or back off?"""
+    def _unexpected(self, error: BaseException) -> None:
+        """An error of the engine itself (never of a provider): counted, logged once with traceback."""
+        self.metrics.engine_errors.labels(self.name).inc()
+        if not self._troubled:
+            self._troubled = True
+            log.error(
+                "widget %s: unexpected engine error; the schedule keeps running",
+                self.name,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+
+    def _untroubled(self) -> None:
+        if self._troubled:
+            self._troubled = False
+            log.info("widget %s: engine errors stopped", self.name)
+
+    async def _done_elsewhere(self, seen: Snapshot | None) -> Snapshot | None:
+        """Did another process just refresh? Re-checked under the lock, as MapProxy does.
+
+        Also adopts the shared failure counts, so every replica reports the same and none asks a
+        provider another one is backing off from.
+        """
+        shared_state = await self._load_shared_state()
+        if shared_state is not None:
+            self.state = shared_state
         current = await self.store.load_shared(self.name)
-        now = time.time()
-        if current is not None and self.is_fresh(current, now):
+        if current is not None and self.is_fresh(current, self.now()):
             if seen is None or current.fetched_at > seen.fetched_at:
-                return True
-        shared_state = await self._load_shared_state()
-        if shared_state is not None:
-            # Replicas share one failure count, so backoff grows the same whoever tried last.
-            self.state = shared_state
-            if shared_state.retry_at > now:
-                return True
-        return False
+                return current
+        return None
 
-    async def _await_other_process(self, seen: Snapshot | None, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            current = await self.store.load_shared(self.name)
-            if current is not None and (seen is None or current.fetched_at > seen.fetched_at):
-                return
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), 0.25)
-            except TimeoutError:
-                pass
-        shared_state = await self._load_shared_state()
-        if shared_state is not None:
-            self.state = shared_state
-
-    async def _walk_chain(self, held: Snapshot | None) -> None:
-        self.state.last_attempt = time.time()
+    async def _refresh(self, seen: Snapshot | None, *, force: bool) -> Snapshot | None:
+        now = self.now()
+        ready = [p for p in self.widget.providers if force or self.state.provider(p.id).retry_at <= now]
+        if not ready:
+            return None  # every provider is backing off (decided by another replica meanwhile)
+        held = self.store.local(self.name)
+        self.state.last_attempt = now
         failures: list[tuple[Provider, UpstreamError]] = []
-        for provider in self.widget.providers:
+        for provider in ready:
             outcome = await self._try(provider, held)
             if isinstance(outcome, Snapshot):
-                await self._succeeded(provider)  # first, so the recovery is logged by this process
+                self._succeeded(provider, outcome)
                 await self.store.save(outcome)
-                return
+                await self._save_shared_state()
+                self._untroubled()
+                return outcome
+            self._provider_failed(provider, outcome)
             failures.append((provider, outcome))
-        await self._failed(failures)
+        self._failed(failures)
+        await self._save_shared_state()
+        self._untroubled()
+        return None
 
     async def _try(self, provider: Provider, held: Snapshot | None) -> Snapshot | UpstreamError:
         """One provider's attempt: the snapshot to store, or why there is none."""
@@ -190,7 +195,7 @@ class WidgetRefresher:
             user_agent=provider.config.user_agent,
             validators=validators,
         )
-        started = time.perf_counter()
+        started = self.clock.monotonic()
         try:
             model = await asyncio.wait_for(provider.fetch(session), provider.config.timeout_seconds * 2)
             # Everything from the upstream's answer to a stored snapshot is part of the attempt:
@@ -202,14 +207,16 @@ class WidgetRefresher:
             snapshot = Snapshot.create(
                 self.name,
                 provider.id,
-                time.time(),
+                self.now(),
                 stored,
                 attribution=provider.attribution_text(),
                 validators=session.new_validators,
             )
         except NotModified:
             if held is not None:
-                return held.renewed(time.time(), session.new_validators)
+                # Unchanged upstream: the data we hold is confirmed current, a success.
+                self.metrics.not_modified.labels(provider.id).inc()
+                return held.renewed(self.now(), session.new_validators)
             error = UpstreamError("status", f"{provider.id}: 304 without data to keep")
         except UpstreamError as exc:
             error = exc
@@ -224,7 +231,7 @@ class WidgetRefresher:
             self._report_problems(provider, problems)
             return snapshot
         finally:
-            self.metrics.fetch_duration.labels(provider.id).observe(time.perf_counter() - started)
+            self.metrics.fetch_duration.labels(provider.id).observe(self.clock.monotonic() - started)
         self.metrics.upstream_errors.labels(provider.id, error.reason).inc()
         return error
 
@@ -236,7 +243,11 @@ class WidgetRefresher:
             for problem in problems:
                 log.warning("widget %s: %s rejected: %s", self.name, provider.id, problem)
 
-    async def _succeeded(self, provider: Provider) -> None:
+    def _succeeded(self, provider: Provider, snapshot: Snapshot) -> None:
+        mine = self.state.provider(provider.id)
+        if mine.consecutive_failures:
+            log.info("provider %s recovered after %d failure(s)", provider.id, mine.consecutive_failures)
+        mine.succeeded(snapshot.fetched_at)
         if self.state.consecutive_failures:
             log.info(
                 "widget %s recovered via %s after %d failed refresh(es)",
@@ -245,28 +256,31 @@ class WidgetRefresher:
                 self.state.consecutive_failures,
             )
         self.state.consecutive_failures = 0
-        self.state.last_success = time.time()
-        self.state.retry_at = 0.0
-        await self._save_shared_state()
+        self.state.last_error = self.state.last_error_reason = None
+        self.state.last_success = snapshot.fetched_at
 
-    async def _failed(self, failures: list[tuple[Provider, UpstreamError]]) -> None:
+    def _provider_failed(self, provider: Provider, error: UpstreamError) -> None:
+        mine = self.state.provider(provider.id)
+        delay = backoff_seconds(
+            mine.consecutive_failures + 1,
+            base=self.settings.retry_base_seconds,
+            cap=self.widget.refresh_seconds,
+            retry_after=error.retry_after,
+            max_retry_after=self.settings.max_retry_after_seconds,
+            # A changed page layout will not change back in a minute: no retry storm.
+            give_up_early=error.reason == "changed",
+        )
+        mine.failed(self.now(), error.reason, f"{error.reason}: {error}", delay)
+        if mine.consecutive_failures == 1:
+            log.warning("provider %s failing (%s): %s", provider.id, error.reason, error)
+
+    def _failed(self, failures: list[tuple[Provider, UpstreamError]]) -> None:
         summary = "; ".join(f"{p.id}: {e.reason}: {e}" for p, e in failures)
         self.state.consecutive_failures += 1
         self.state.last_error = summary
         self.state.last_error_reason = failures[-1][1].reason if failures else None
-        retry_after = max((e.retry_after for _, e in failures if e.retry_after is not None), default=None)
-        delay = backoff_seconds(
-            self.state.consecutive_failures,
-            base=self.settings.retry_base_seconds,
-            cap=self.widget.refresh_seconds,
-            retry_after=retry_after,
-            # A changed page layout will not change back in a minute: no retry storm.
-            give_up_early=bool(failures) and all(e.reason == "changed" for _, e in failures),
-        )
-        self.state.retry_at = time.time() + delay
         if self.state.consecutive_failures == 1:
             log.warning("widget %s failing, keeping last good data: %s", self.name, summary)
-        await self._save_shared_state()
 
     async def _load_shared_state(self) -> RefreshState | None:
         if not self.store.cache.shared:
@@ -275,7 +289,12 @@ class WidgetRefresher:
             raw = await self.store.cache.get(f"state:{self.name}")
         except CacheUnavailable:
             return None
-        return RefreshState.from_bytes(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            return RefreshState.from_bytes(raw)
+        except (ValueError, TypeError):
+            return None  # written by another release: ours replaces it at the next attempt
 
     async def _save_shared_state(self) -> None:
         if not self.store.cache.shared:
@@ -292,45 +311,55 @@ class WidgetRefresher:
             return
         snapshot = self.store.local(widget)
         if snapshot is not None and snapshot.fetched_at > (self.state.last_attempt or 0.0):
-            # Good data newer than our last failed attempt: some process got through, so this one
-            # is no longer failing or backing off either.
+            # Good data newer than our last failed attempt: some process got through, so this
+            # widget is no longer failing here either.
             self.state.consecutive_failures = 0
-            self.state.retry_at = 0.0
+            self.state.last_error = self.state.last_error_reason = None
             self.state.last_success = max(self.state.last_success or 0.0, snapshot.fetched_at)
         self._changed.set()
 
     def _due(self, snapshot: Snapshot | None) -> float:
         if snapshot is None:
-            return max(time.time(), self.state.retry_at)
+            return max(self.now(), self.retry_at)
         # Start a little early, by a random share of the interval drawn once per snapshot, so
         # replicas spread out and data rarely turns stale (XFetch's idea, simplified).
         early = self._early.get(snapshot.fetched_at)
         if early is None:
             early = random.uniform(0, self.settings.jitter_fraction) * self.widget.refresh_seconds
             self._early = {snapshot.fetched_at: early}
-        return max(snapshot.fetched_at + self.widget.refresh_seconds - early, self.state.retry_at)
+        return max(snapshot.fetched_at + self.widget.refresh_seconds - early, self.retry_at)
 
     async def run_schedule(self) -> None:
-        """Refresh on the widget's interval, forever; wakes early when another process writes."""
+        """Refresh on the widget's interval, forever; wakes early when another process writes.
+
+        Each step is guarded and the next one is always scheduled, so no error
+        can end the loop: it is counted and logged once, like Home Assistant's coordinator.
+        """
         idle = min(1.0, max(0.05, self.widget.refresh_seconds / 20))
         while True:
-            snapshot = self.store.peek(self.name) or await self.store.load(self.name)
-            wait = self._due(snapshot) - time.time()
-            if wait > 0:
-                self._changed.clear()
-                try:
-                    await asyncio.wait_for(self._changed.wait(), wait)
-                except TimeoutError:
-                    pass
-                continue
-            task = self.trigger()
-            if task is not None:
-                await _quietly(task)
-            await asyncio.sleep(idle)  # never spin, whatever the clock says
+            try:
+                await self._schedule_step()
+            except asyncio.CancelledError:
+                raise  # shutting down: the only way out
+            except Exception as exc:
+                self._unexpected(exc)
+            # Reached whatever the step did: never spin, whatever happened or the clock says.
+            await self.clock.sleep(idle)
+
+    async def _schedule_step(self) -> None:
+        snapshot = self.store.peek(self.name) or await self.store.load(self.name)
+        wait = self._due(snapshot) - self.now()
+        if wait > 0:
+            self._changed.clear()
+            await wait_event(self.clock, self._changed, wait)
+            return
+        task = self.trigger()
+        if task is not None:
+            await _quietly(task)
 
 
-async def _quietly(awaitable: Awaitable[None]) -> None:
+async def _quietly(awaitable: Awaitable[Snapshot | None]) -> None:
     try:
         await asyncio.shield(awaitable)
     except Exception:
-        pass  # already logged by the task's done-callback
+        pass  # counted and logged by the refresh's done-callback

@@ -1,83 +1,129 @@
-"""One producer per key: across coroutines (a shared future) and across processes (a cache lock).
+"""One producer per key: across coroutines (one shared task) and across processes (a cache lock).
 
-Like nginx's ``proxy_cache_lock``, but shared through Redis, so two hosts do not fetch twice.
-The lock holder re-reads the cache before producing (someone may just have finished); the
-others poll the cache until the value appears or the lock's lifetime runs out.
+Like nginx's ``proxy_cache_lock``, but shared through Redis, so two hosts do not fetch twice. The
+same primitive coalesces widget refreshes, tile misses and the satellite picture.
+
+- In this process, callers of one key share one task that the flight owns: a caller that is
+  cancelled (its client went away) never cancels the work the others wait for.
+- Across processes, the lock holder keeps its lock alive while it works (however long redirects
+  and retries take), and releases it the moment it is done. Followers poll the lock every
+  ``poll_seconds``: within that long of the holder finishing, or failing, they read the result
+  or learn there is none, and the next request tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from cache.base import Cache, CacheUnavailable
+from service.engine.tasks import Tasks
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+Reader = Callable[[], Awaitable[T | None]]
+Producer = Callable[[], Awaitable[T | None]]
+
 
 class SingleFlight(Generic[T]):
-    def __init__(self, cache: Cache, *, lock_seconds: float, poll_seconds: float = 0.05) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        tasks: Tasks,
+        *,
+        max_wait_seconds: float,
+        lock_seconds: float = 10.0,
+        poll_seconds: float = 0.05,
+    ) -> None:
         self._cache = cache
+        self._tasks = tasks
+        #: How long a follower waits for another process before giving up on this attempt.
+        self._max_wait = max_wait_seconds
+        #: The lock's lifetime between renewals: how long a crashed holder blocks the others.
         self._lock_seconds = lock_seconds
         self._poll_seconds = poll_seconds
-        self._inflight: dict[str, asyncio.Future[T | None]] = {}
+        self._inflight: dict[str, asyncio.Task[T | None]] = {}
+        #: Producers run by this process (for tests and metrics).
+        self.produced = 0
 
-    async def run(
-        self, key: str, read: Callable[[], Awaitable[T | None]], produce: Callable[[], Awaitable[T]]
-    ) -> T | None:
-        """``read()`` the value, or have exactly one caller ``produce()`` it.
+    def running(self, key: str) -> asyncio.Task[T | None] | None:
+        return self._inflight.get(key)
 
-        Returns None only when another process held the lock for its whole lifetime and wrote
-        nothing (it failed or died); the caller decides what to serve then.
+    def start(self, key: str, produce: Producer[T], read: Reader[T] | None = None) -> asyncio.Task[T | None]:
+        """The task producing ``key``: the one already running in this process, or a new one."""
+        task = self._inflight.get(key)
+        if task is None:
+            task = self._tasks.spawn(self._across_processes(key, produce, read), name=f"single-flight {key}")
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        return task
+
+    async def run(self, key: str, produce: Producer[T], read: Reader[T] | None = None) -> T | None:
+        """``read()`` the value, or have exactly one caller anywhere ``produce()`` it.
+
+        None when another process held the lock and wrote nothing (it failed, or took longer than
+        ``max_wait_seconds``); the caller decides what to serve then.
         """
-        waiting = self._inflight.get(key)
-        if waiting is not None:
-            return await asyncio.shield(waiting)
-        future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
-        # Mark the outcome retrieved, so a failure nobody else awaited is not reported as lost.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._inflight[key] = future
-        try:
-            value = await self._across_processes(key, read, produce)
-        except BaseException as exc:
-            future.set_exception(exc)
-            raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
+        return await asyncio.shield(self.start(key, produce, read))
+
+    def _forget(self, key: str, task: asyncio.Task[T | None]) -> None:
+        if self._inflight.get(key) is task:
             del self._inflight[key]
 
-    async def _across_processes(
-        self, key: str, read: Callable[[], Awaitable[T | None]], produce: Callable[[], Awaitable[T]]
-    ) -> T | None:
-        value = await read()
-        if value is not None:
-            return value
+    async def _across_processes(self, key: str, produce: Producer[T], read: Reader[T] | None) -> T | None:
+        if read is not None:
+            value = await read()
+            if value is not None:
+                return value
         token = uuid.uuid4().hex
         lock = f"lock:{key}"
         try:
             locked = await self._cache.acquire_lock(lock, token, self._lock_seconds)
         except CacheUnavailable:
+            self.produced += 1
             return await produce()  # degraded: coalesced within this process only
         if not locked:
-            deadline = time.monotonic() + self._lock_seconds
-            while time.monotonic() < deadline:
-                value = await read()
+            await self._follow(lock)
+            return await read() if read is not None else None
+        keeper = asyncio.ensure_future(self._keep_alive(lock, token))
+        try:
+            if read is not None:
+                value = await read()  # again: the previous holder may have just finished
                 if value is not None:
                     return value
-                await asyncio.sleep(self._poll_seconds)
-            return await read()
-        try:
-            value = await read()  # again: the previous holder may have just finished
-            if value is not None:
-                return value
+            self.produced += 1
             return await produce()
         finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             try:
                 await self._cache.release_lock(lock, token)
             except CacheUnavailable:
                 pass  # it expires by itself
+
+    async def _keep_alive(self, lock: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self._lock_seconds / 3)
+            try:
+                if not await self._cache.extend_lock(lock, token, self._lock_seconds):
+                    log.warning("lost %s while still working (the cache was unreachable too long)", lock)
+                    return
+            except CacheUnavailable:
+                continue  # try again; if it lapses meanwhile, another process may start too
+
+    async def _follow(self, lock: str) -> None:
+        """Wait until the holder lets go of ``lock`` (or ``max_wait_seconds`` pass)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_wait
+        while loop.time() < deadline:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                if not await self._cache.lock_held(lock):
+                    return
+            except CacheUnavailable:
+                return

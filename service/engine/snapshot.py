@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+#: Written into every stored snapshot. A release reads only its own version: anything else (an
+#: older or newer release during a rolling deploy, a corrupt value) is a miss, replaced by the
+#: next good fetch.
+SCHEMA_VERSION = 2
+
+
+class SnapshotUnreadable(ValueError):
+    """Stored bytes this release cannot turn into a snapshot."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class Snapshot:
     def to_bytes(self) -> bytes:
         return _dump(
             {
+                "schema": SCHEMA_VERSION,
                 "widget": self.widget,
                 "source": self.source,
                 "fetched_at": self.fetched_at,
@@ -73,18 +84,36 @@ class Snapshot:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Snapshot:
-        doc = json.loads(raw)
-        data = doc["data"]
-        return cls(
-            widget=doc["widget"],
-            source=doc["source"],
-            fetched_at=float(doc["fetched_at"]),
-            data=data,
-            attribution=doc.get("attribution"),
-            validators=doc.get("validators") or {},
-            digest=doc["digest"],
-            data_json=_dump(data),
-        )
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SnapshotUnreadable(f"not JSON ({type(exc).__name__})") from None
+        if not isinstance(doc, dict):
+            raise SnapshotUnreadable("not a JSON object")
+        if doc.get("schema") != SCHEMA_VERSION:
+            raise SnapshotUnreadable(f"schema {doc.get('schema')!r}, this release reads {SCHEMA_VERSION}")
+        try:
+            data = doc["data"]
+            validators = doc.get("validators") or {}
+            snapshot = cls(
+                widget=str(doc["widget"]),
+                source=str(doc["source"]),
+                fetched_at=float(doc["fetched_at"]),
+                data=data,
+                attribution=doc.get("attribution"),
+                validators=validators,
+                digest=str(doc["digest"]),
+                data_json=_dump(data),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SnapshotUnreadable(f"malformed ({type(exc).__name__}: {exc})") from None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(validators, dict)
+            or not math.isfinite(snapshot.fetched_at)
+        ):
+            raise SnapshotUnreadable("malformed (data, validators or fetched_at)")
+        return snapshot
 
 
 def iso_utc(epoch_seconds: float) -> str:
@@ -93,4 +122,8 @@ def iso_utc(epoch_seconds: float) -> str:
 
 
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    # allow_nan=False: NaN and Infinity are not JSON; a value that cannot be written is refused here,
+    # as part of the attempt, instead of reaching a reader as invalid JSON.
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
+    ).encode()

@@ -13,7 +13,9 @@ import logging
 from collections.abc import Callable
 
 from cache.base import Cache, CacheUnavailable
-from service.engine.snapshot import Snapshot
+from service.engine.clock import SharedClock
+from service.engine.snapshot import Snapshot, SnapshotUnreadable
+from service.engine.tasks import Tasks
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,22 @@ def snapshot_key(widget: str) -> str:
 
 
 class SnapshotStore:
-    def __init__(self, cache: Cache, metrics: Metrics, widgets: list[str]) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        metrics: Metrics,
+        widgets: list[str],
+        *,
+        clock: SharedClock | None = None,
+        tasks: Tasks | None = None,
+    ) -> None:
         self.cache = cache
+        self.clock = clock or SharedClock()
+        self.tasks = tasks or Tasks()
         self._metrics = metrics
         self._widgets = widgets
+        #: Widgets whose shared snapshot could not be read, so it is logged once, not per read.
+        self._unreadable: set[str] = set()
         self._local: dict[str, Snapshot] = {}
         self._listeners: list[Callable[[str], None]] = []
         self.available = True
@@ -70,22 +84,68 @@ class SnapshotStore:
             self._mark_down(exc)
             return local
         self._mark_up()
-        if raw is None:
-            return local
-        shared = Snapshot.from_bytes(raw)
-        return self._adopt(shared)
+        shared = self._decode(widget, raw)
+        return local if shared is None else self._adopt(shared)
 
-    async def save(self, snapshot: Snapshot) -> None:
-        self._set_local(snapshot)
-        if not self.cache.shared:
-            return
+    def _decode(self, widget: str, raw: bytes | None) -> Snapshot | None:
+        """The shared snapshot, or None when there is none or it cannot be read (a miss)."""
+        if raw is None:
+            return None
         try:
-            await self.cache.set(snapshot_key(snapshot.widget), snapshot.to_bytes())
-            await self.cache.publish(CHANNEL, f"{snapshot.widget} {snapshot.fetched_at!r}")
+            snapshot = Snapshot.from_bytes(raw)
+            if snapshot.widget != widget:
+                raise SnapshotUnreadable(f"holds widget {snapshot.widget!r}")
+        except SnapshotUnreadable as exc:
+            if widget not in self._unreadable:
+                self._unreadable.add(widget)
+                log.warning("shared snapshot of %s is unreadable, treated as missing: %s", widget, exc)
+            return None
+        self._unreadable.discard(widget)
+        return snapshot
+
+    async def save(self, snapshot: Snapshot) -> bool:
+        """Keep ``snapshot`` unless a newer one exists; False when the shared cache held a newer one.
+
+        Redis decides (compare-and-set on ``fetched_at``, on the shared clock): a process that
+        finishes late never overwrites what another stored after it.
+        """
+        if not self.cache.shared:
+            self._set_local(snapshot)
+            return True
+        try:
+            written = await self._write_if_newer(snapshot)
         except CacheUnavailable as exc:
             self._mark_down(exc)
-        else:
-            self._mark_up()
+            self._adopt(snapshot)  # carried locally; pushed when the cache is back (reconcile)
+            return True
+        self._mark_up()
+        if written:
+            self._set_local(snapshot)
+            return True
+        await self.load_shared(snapshot.widget)  # adopt the newer one
+        return False
+
+    async def _write_if_newer(self, snapshot: Snapshot) -> bool:
+        return await self.cache.set_if_newer(
+            snapshot_key(snapshot.widget),
+            snapshot.to_bytes(),
+            snapshot.fetched_at,
+            CHANNEL,
+            f"{snapshot.widget} {snapshot.fetched_at!r}",
+        )
+
+    async def sync_clock(self) -> None:
+        """Measure this host's offset from the shared cache's clock (Redis ``TIME``)."""
+        if not self.cache.shared:
+            return
+        local = self.clock.local
+        before = local.time()
+        try:
+            server = await self.cache.server_time()
+        except CacheUnavailable as exc:
+            self._mark_down(exc)
+            return
+        self.clock.synced(before, server, local.time())
 
     async def ping(self) -> bool:
         try:
@@ -120,11 +180,11 @@ class SnapshotStore:
         """Newer wins, in both directions: adopt others' writes, push what we fetched while cut off."""
         for widget in self._widgets:
             raw = await self.cache.get(snapshot_key(widget))  # CacheUnavailable: the listener retries
-            shared = Snapshot.from_bytes(raw) if raw is not None else None
+            shared = self._decode(widget, raw)
             local = self._local.get(widget)
             if local is not None and (shared is None or local.fetched_at > shared.fetched_at):
-                await self.cache.set(snapshot_key(widget), local.to_bytes())
-                await self.cache.publish(CHANNEL, f"{widget} {local.fetched_at!r}")
+                if not await self._write_if_newer(local):
+                    await self.load_shared(widget)
             elif shared is not None:
                 self._adopt(shared)
 
@@ -135,9 +195,9 @@ class SnapshotStore:
             announced = float(fetched_at)
         except ValueError:
             return
-        if local is None or announced > local.fetched_at:
+        if widget in self._widgets and (local is None or announced > local.fetched_at):
             # Reload off the listener's path so a slow GET does not delay the next message.
-            asyncio.ensure_future(self.load_shared(widget))
+            self.tasks.spawn(self.load_shared(widget), name=f"reload {widget}")
 
     def _adopt(self, shared: Snapshot) -> Snapshot:
         local = self._local.get(shared.widget)

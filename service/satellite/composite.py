@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cache.base import Cache, CacheUnavailable
 from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
+from service.engine.tasks import Tasks
 from service.satellite.tile_cache import TileCache, TileUnavailable
 from service.satellite.tile_math import TILE_SIZE, pixel_box, tile_range, world_pixel
 from service.widgets.satellite import SatelliteOptions
@@ -95,12 +96,12 @@ def _attribution_band(picture: Image.Image, text: str) -> None:
 class Composites:
     """The current picture per process, shared through the cache, built by one caller at a time."""
 
-    def __init__(self, tiles: TileCache, cache: Cache, options: SatelliteOptions) -> None:
+    def __init__(self, tiles: TileCache, cache: Cache, options: SatelliteOptions, tasks: Tasks) -> None:
         self._tiles = tiles
         self._cache = cache
         self._options = options
         self._current: Picture | None = None
-        self._flight: SingleFlight[Picture] = SingleFlight(cache, lock_seconds=120, poll_seconds=0.1)
+        self._flight: SingleFlight[Picture] = SingleFlight(cache, tasks, max_wait_seconds=120)
         self.builds = 0
 
     def current(self, snapshot: Snapshot) -> Picture | None:
@@ -113,7 +114,7 @@ class Composites:
             return picture
         key = f"composite:{snapshot.digest}:{snapshot.fetched_at!r}"
         picture = await self._flight.run(
-            key, lambda: self._read(key, snapshot), lambda: self._build(key, snapshot)
+            key, lambda: self._build(key, snapshot), read=lambda: self._read(key, snapshot)
         )
         if picture is not None:
             self._current = picture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -12,6 +11,7 @@ from aiohttp import web
 from cache.base import Cache
 from providers.http import UpstreamClient
 from providers.tiles import XyzTileProvider
+from service.engine.tasks import Tasks
 from service.metrics import Metrics
 from service.satellite.composite import Composites, Picture
 from service.satellite.tile_cache import TileCache, TileUnavailable
@@ -40,9 +40,9 @@ class Satellite:
     tiles: TileCache
     composites: Composites
     renderer: Renderer
+    tasks: Tasks
     #: Tile ranges per served zoom, computed once: the region check costs a dict lookup.
     ranges: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
-    _builds: set[asyncio.Task[Picture | None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for zoom in range(self.options.min_zoom, self.options.served_max_zoom + 1):
@@ -60,18 +60,14 @@ class Satellite:
         snapshot = refresher.store.local("satellite") if refresher is not None else None
         if snapshot is None or self.composites.current(snapshot) is not None:
             return
-        task = asyncio.ensure_future(self.composites.get(snapshot))
-        self._builds.add(task)
+        if self.tasks.closed:
+            return
+        task = self.tasks.spawn(self.composites.get(snapshot), name="satellite picture")
         task.add_done_callback(self._built)
 
     def _built(self, task: asyncio.Task[Picture | None]) -> None:
-        self._builds.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("satellite picture failed to build: %s", task.exception())
-
-    async def close(self) -> None:
-        for task in list(self._builds):
-            task.cancel()
 
 
 SATELLITE = web.AppKey("satellite", Satellite)
@@ -93,6 +89,7 @@ def create_satellite(
     upstream: UpstreamClient,
     metrics: Metrics,
     renderer: Renderer,
+    tasks: Tasks,
 ) -> Satellite:
     """The tile cache and picture builder for the satellite widget."""
     options = source.options
@@ -103,8 +100,9 @@ def create_satellite(
         metrics,
         ttl_seconds=options.tile_ttl_seconds,
         local_bytes=options.local_tile_bytes,
+        tasks=tasks,
     )
-    return Satellite(options, tiles, Composites(tiles, cache, options), renderer)
+    return Satellite(options, tiles, Composites(tiles, cache, options, tasks), renderer, tasks)
 
 
 def _satellite(request: web.Request) -> Satellite:
@@ -156,7 +154,7 @@ async def picture(request: web.Request) -> web.Response:
     headers = {
         "ETag": built.etag,
         "Cache-Control": cache_control(
-            refresher.next_refresh_at(snapshot) - time.time(),
+            refresher.max_age(snapshot, refresher.now()),
             stale_while_revalidate=refresher.settings.stale_while_revalidate_seconds,
             stale_if_error=refresher.settings.stale_if_error_seconds,
         ),

@@ -18,6 +18,7 @@ from cache.base import Cache, CacheUnavailable
 from providers.http import UpstreamClient, UpstreamError
 from providers.tiles import NoTile, XyzTileProvider
 from service.engine.single_flight import SingleFlight
+from service.engine.tasks import Tasks
 from service.metrics import Metrics
 
 NO_TILE_SECONDS = 86400.0
@@ -91,6 +92,7 @@ class TileCache:
         *,
         ttl_seconds: float,
         local_bytes: int,
+        tasks: Tasks,
     ) -> None:
         self.source = source
         self._cache = cache
@@ -101,7 +103,7 @@ class TileCache:
         self._keep_seconds = ttl_seconds * 2
         self._local = LocalTiles(local_bytes)
         self._flight: SingleFlight[Tile | float] = SingleFlight(
-            cache, lock_seconds=source.config.timeout_seconds + 5
+            cache, tasks, max_wait_seconds=source.config.timeout_seconds + 5
         )
 
     def _key(self, z: int, x: int, y: int) -> str:
@@ -121,7 +123,9 @@ class TileCache:
         # A local miss goes to the shared cache and the upstream through one flight per key, so a
         # burst of requests costs one Redis read and at most one upstream fetch.
         try:
-            result = await self._flight.run(key, lambda: self._shared(key), lambda: self._fetch(key, z, x, y))
+            result = await self._flight.run(
+                key, lambda: self._fetch(key, z, x, y), read=lambda: self._shared(key)
+            )
         except UpstreamError as exc:
             return self._stale_or_raise(key, str(exc))
         if result is None:  # another process held the lock and produced nothing

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from cache import Cache, open_cache
 from providers.http import UpstreamClient
+from service.engine.clock import Clock
 from service.engine.engine import Engine
 from service.metrics import Metrics
 from service.registry import Registry, default_registry
@@ -32,10 +33,11 @@ def create_app(
     registry: Registry | None = None,
     cache: Cache | None = None,
     http_session: aiohttp.ClientSession | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     """Build the app. Configuration errors surface here, before anything starts listening.
 
-    ``cache`` and ``http_session`` are seams for tests and embedding; by default they come from
+    ``cache``, ``http_session`` and ``clock`` are seams for tests and embedding; by default they come from
     settings (Redis when ``redis_url`` is set, memory otherwise) and a fresh client session.
     """
     widgets = configure_widgets(settings, registry or default_registry())
@@ -61,10 +63,13 @@ def create_app(
         )
         upstream = UpstreamClient(settings.http, session=http_session)
         await upstream.start()
-        engine = Engine(widgets, backend, upstream, settings.engine, metrics)
+        engine = Engine(widgets, backend, upstream, settings.engine, metrics, clock=clock)
         app[ENGINE] = engine
+        representations.clock = engine.clock
         engine.store.on_change(representations.forget)
-        satellite = create_satellite(tiles, backend, upstream, metrics, renderer) if tiles else None
+        satellite = (
+            create_satellite(tiles, backend, upstream, metrics, renderer, engine.tasks) if tiles else None
+        )
         if satellite is not None:
             app[SATELLITE] = satellite
             engine.store.on_change(functools.partial(satellite.on_snapshot, app))
@@ -75,8 +80,6 @@ def create_app(
         try:
             yield
         finally:
-            if satellite is not None:
-                await satellite.close()
             await engine.stop()
             await upstream.close()
             if cache is None:

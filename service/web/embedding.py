@@ -106,7 +106,7 @@ async def embed_page(request: web.Request) -> web.Response:
 @endpoint("/")
 async def gallery(request: web.Request) -> web.Response:
     base = _base_url(request)
-    refreshers = [r for name, r in request.app[ENGINE].refreshers.items() if name != "probe"]
+    refreshers = list(request.app[ENGINE].refreshers.values())
     # Concurrently: a widget still waiting for its first data must not hold the others up.
     fragments = await asyncio.gather(*(fragment(request, refresher, {}) for refresher in refreshers))
     shown = [

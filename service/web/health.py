@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from aiohttp import web
@@ -53,7 +52,7 @@ async def readyz(request: web.Request) -> web.Response:
 @endpoint("/health")
 async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    now = time.time()
+    now = engine.clock.time()
     checks: dict[str, list[dict[str, Any]]] = {}
     overall = "pass"
     for name, refresher in engine.refreshers.items():

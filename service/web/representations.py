@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from service.engine.clock import Clock, SystemClock
 from service.engine.snapshot import Snapshot
 from service.metrics import Metrics
 from service.web.rendering import Renderer
@@ -50,6 +51,8 @@ class Representations:
         fixed_headers: dict[str, str] | None = None,
     ) -> None:
         self.renderer = renderer
+        #: The engine's clock (set when the engine starts): answers expire on shared time.
+        self.clock: Clock = SystemClock()
         self.metrics = metrics
         #: Headers every widget answer carries (CSP, CORS when any origin may read).
         self.fixed_headers = fixed_headers or {}

@@ -9,7 +9,6 @@ identity check and the response object.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +124,7 @@ def _prepare(
         **reps.fixed_headers,
         "ETag": etag,
         "Cache-Control": cache_control(
-            refresher.next_refresh_at(snapshot) - now,
+            refresher.max_age(snapshot, now),
             stale_while_revalidate=settings.stale_while_revalidate_seconds,
             stale_if_error=settings.stale_if_error_seconds,
         ),
@@ -152,7 +151,7 @@ def _hot(request: web.Request, kind: str) -> web.Response | None:
     reps = request.app[REPRESENTATIONS]
     # Entries are dropped the moment their widget gets a new snapshot (Representations.forget).
     prepared = reps.hot.get((request.match_info["name"], kind))
-    if prepared is None or time.time() >= prepared.expires_at:
+    if prepared is None or reps.clock.time() >= prepared.expires_at:
         return None
     reps.metrics.count_lookup("local")
     return _answer(request, prepared)
@@ -162,7 +161,7 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     reps = request.app[REPRESENTATIONS]
     refresher, view = widget_view(request)
     snapshot = refresher.serve_now() or await refresher.current()
-    now = time.time()
+    now = refresher.now()
     if snapshot is None:
         return _unavailable(kind, reps, refresher, view, now)
     prepared = _prepare(request, kind, reps, refresher, snapshot, view, now)
@@ -174,7 +173,7 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
 async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]) -> str:
     """The widget's HTML fragment for a view, whatever its state (for pages that wrap it)."""
     snapshot = refresher.serve_now() or await refresher.current()
-    now = time.time()
+    now = refresher.now()
     status = refresher.status(snapshot, now)
     rendered = request.app[REPRESENTATIONS].html(
         refresher.widget.spec, snapshot, status, view, now, refresher.widget.options

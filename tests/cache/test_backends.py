@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -86,3 +87,59 @@ def test_url_selects_the_backend() -> None:
     assert isinstance(open_cache(None), MemoryCache)
     assert isinstance(open_cache("redis://127.0.0.1:6379/0"), RedisCache)
     assert isinstance(open_cache("rediss://example.org:6380/0"), RedisCache)
+
+
+async def test_only_the_owner_extends_a_lock_and_an_extended_lock_outlives_its_first_ttl(
+    cache: Cache,
+) -> None:
+    assert await cache.acquire_lock("l", "alice", 0.2)
+    assert not await cache.extend_lock("l", "bob", 5)
+    assert await cache.extend_lock("l", "alice", 5)
+    await asyncio.sleep(0.3)
+    assert await cache.lock_held("l")
+    assert not await cache.acquire_lock("l", "bob", 5)
+    assert await cache.release_lock("l", "alice")
+    assert not await cache.lock_held("l")
+    assert not await cache.extend_lock("l", "alice", 5)  # released: nothing to resurrect
+
+
+async def test_set_if_newer_keeps_the_newest_version_whatever_the_order_of_writes(cache: Cache) -> None:
+    heard: list[str] = []
+
+    async def listen() -> None:
+        async for message in cache.subscribe("news"):
+            if message:
+                heard.append(message)
+
+    listener = asyncio.ensure_future(listen())
+    await asyncio.sleep(0.1)
+    try:
+        assert await cache.set_if_newer("s", b"v2", 2.0, "news", "s 2")
+        assert not await cache.set_if_newer("s", b"v1", 1.0, "news", "s 1")  # late writer
+        assert not await cache.set_if_newer("s", b"again", 2.0, "news", "s 2")
+        assert await cache.get("s") == b"v2"
+        assert await cache.set_if_newer("s", b"v3", 3.5, "news", "s 3.5")
+        assert await cache.get("s") == b"v3"
+        for _ in range(50):
+            if len(heard) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert heard == ["s 2", "s 3.5"]  # only winning writes are announced
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+async def test_a_value_that_vanished_is_written_again_whatever_its_version(cache: Cache) -> None:
+    assert await cache.set_if_newer("s", b"v5", 5.0, "news", "s 5")
+    await cache.set("s", b"", ttl_seconds=0.05)
+    await asyncio.sleep(0.1)  # gone (evicted or expired); the version alone must not block writes
+    assert await cache.set_if_newer("s", b"v4", 4.0, "news", "s 4")
+    assert await cache.get("s") == b"v4"
+
+
+async def test_the_server_clock_is_the_wall_clock_of_this_machine(cache: Cache) -> None:
+    import time
+
+    assert abs(await cache.server_time() - time.time()) < 5

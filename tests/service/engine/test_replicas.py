@@ -198,18 +198,22 @@ async def test_a_replica_stops_backing_off_when_another_one_gets_through(
     settings = probe_settings(redis_url=redis_server.url, retry_base_seconds=60, cold_wait_seconds=0)
     a = await aiohttp_client(create_app(settings))
     b = await aiohttp_client(create_app(settings))
-    await a.app[ENGINE].refreshers["probe"].trigger()
-    failing = a.app[ENGINE].refreshers["probe"].state
-    assert failing.consecutive_failures == 1 and failing.retry_at > time.time() + 30
+    a_refresher = a.app[ENGINE].refreshers["probe"]
+    await a_refresher.trigger()
+    assert a_refresher.state.consecutive_failures == 1 and a_refresher.retry_at > time.time() + 30
+    b_refresher = b.app[ENGINE].refreshers["probe"]
+    await b_refresher.trigger()
+    assert upstream.hits["/probe"] == 1  # b adopted the shared backoff: it did not ask either
+    assert b_refresher.trigger() is None and b_refresher.state.consecutive_failures == 1
 
     # b ignores the shared backoff only because the test forces it; the upstream has recovered.
     upstream.json("/probe", {"value": 1, "label": "back"})
-    b_refresher = b.app[ENGINE].refreshers["probe"]
-    await b_refresher._walk_chain(None)
+    await b_refresher.trigger(force=True)
 
     deadline = time.monotonic() + 1
     while (await (await a.get("/health")).json())["checks"]["probe:dataAge"][0]["consecutiveFailures"]:
         assert time.monotonic() < deadline, "replica a still reports the failure another replica cleared"
         await asyncio.sleep(0.02)
-    assert a.app[ENGINE].refreshers["probe"].state.retry_at == 0
+    await a_refresher.trigger(force=True)  # a's next attempt reads the shared state b left
+    assert a_refresher.retry_at == 0 and a_refresher.state.providers["probe"].consecutive_failures == 0
     assert (await (await a.get("/widgets/probe.json")).json())["data"]["label"] == "back"

@@ -173,7 +173,7 @@ async def test_429_from_open_meteo_is_honoured_and_the_chain_falls_back(aiohttp_
 
     await refresher.trigger()
 
-    assert refresher.state.retry_at - time.time() == pytest.approx(120, abs=2)
+    assert refresher.state.providers["openmeteo"].retry_at - time.time() == pytest.approx(120, abs=2)
     assert "limit exceeded" in refresher.state.last_error
     for _ in range(5):
         await client.get("/widgets/weather.json")
