@@ -132,10 +132,10 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
         wanted = [key.strip() for key in query["items"].split(",") if key.strip()]
         unknown = [key for key in wanted if key not in options.items]
         if not wanted or unknown:
-            raise QueryError(
-                f"items: unknown key(s) {', '.join(unknown) or '(none given)'}; "
-                f"valid: {', '.join(options.items)}"
-            )
+            # Name a few unknown keys, each cut short: the reason must stay short whatever was sent.
+            named = ", ".join(key[:40] for key in unknown[:3]) + (" …" if len(unknown) > 3 else "")
+            valid = ", ".join(options.items)
+            raise QueryError(f"items: unknown key(s) {named or '(none given)'}; valid: {valid}")
         view["items"] = wanted
     if "unit" in query:
         if query["unit"] not in ("toman", "rial"):

@@ -197,7 +197,9 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     if "days" not in query:
         return {}
     raw = query["days"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    # ASCII and short before int(): "²" is a digit to isdigit() but not to int(), and int() of
+    # thousands of digits raises (Python's 4300-digit limit).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 2) or not 1 <= int(raw) <= MAX_DAYS:
         raise QueryError(f"days: must be a whole number from 1 to {MAX_DAYS}")
     return {"days": int(raw)}
 
