@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.http import UpstreamError
-from providers.keyed_prices import get_keyed_json, to_rial, updated_at
+from providers.keyed_prices import epoch_seconds, get_keyed_json, to_rial, updated_at
 from providers.text import clean_title, parse_decimal
 from service.widgets.prices import TITLES, PriceItem, PricesData, Unit, configured_items
 
@@ -58,10 +57,12 @@ class BrsApiProvider(Provider):
                 continue
             try:
                 items.append(_item(key, entry))
-            except (ValueError, TypeError, ValidationError) as exc:
+            except (ValueError, TypeError, KeyError, ArithmeticError, ValidationError) as exc:
                 problems.append(f"{key}: {exc}")
-        if not items:
+        if not items and not problems:
             raise UpstreamError("changed", "brsapi: none of the configured items in the answer")
+        if not items:
+            raise UpstreamError("validation", f"brsapi: every item rejected ({_joined(problems)})")
         return PricesData(items=items, problems=problems)
 
 
@@ -82,5 +83,11 @@ def _item(key: str, entry: dict[str, Any]) -> PriceItem:
         change=change,
         change_percent=percent,
         direction="up" if change > 0 else "down" if change < 0 else "flat",
-        updated_at=updated_at(float(Decimal(str(entry["time_unix"])))),
+        updated_at=updated_at(epoch_seconds(entry["time_unix"])),
     )
+
+
+def _joined(problems: list[str]) -> str:
+    """Problems for an error message: the first few, each cut short (they quote upstream text)."""
+    shown = [problem[:120] for problem in problems[:3]]
+    return "; ".join(shown) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")

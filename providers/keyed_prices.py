@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from providers.base import Provider
 from providers.http import UpstreamError
+from providers.text import parse_decimal
 from service.persian import TEHRAN
 
 if TYPE_CHECKING:
@@ -41,10 +43,27 @@ def to_rial(amount: Decimal, rial_per_unit: int) -> int:
     return int((amount * rial_per_unit).to_integral_value())
 
 
+def epoch_seconds(value: Any) -> float:
+    """An upstream timestamp (number or numeric string) as seconds; ``ValueError`` when it is none.
+
+    Read through ``parse_decimal`` so garbage, NaN and ``1e400`` are one item's ``ValueError``,
+    not a ``decimal.InvalidOperation`` or an ``OverflowError`` that would sink the whole fetch.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"timestamp is not a number: {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("timestamp is not a finite number")
+    return float(parse_decimal(str(value)))
+
+
 def updated_at(epoch_seconds: float, now: float | None = None) -> datetime:
     """Tehran time of an upstream timestamp; raises for dead keys (years-old or garbage stamps)."""
     now = time.time() if now is None else now
+    if not math.isfinite(epoch_seconds):
+        raise ValueError("timestamp is not a finite number")
     if not now - MAX_ITEM_AGE_SECONDS <= epoch_seconds <= now + 3600:
+        if not 0 <= epoch_seconds < 253402300800:  # datetime cannot show it: past year 9999
+            raise ValueError("stale: impossible timestamp")
         stamp = datetime.fromtimestamp(epoch_seconds, tz=UTC).date().isoformat()
         raise ValueError(f"stale: last updated {stamp}")
     return datetime.fromtimestamp(epoch_seconds, tz=UTC).astimezone(TEHRAN)

@@ -92,6 +92,8 @@ class MetNoProvider(Provider):
         )
         try:
             return parse_compact(response.json(), options, now=datetime.now(UTC))
+        except OverflowError:
+            raise UpstreamError("validation", "metno: a number out of range in the answer") from None
         except (KeyError, TypeError, IndexError) as exc:
             raise UpstreamError(
                 "changed", f"metno: unexpected answer ({type(exc).__name__}: {exc})"
@@ -130,15 +132,16 @@ def _current(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone:
     when, data = past[-1] if past else series[0]
     details = data["instant"]["details"]
     symbol = _symbol(data, "next_1_hours") or _symbol(data, "next_6_hours")
-    temperature, humidity = details.get("air_temperature"), details.get("relative_humidity")
-    wind_ms = details.get("wind_speed")
+    temperature = _number(details, "air_temperature")
+    humidity = _number(details, "relative_humidity")
+    wind_ms = _number(details, "wind_speed")
     code = wmo_code(symbol)
     return Current(
         temperature_c=temperature,
         apparent_temperature_c=apparent_temperature(temperature, humidity, wind_ms),
         humidity_percent=humidity,
         wind_kmh=None if wind_ms is None else round(wind_ms * KMH_PER_MS, 1),
-        wind_direction_deg=details.get("wind_from_direction"),
+        wind_direction_deg=_number(details, "wind_from_direction"),
         condition_code=code,
         condition=condition(code),
         is_day=_is_day(symbol, when.astimezone(zone)),
@@ -153,7 +156,7 @@ def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: Z
     any_codes: dict[date, list[int]] = defaultdict(list)
     for when, data in series:
         local = when.astimezone(zone)
-        temperature = data["instant"]["details"].get("air_temperature")
+        temperature = _number(data["instant"]["details"], "air_temperature")
         if temperature is not None:
             temperatures[local.date()].append(temperature)
         code = wmo_code(_symbol(data, "next_6_hours") or _symbol(data, "next_1_hours"))
@@ -178,6 +181,20 @@ def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: Z
     return result
 
 
+def _number(details: dict[str, Any], name: str) -> float | None:
+    """A measurement as a finite number, or None when absent.
+
+    NaN must be refused here rather than left to the model: ``min`` and ``max`` over the day's
+    temperatures would silently skip it, and arithmetic on it would hide where it came from.
+    """
+    value = details.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UpstreamError("validation", f"metno: {name} is not a finite number")
+    return float(value)
+
+
 def _symbol(data: dict[str, Any], period: str) -> str | None:
     summary = (data.get(period) or {}).get("summary") or {}
     value = summary.get("symbol_code")
@@ -197,6 +214,10 @@ def apparent_temperature(
 ) -> float | None:
     """Steadman's apparent temperature as the Australian BoM gives it (Open-Meteo uses it too)."""
     if temperature is None or humidity is None or wind_ms is None:
+        return None
+    if not (-100 < temperature < 100 and 0 <= humidity <= 100 and 0 <= wind_ms < 200):
+        # Out of any weather's range: the model refuses the inputs themselves; computing on them
+        # could overflow math.exp (a temperature near -237.7 °C divides by almost zero).
         return None
     vapour_hpa = humidity / 100 * 6.105 * math.exp(17.27 * temperature / (237.7 + temperature))
     return round(temperature + 0.33 * vapour_hpa - 0.70 * wind_ms - 4.00, 1)

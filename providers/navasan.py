@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.http import UpstreamError
-from providers.keyed_prices import get_keyed_json, to_rial, updated_at
+from providers.keyed_prices import epoch_seconds, get_keyed_json, to_rial, updated_at
 from providers.text import parse_decimal
 from service.widgets.prices import TITLES, PriceItem, PricesData, configured_items
 
@@ -56,7 +56,7 @@ class NavasanProvider(Provider):
                 continue
             try:
                 items.append(_item(key, entry, rial_per_unit))
-            except (ValueError, TypeError, KeyError, ValidationError) as exc:
+            except (ValueError, TypeError, KeyError, ArithmeticError, ValidationError) as exc:
                 problems.append(f"{key}: {exc}")
         if not items and not problems:
             raise UpstreamError("changed", "navasan: none of the configured items in the answer")
@@ -77,5 +77,5 @@ def _item(key: str, entry: dict[str, Any], rial_per_unit: int) -> PriceItem:
         change=change,
         change_percent=round(change / previous * 100, 2) if previous > 0 else 0.0,
         direction="up" if change > 0 else "down" if change < 0 else "flat",
-        updated_at=updated_at(float(entry["timestamp"])),
+        updated_at=updated_at(epoch_seconds(entry["timestamp"])),
     )

@@ -80,6 +80,9 @@ class OpenMeteoProvider(Provider):
             raise UpstreamError("upstream", f"openmeteo: {payload.get('reason', 'error')}")
         try:
             return parse_forecast(payload, options)
+        except OverflowError:
+            # A time or number beyond what a datetime or float holds (1e400, say): absurd data.
+            raise UpstreamError("validation", "openmeteo: a number out of range in the answer") from None
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             if isinstance(exc, ValidationError):
                 raise

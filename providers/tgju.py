@@ -73,6 +73,12 @@ class TgjuProvider(Provider):
         if not items:
             if failures:
                 raise _most_telling(failures)
+            rejected = [p for p in problems if not p.startswith("/")]
+            if rejected:
+                # The rows are there but every one failed its checks (absurd numbers, say): a
+                # validation failure, not a layout change that would stop retries for a while.
+                shown = "; ".join(p[:120] for p in rejected[:3])
+                raise UpstreamError("validation", f"tgju: every item rejected ({shown})")
             raise UpstreamError("changed", f"tgju: none of {len(wanted)} configured items found")
         return PricesData(items=list(items.values()), problems=problems)
 
@@ -119,7 +125,7 @@ def parse_page(
                 continue
             try:
                 items[key] = _item(key, row, columns, now)
-            except (ValueError, ValidationError) as exc:
+            except (ValueError, ArithmeticError, ValidationError) as exc:
                 problems.append(f"{key}: {_short(exc)}")
     return items, problems
 

@@ -49,6 +49,9 @@ def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
         host=host or settings.host,
         port=port or settings.port,
         access_log=None,
+        # SIGTERM: stop listening, run on_shutdown (/readyz turns 503), let requests in flight
+        # finish for up to this long, then clean up and return (exit status 0).
+        shutdown_timeout=settings.shutdown_grace_seconds,
         print=lambda line: logging.getLogger("service").info(line.strip()),
     )
     return 0

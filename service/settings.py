@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     redis_url: RedisUrl | None = None
     redis_prefix: str = "sidebar:"
+    #: On SIGTERM the service stops accepting connections and gives requests in flight this long
+    #: to finish before it exits (a rolling deploy should not cut answers off mid-way).
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     http: HttpSettings = HttpSettings()
     engine: EngineSettings = EngineSettings()
     embed: EmbedSettings = EmbedSettings()

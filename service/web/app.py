@@ -21,7 +21,7 @@ from service.settings import Settings
 from service.web import embedding, health, routes
 from service.web.cors import FRAME_NONE, EmbedPolicy
 from service.web.errors import not_found
-from service.web.keys import EMBED, ENGINE, METRICS, REPRESENTATIONS, SETTINGS, WIDGETS
+from service.web.keys import EMBED, ENGINE, METRICS, READINESS, REPRESENTATIONS, SETTINGS, WIDGETS, Readiness
 from service.web.rendering import Renderer
 from service.web.representations import Representations
 from service.widget_config import configure_widgets
@@ -56,6 +56,7 @@ def create_app(
     )
     app[EMBED] = policy
     app[REPRESENTATIONS] = representations
+    readiness = app[READINESS] = Readiness()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         backend = cache or open_cache(
@@ -77,15 +78,23 @@ def create_app(
         # Everything built so far lives as long as the process: move it out of the collector's
         # sight, so the frequent young-generation passes on the request path stay cheap.
         gc.freeze()
+        readiness.ready = True
         try:
             yield
         finally:
+            readiness.ready, readiness.reason = False, "shutting down"
             await engine.stop()
             await upstream.close()
             if cache is None:
                 await backend.close()
 
+    async def shutting_down(app: web.Application) -> None:
+        # on_shutdown runs before cleanup, while in-flight requests may still be finishing:
+        # from here on a load balancer must send new requests elsewhere.
+        readiness.ready, readiness.reason = False, "shutting down"
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(shutting_down)
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
     app.add_routes(satellite_routes.routes)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 
 from aiohttp import web
 from markupsafe import Markup
+from yarl import URL
 
 from service.web.errors import RequestError, endpoint
 from service.web.http_caching import etag_matches
@@ -53,8 +55,30 @@ def snippets(base: str, name: str, title: str) -> list[Snippet]:
     ]
 
 
+#: A Host header worth echoing into snippets: a DNS name or bracketed IPv6 address, maybe a port.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
 def _base_url(request: web.Request) -> str:
-    return request.app[SETTINGS].public_url or str(request.url.origin())
+    """Where snippets point: ``public_url``, else the Host the browser used, else root-relative.
+
+    The Host header is the client's to write: an empty, malformed or hostile one (``:::``,
+    ``host:99999``, raw bytes) must not make the gallery fail, nor be pasted into its snippets.
+    """
+    public_url = request.app[SETTINGS].public_url
+    if public_url:
+        return public_url
+    host = request.headers.get("Host", "")
+    match = _HOST.fullmatch(host) if len(host) <= 255 else None
+    if match is None or int(match.group("port") or 0) > 65535:
+        return ""
+    try:
+        return str(URL.build(scheme=request.scheme, authority=host).origin())
+    except ValueError:
+        return ""
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,4 +1,4 @@
-"""Probes: /livez (the process), /readyz (the cache backend), /health (everything, health+json)."""
+"""Probes: /livez (the process), /readyz (can this process serve), /health (everything, health+json)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.engine.snapshot import iso_utc
 from service.web.errors import endpoint
-from service.web.keys import ENGINE, METRICS, SETTINGS
+from service.web.keys import ENGINE, METRICS, READINESS, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -40,11 +40,20 @@ async def livez(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 @endpoint("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    ok = await _cache_reachable(request)
+    """200 from the end of start-up to the start of shutdown, whatever Redis is doing.
+
+    The cache's state is reported from what the store last saw, without a ping: a probe must
+    answer at once, and a Redis outage is /health's ``warn``, not a reason to stop serving.
+    """
+    readiness = request.app[READINESS]
+    body: dict[str, Any] = {"status": "pass" if readiness.ready else "fail"}
+    if not readiness.ready:
+        body["reason"] = readiness.reason
+    engine = request.app.get(ENGINE)
+    if engine is not None:
+        body["cache"] = "reachable" if engine.store.available else "unreachable"
     return web.json_response(
-        {"status": "pass" if ok else "fail", "cache": "reachable" if ok else "unreachable"},
-        status=200 if ok else 503,
-        headers={"Cache-Control": "no-store"},
+        body, status=200 if readiness.ready else 503, headers={"Cache-Control": "no-store"}
     )
 
 

@@ -22,6 +22,9 @@ class Link(BaseModel):
         return value
 
 
+#: A sidebar box, not a directory: more links than this is a configuration mistake.
+MAX_LINKS = 100
+
 # The seed page names these five boxes; the addresses are the organisations' public sites.
 DEFAULT_LINKS: tuple[Link, ...] = (
     Link(title="پایگاه اطلاع رسانی تامین اجتماعی", url=HttpUrl("https://www.tamin.ir/")),
@@ -37,11 +40,11 @@ class LinksOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[Link] = Field(default_factory=lambda: list(DEFAULT_LINKS), min_length=1)
+    items: list[Link] = Field(default_factory=lambda: list(DEFAULT_LINKS), min_length=1, max_length=MAX_LINKS)
 
 
 class LinksData(BaseModel):
-    items: list[Link] = Field(min_length=1)
+    items: list[Link] = Field(min_length=1, max_length=MAX_LINKS)
 
 
 LINKS = WidgetSpec(

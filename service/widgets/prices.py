@@ -37,24 +37,48 @@ DEFAULT_ITEMS: tuple[str, ...] = tuple(TITLES)
 USD_ITEMS = frozenset({"ons"})
 #: A price more than this many times (or less than 1/this of) the last good one is rejected.
 MAX_JUMP = 3.0
+#: Exclusive bound on every Rial amount (price, change, low, high). A coin is ~1e9 Rial today;
+#: a thousand-fold more is still accepted, while a layout change that glues cells together (or an
+#: upstream writing 1e400) is refused before it can reach a snapshot, JSON or the fragment.
+MAX_RIAL = 10**15
+#: Exclusive bound on US-dollar amounts (the ounce is ~4,000 dollars).
+MAX_USD = 10**7
+#: A day's change beyond ±1000 % is not a market move; it is a parsing or upstream error.
+MAX_CHANGE_PERCENT = 1000.0
 
 Unit = Literal["IRR", "USD"]
 Direction = Literal["up", "down", "flat"]
 
 
 class PriceItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Every number here is shown to readers: finite and in a sane range, or the item is refused.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     key: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=100)
-    price: int = Field(gt=0)
+    price: int = Field(gt=0, lt=MAX_RIAL)
     unit: Unit
-    change: int
-    change_percent: float
+    change: int = Field(gt=-MAX_RIAL, lt=MAX_RIAL)
+    change_percent: float = Field(ge=-MAX_CHANGE_PERCENT, le=MAX_CHANGE_PERCENT)
     direction: Direction
-    low: int | None = Field(default=None, gt=0)
-    high: int | None = Field(default=None, gt=0)
+    low: int | None = Field(default=None, gt=0, lt=MAX_RIAL)
+    high: int | None = Field(default=None, gt=0, lt=MAX_RIAL)
     updated_at: datetime | None = None
+
+    @field_validator("change_percent")
+    @classmethod
+    def _no_negative_zero(cls, value: float) -> float:
+        # "-0" upstream would otherwise be shown as "−۰٫۰۰٪".
+        return value + 0.0
+
+    @model_validator(mode="after")
+    def _within_the_units_range(self) -> PriceItem:
+        if self.unit == "USD":
+            for name in ("price", "change", "low", "high"):
+                amount = getattr(self, name)
+                if amount is not None and abs(amount) >= MAX_USD:
+                    raise ValueError(f"{self.key}: {name} {amount} dollars is out of range")
+        return self
 
     @model_validator(mode="after")
     def _within_the_days_range(self) -> PriceItem:
@@ -108,10 +132,10 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
         wanted = [key.strip() for key in query["items"].split(",") if key.strip()]
         unknown = [key for key in wanted if key not in options.items]
         if not wanted or unknown:
-            raise QueryError(
-                f"items: unknown key(s) {', '.join(unknown) or '(none given)'}; "
-                f"valid: {', '.join(options.items)}"
-            )
+            # Name a few unknown keys, each cut short: the reason must stay short whatever was sent.
+            named = ", ".join(key[:40] for key in unknown[:3]) + (" …" if len(unknown) > 3 else "")
+            valid = ", ".join(options.items)
+            raise QueryError(f"items: unknown key(s) {named or '(none given)'}; valid: {valid}")
         view["items"] = wanted
     if "unit" in query:
         if query["unit"] not in ("toman", "rial"):

@@ -6,7 +6,7 @@ and EOX Sentinel-2 cloudless are built in; an operator adds another in configura
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -105,15 +105,26 @@ class SatelliteOptions(BaseModel):
         return min(self.max_zoom, self.tile_source.max_zoom)
 
 
+#: Web-Mercator's latitude limit, and the widest picture worth stitching for a sidebar.
+MAX_MERCATOR_LATITUDE = 85.0511
+MAX_PICTURE_PIXELS = 16384
+
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Latitude = Annotated[float, Field(ge=-MAX_MERCATOR_LATITUDE, le=MAX_MERCATOR_LATITUDE)]
+
+
 class SatelliteData(BaseModel):
-    bbox: tuple[float, float, float, float]
-    zoom: int
-    center: tuple[float, float]
+    # The numbers end up in <img width/height> and the map page: finite and in range, or refused.
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    bbox: tuple[Longitude, Latitude, Longitude, Latitude]
+    zoom: int = Field(ge=0, le=24)
+    center: tuple[Longitude, Latitude]
     image: str
     tiles: str
     attribution: str
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+    width: int = Field(gt=0, le=MAX_PICTURE_PIXELS)
+    height: int = Field(gt=0, le=MAX_PICTURE_PIXELS)
     source: str
     map: str
 

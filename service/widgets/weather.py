@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jdatetime
@@ -54,21 +54,30 @@ CONDITIONS: dict[int, str] = {
 }
 
 Celsius = float
+#: WMO weather interpretation codes are two digits (0–99).
+WmoCode = Annotated[int, Field(ge=0, le=99)]
+#: Every number a weather box shows is finite: NaN or infinity would print as "nan°" or leave as
+#: invalid JSON (``Infinity``), so they are refused like any other out-of-range value.
+_FINITE = ConfigDict(allow_inf_nan=False)
 
 
 class Location(BaseModel):
+    model_config = _FINITE
+
     name: str = Field(min_length=1)
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
 
 
 class Current(BaseModel):
+    model_config = _FINITE
+
     temperature_c: float | None = Field(default=None, ge=-60, le=60)
     apparent_temperature_c: float | None = Field(default=None, ge=-80, le=70)
     humidity_percent: float | None = Field(default=None, ge=0, le=100)
     wind_kmh: float | None = Field(default=None, ge=0, le=500)
     wind_direction_deg: float | None = Field(default=None, ge=0, le=360)
-    condition_code: int | None = None
+    condition_code: WmoCode | None = None
     condition: str | None = None
     is_day: bool | None = None
     observed_at: datetime
@@ -82,12 +91,14 @@ class Current(BaseModel):
 
 
 class Day(BaseModel):
+    model_config = _FINITE
+
     date: date
-    jalali_date: str
-    weekday: str
+    jalali_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    weekday: str = Field(min_length=1, max_length=20)
     min_c: float | None = Field(default=None, ge=-60, le=60)
     max_c: float | None = Field(default=None, ge=-60, le=60)
-    condition_code: int | None = None
+    condition_code: WmoCode | None = None
     condition: str | None = None
     precipitation_probability: float | None = Field(default=None, ge=0, le=100)
 
@@ -99,6 +110,8 @@ class Day(BaseModel):
 
 
 class WeatherData(BaseModel):
+    model_config = _FINITE
+
     location: Location
     current: Current
     daily: list[Day] = Field(min_length=1, max_length=16)
@@ -169,6 +182,11 @@ def check_place(source: str, latitude: float, longitude: float, options: Weather
     # Imported here: the providers package imports this module while it initialises.
     from providers.http import UpstreamError
 
+    # NaN would slip through the distance check (every comparison with NaN is false).
+    if not (math.isfinite(latitude) and math.isfinite(longitude)) or not (
+        -90 <= latitude <= 90 and -180 <= longitude <= 180
+    ):
+        raise UpstreamError("validation", f"{source}: forecast coordinates out of range")
     if distance_km(latitude, longitude, options.latitude, options.longitude) > MAX_LOCATION_ERROR_KM:
         raise UpstreamError(
             "validation", f"{source}: forecast is for {latitude}, {longitude}, not the place asked for"
@@ -179,7 +197,9 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     if "days" not in query:
         return {}
     raw = query["days"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    # ASCII and short before int(): "²" is a digit to isdigit() but not to int(), and int() of
+    # thousands of digits raises (Python's 4300-digit limit).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 2) or not 1 <= int(raw) <= MAX_DAYS:
         raise QueryError(f"days: must be a whole number from 1 to {MAX_DAYS}")
     return {"days": int(raw)}
 

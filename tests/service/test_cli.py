@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import PLUGINS
 from tests.support.redis_server import free_port
@@ -112,3 +114,121 @@ async def test_serve_runs_the_service_on_the_given_port():
     finally:
         process.terminate()
         await process.wait()
+
+
+async def start_serving_probe(upstream, **env: str) -> tuple[asyncio.subprocess.Process, int]:
+    """``serve`` with only the probe widget, fetched on demand from the fake upstream."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
+    for widget in ("PRICES", "WEATHER", "SATELLITE", "LINKS"):
+        full_env[f"SIDEBAR_WIDGETS__{widget}__ENABLED"] = "false"
+    full_env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(PLUGIN_PATH),
+            "SIDEBAR_WIDGETS__PROBE__ENABLED": "true",
+            "SIDEBAR_PROVIDERS__PROBE__URL": upstream.url("/probe"),
+            "SIDEBAR_PROVIDERS__PROBE__TIMEOUT_SECONDS": "60",
+            # Only requests start fetches, and a cold request waits for its fetch to the end.
+            "SIDEBAR_ENGINE__BACKGROUND": "false",
+            "SIDEBAR_ENGINE__COLD_WAIT_SECONDS": "60",
+            **env,
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=full_env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/livez") as response:
+                    if response.status == 200:
+                        return process, port
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    process.kill()
+    raise AssertionError("the service never answered")
+
+
+async def refuses_connections(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return True
+    writer.close()
+    return False
+
+
+async def until(condition, what: str) -> None:
+    """Wait for a condition to hold (a bound against hanging, not a timing assertion)."""
+    for _ in range(400):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_sigterm_lets_a_request_in_flight_finish_then_exits_0(upstream):
+    upstream.json("/probe", {"value": 5, "label": "پنج"})
+    upstream.gate.clear()  # the upstream holds the fetch, so the request stays in flight
+    process, port = await start_serving_probe(upstream)
+    try:
+        async with aiohttp.ClientSession() as session:
+            slow = asyncio.ensure_future(session.get(f"http://127.0.0.1:{port}/widgets/probe.json"))
+
+            async def fetch_started() -> bool:
+                return upstream.hits["/probe"] >= 1
+
+            await until(fetch_started, "the request's fetch reached the upstream")
+
+            process.send_signal(signal.SIGTERM)
+
+            await until(lambda: refuses_connections(port), "new connections refused while draining")
+            assert not slow.done() and process.returncode is None
+            upstream.gate.set()
+            response = await slow
+            assert response.status == 200
+            assert (await response.json())["data"] == {"value": 5, "label": "پنج"}
+            response.release()
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err.decode()
+        assert "Traceback" not in err.decode()
+        assert await refuses_connections(port)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigterm_gives_up_on_a_request_after_the_grace_period(upstream):
+    upstream.json("/probe", {"value": 5, "label": "پنج"})
+    upstream.gate.clear()  # never opened: the request would hang for a minute
+    process, port = await start_serving_probe(upstream, SIDEBAR_SHUTDOWN_GRACE_SECONDS="0.5")
+    try:
+        async with aiohttp.ClientSession() as session:
+            slow = asyncio.ensure_future(session.get(f"http://127.0.0.1:{port}/widgets/probe.json"))
+
+            async def fetch_started() -> bool:
+                return upstream.hits["/probe"] >= 1
+
+            await until(fetch_started, "the request's fetch reached the upstream")
+            process.send_signal(signal.SIGTERM)
+
+            # aiohttp's own default grace is 60 s; the configured 0.5 s must be what applies.
+            _, err = await asyncio.wait_for(process.communicate(), 30)
+            assert process.returncode == 0, err.decode()
+            with pytest.raises(aiohttp.ClientError):
+                await slow
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

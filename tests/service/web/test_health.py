@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from service.web import health
 from service.web.app import create_app
 from service.web.keys import ENGINE
 
@@ -69,3 +75,57 @@ async def test_health_warns_when_data_is_stale_after_failures(aiohttp_client, up
     check = body["checks"]["probe:dataAge"][0]
     assert check["status"] == "warn" and check["observedValue"] >= 0.3
     assert "HTTP 500" in check["output"]
+
+
+async def readyz_directly(app: web.Application) -> tuple[int, dict[str, Any]]:
+    """Call /readyz's handler without the network (before start-up, or while shutting down)."""
+    response = await health.readyz(make_mocked_request("GET", "/readyz", app=app))
+    assert isinstance(response, web.Response) and response.body is not None
+    return response.status, json.loads(bytes(response.body))
+
+
+async def test_readyz_stays_ready_while_redis_is_down_and_data_is_served_from_memory(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 7, "label": "هفت"})
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url)))
+    assert (await client.get("/widgets/probe.json")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["status"] == "pass"
+
+    redis_server.kill()
+
+    served = await client.get("/widgets/probe.json")
+    assert served.status == 200 and (await served.json())["data"]["value"] == 7
+    health_response = await client.get("/health")
+    body = await health_response.json()
+    assert health_response.status == 200 and body["status"] == "warn"
+    assert body["checks"]["redis:responseTime"][0]["status"] == "warn"
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert await ready.json() == {"status": "pass", "cache": "unreachable"}
+
+
+async def test_readyz_is_503_before_start_up_has_finished(probe_settings):
+    app = create_app(probe_settings())
+
+    status, body = await readyz_directly(app)
+
+    assert status == 503 and body == {"status": "fail", "reason": "starting"}
+
+
+async def test_readyz_is_503_once_shutdown_begins(aiohttp_client, upstream, probe_settings):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    app = create_app(probe_settings())
+    during_shutdown: list[tuple[int, dict[str, Any]]] = []
+
+    async def ask_readyz(app: web.Application) -> None:
+        during_shutdown.append(await readyz_directly(app))
+
+    app.on_shutdown.append(ask_readyz)  # after the app's own hook: shutdown has begun
+    client = await aiohttp_client(app)
+    assert (await client.get("/readyz")).status == 200
+
+    await client.close()
+
+    assert during_shutdown == [(503, {"status": "fail", "reason": "shutting down", "cache": "reachable"})]

@@ -19,6 +19,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.weather import day
 from tests.support.fixtures import fixture_text
+from tests.support.weather import metno_now
 
 FORECAST = "/v1/forecast"
 COMPACT = "/weatherapi/locationforecast/2.0/compact"
@@ -41,18 +42,6 @@ def weather_settings(upstream, providers: list[str] | None = None, **weather: An
             },
         },
     )
-
-
-def metno_now() -> str:
-    """The MET fixture moved so that its first step is the current hour (MET serves from now on)."""
-    doc = json.loads(fixture_text("metno_compact.json"))
-    steps = doc["properties"]["timeseries"]
-    first = datetime.fromisoformat(steps[0]["time"].replace("Z", "+00:00"))
-    shift = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - first
-    for step in steps:
-        moment = datetime.fromisoformat(step["time"].replace("Z", "+00:00")) + shift
-        step["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return json.dumps(doc)
 
 
 def serve_metno(upstream, **headers: str) -> None:
