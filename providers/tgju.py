@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.http import NotModified, UpstreamError
+from providers.redaction import printable
 from providers.text import ascii_digits, clean_title, parse_decimal
 from service.persian import TEHRAN
 from service.widgets.prices import (
@@ -120,7 +121,8 @@ def parse_page(
             try:
                 items[key] = _item(key, row, columns, now)
             except (ValueError, ValidationError) as exc:
-                problems.append(f"{key}: {_short(exc)}")
+                # Logged by the engine: upstream text, so one escaped line.
+                problems.append(printable(f"{key}: {_short(exc)}"))
     return items, problems
 
 
