@@ -8,6 +8,7 @@ redirects followed only within the same host, and conditional requests (ETag / L
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -96,12 +97,20 @@ class UpstreamResponse:
     body: bytes
 
     @property
-    def text(self) -> str:
-        charset = "utf-8"
+    def text_charset(self) -> str:
+        """The charset the upstream declared (UTF-8 when it declared none or an unknown one)."""
         content_type = self.headers.get("Content-Type", "")
         if "charset=" in content_type:
-            charset = content_type.split("charset=", 1)[1].split(";")[0].strip() or "utf-8"
-        return self.body.decode(charset, errors="replace")
+            charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"')
+            try:
+                return codecs.lookup(charset).name if charset else "utf-8"
+            except LookupError:
+                return "utf-8"
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(self.text_charset, errors="replace")
 
     def json(self) -> Any:
         try:

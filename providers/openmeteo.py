@@ -7,6 +7,7 @@ customer endpoint is used (the free tier is for non-commercial use only).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,8 @@ class OpenMeteoProvider(Provider):
         if isinstance(payload, dict) and payload.get("error"):
             raise UpstreamError("upstream", f"openmeteo: {payload.get('reason', 'error')}")
         try:
-            return parse_forecast(payload, options)
+            # The JSON was decoded in a worker thread by get_json; the arrays are walked there too.
+            return await asyncio.to_thread(parse_forecast, payload, options)
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             if isinstance(exc, ValidationError):
                 raise
