@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from providers.base import Provider
 from providers.http import UpstreamError
 from providers.keyed_prices import epoch_seconds, get_keyed_json, to_rial, updated_at
+from providers.redaction import printable
 from providers.text import clean_title, parse_decimal
 from service.widgets.prices import TITLES, PriceItem, PricesData, Unit, configured_items
 
@@ -58,7 +59,8 @@ class BrsApiProvider(Provider):
             try:
                 items.append(_item(key, entry))
             except (ValueError, TypeError, KeyError, ArithmeticError, ValidationError) as exc:
-                problems.append(f"{key}: {exc}")
+                # Logged by the engine: upstream text, so one escaped line.
+                problems.append(printable(f"{key}: {exc}"))
         if not items and not problems:
             raise UpstreamError("changed", "brsapi: none of the configured items in the answer")
         if not items:

@@ -7,9 +7,11 @@ redirects followed only within the same host, and conditional requests (ETag / L
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -19,7 +21,22 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from providers.redaction import printable, redact
 from service.settings import HttpSettings
+
+__all__ = [
+    "NotModified",
+    "UpstreamClient",
+    "UpstreamError",
+    "UpstreamResponse",
+    "UpstreamSession",
+    "parse_retry_after",
+    "printable",
+    "redact",
+]
+
+#: Longest message an ``UpstreamError`` carries (it ends up in /health, JSON and log lines).
+MESSAGE_LIMIT = 500
 
 
 class UpstreamError(Exception):
@@ -28,6 +45,11 @@ class UpstreamError(Exception):
     ``reason`` is a short, stable label (used in metrics and /health): ``timeout``, ``connect``,
     ``status``, ``too_large``, ``redirect``, ``content_type``, ``parse``, ``validation``,
     ``changed`` (the upstream's format moved), ``config``.
+
+    The message is what /health ``lastError``, the 503 envelope and the logs show, so it is made
+    safe here, whoever raises: credential-like query values and ``secrets`` redacted, control and
+    bidi characters escaped, length bounded. Only the client knows a provider's literal secrets;
+    it passes them in.
     """
 
     def __init__(
@@ -38,14 +60,25 @@ class UpstreamError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         body: bytes = b"",
+        secrets: Iterable[str] = (),
     ) -> None:
-        super().__init__(message)
+        secrets = tuple(secrets)
+        super().__init__(printable(redact(message, secrets), MESSAGE_LIMIT))
         self.reason = reason
         self.retry_after = retry_after
         #: For error statuses: the HTTP status and the start of the body, for providers whose
-        #: upstream explains itself there (Open-Meteo's ``{"error": true, "reason": …}``).
+        #: upstream explains itself there (Open-Meteo's ``{"error": true, "reason": …}``). Raw
+        #: bytes for parsing, never for display: whoever shows a part of it passes it through
+        #: ``printable(redact(…))``. Known secrets are already blanked out of it by the client.
         self.status = status
-        self.body = body
+        self.body = _without(body, secrets)
+
+
+def _without(body: bytes, secrets: Iterable[str]) -> bytes:
+    for secret in secrets:
+        if len(secret) >= 4:
+            body = body.replace(secret.encode(), b"***")
+    return body
 
 
 class NotModified(Exception):
@@ -64,12 +97,20 @@ class UpstreamResponse:
     body: bytes
 
     @property
-    def text(self) -> str:
-        charset = "utf-8"
+    def text_charset(self) -> str:
+        """The charset the upstream declared (UTF-8 when it declared none or an unknown one)."""
         content_type = self.headers.get("Content-Type", "")
         if "charset=" in content_type:
-            charset = content_type.split("charset=", 1)[1].split(";")[0].strip() or "utf-8"
-        return self.body.decode(charset, errors="replace")
+            charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"')
+            try:
+                return codecs.lookup(charset).name if charset else "utf-8"
+            except LookupError:
+                return "utf-8"
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(self.text_charset, errors="replace")
 
     def json(self) -> Any:
         try:
@@ -79,6 +120,29 @@ class UpstreamResponse:
             if head == b"<":
                 raise UpstreamError("content_type", f"expected JSON from {self.url.host}, got HTML") from None
             raise UpstreamError("parse", f"invalid JSON from {self.url.host}") from None
+
+
+def is_credential(name: str) -> bool:
+    """Whether a query parameter's name marks its value as a credential (``key``, ``api_key``…)."""
+    return redact(f"{name}=x") != f"{name}=x"
+
+
+def _describe(exc: BaseException) -> str:
+    """An aiohttp exception as its class and a short reason, never its ``str`` (which has the URL).
+
+    ``ClientResponseError.message`` is aiohttp's parser complaint, first line only (the rest
+    quotes the upstream's bytes); OS errors give their ``strerror``. Both are still upstream- or
+    OS-made text, so ``UpstreamError`` redacts and escapes them like everything else.
+    """
+    name = type(exc).__name__
+    detail = ""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        detail = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else ""
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        detail = exc.os_error.strerror or ""
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        detail = "the connection was closed"
+    return f"{name} ({detail[:80]})" if detail else name
 
 
 def _http_date(value: str | None) -> float | None:
@@ -104,27 +168,51 @@ def parse_retry_after(value: str | None) -> float | None:
     return None if when is None else max(0.0, when - time.time())
 
 
+#: The pool of callers that do not name one (e.g. a plug-in not yet updated).
+DEFAULT_POOL = "default"
+
+
 class UpstreamClient:
-    """Owns the aiohttp ``ClientSession``; one per process."""
+    """The process's upstream HTTP client: one connection pool per provider.
+
+    Each pool (``session(pool=provider id)``) has its own aiohttp ``ClientSession`` and connector,
+    limited to ``[http] max_connections_per_provider``: a hanging tile source can fill its own
+    pool, never the one price and weather refreshes use. Pools are created on first use.
+    An injected ``session`` (a test seam) serves every pool and stays owned by the caller.
+    """
 
     def __init__(self, settings: HttpSettings, session: aiohttp.ClientSession | None = None) -> None:
         self.settings = settings
-        self._session = session
-        self._owned = session is None
+        self._injected = session
+        self._pools: dict[str, aiohttp.ClientSession] = {}
+        self._started = False
 
     async def start(self) -> None:
-        if self._session is None:
-            self._owned = True
-            self._session = aiohttp.ClientSession(
+        self._started = True
+
+    async def close(self) -> None:
+        self._started = False
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        """The pools opened so far (for tests and diagnostics)."""
+        return tuple(self._pools)
+
+    def _pool(self, name: str) -> aiohttp.ClientSession:
+        if self._injected is not None:
+            return self._injected
+        pool = self._pools.get(name)
+        if pool is None or pool.closed:
+            pool = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.settings.max_connections_per_provider),
                 headers={"User-Agent": self.settings.user_agent},
                 # Cookies from one upstream must never ride along to another.
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
-
-    async def close(self) -> None:
-        if self._session is not None and self._owned:
-            await self._session.close()
-        self._session = None
+            self._pools[name] = pool
+        return pool
 
     def session(
         self,
@@ -132,15 +220,23 @@ class UpstreamClient:
         timeout_seconds: float,
         user_agent: str | None = None,
         validators: Mapping[str, Mapping[str, str]] | None = None,
+        pool: str = DEFAULT_POOL,
+        secrets: Iterable[str | None] = (),
     ) -> UpstreamSession:
-        if self._session is None:
+        """One fetch's session on ``pool`` (the provider id).
+
+        ``secrets`` (the provider's api_key) are redacted from every error text this session
+        produces, wherever aiohttp or the upstream puts them.
+        """
+        if not self._started and self._injected is None:
             raise RuntimeError("UpstreamClient.start() was not called")
         return UpstreamSession(
-            self._session,
+            self._pool(pool),
             self.settings,
             timeout_seconds=timeout_seconds,
             user_agent=user_agent,
             validators=validators or {},
+            secrets=tuple(secret for secret in secrets if secret),
         )
 
 
@@ -160,6 +256,7 @@ class UpstreamSession:
         timeout_seconds: float,
         user_agent: str | None,
         validators: Mapping[str, Mapping[str, str]],
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._session = session
         self._settings = settings
@@ -168,7 +265,17 @@ class UpstreamSession:
         )
         self._user_agent = user_agent
         self._validators = validators
+        self._secrets = secrets
         self.new_validators: dict[str, dict[str, str]] = {}
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What providers must redact from texts they build from an upstream's answer."""
+        return self._secrets
+
+    def error(self, reason: str, message: str, **kwargs: Any) -> UpstreamError:
+        """An ``UpstreamError`` with this session's secrets redacted from it."""
+        return UpstreamError(reason, message, secrets=self._secrets, **kwargs)
 
     async def get(
         self,
@@ -186,8 +293,11 @@ class UpstreamSession:
         passes; ``NotModified`` is raised instead.
         """
         target = URL(url) if isinstance(url, str) else url
+        secrets = self._secrets
         if params:
             target = target.update_query(params)
+            # A credential passed as a parameter is a secret even if the caller forgot to say so.
+            secrets += tuple(value for name, value in params.items() if value and is_credential(name))
         key = str(target)
         request_headers: dict[str, str] = {}
         if self._user_agent:
@@ -201,23 +311,34 @@ class UpstreamSession:
             request_headers["If-None-Match"] = held["etag"]
         if "last_modified" in held:
             request_headers["If-Modified-Since"] = held["last_modified"]
+        # aiohttp's exception texts carry the full request URL (query string, API key and all) and
+        # whatever bytes the upstream sent: they are never formatted. The message names the host,
+        # the exception class and at most a one-line, redacted reason.
+        host = target.host or "upstream"
         try:
             response = await self._follow(target, request_headers)
+        except UpstreamError as exc:
+            raise UpstreamError(
+                exc.reason, str(exc), retry_after=exc.retry_after, status=exc.status, secrets=secrets
+            ) from None
         except TimeoutError:
-            raise UpstreamError("timeout", f"{target.host} did not answer in time") from None
+            raise UpstreamError("timeout", f"{host} did not answer in time") from None
         except aiohttp.ClientConnectionError as exc:
-            raise UpstreamError("connect", f"cannot reach {target.host}: {exc}") from None
+            raise UpstreamError(
+                "connect", f"cannot reach {host}: {_describe(exc)}", secrets=secrets
+            ) from None
         except aiohttp.ClientError as exc:
-            raise UpstreamError("connect", f"{target.host}: {exc}") from None
+            raise UpstreamError("connect", f"{host}: {_describe(exc)}", secrets=secrets) from None
         if response.status == 304 and held:
             raise NotModified()
         if not 200 <= response.status < 300:
             raise UpstreamError(
                 "status",
-                f"{target.host} answered HTTP {response.status}",
+                f"{host} answered HTTP {response.status}",
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 status=response.status,
                 body=response.body[:4096],
+                secrets=secrets,
             ) from None
         fresh_validators = {
             name: response.headers[header]
@@ -233,8 +354,10 @@ class UpstreamSession:
         return response
 
     async def get_json(self, url: str | URL, **kwargs: Any) -> Any:
+        """GET and decode JSON in a worker thread (a large body must not stall the event loop)."""
         kwargs.setdefault("headers", {"Accept": "application/json"})
-        return (await self.get(url, **kwargs)).json()
+        response = await self.get(url, **kwargs)
+        return await asyncio.to_thread(response.json)
 
     async def _follow(self, target: URL, headers: dict[str, str]) -> UpstreamResponse:
         origin_host = target.host

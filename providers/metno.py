@@ -7,6 +7,7 @@ the widget sees one vocabulary whichever provider answered.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime
@@ -28,7 +29,7 @@ from service.widgets.weather import (
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from providers.http import UpstreamSession
+    from providers.http import UpstreamResponse, UpstreamSession
 
 #: symbol_code (without _day/_night/_polartwilight) → WMO weather code.
 SYMBOLS: dict[str, int] = {
@@ -90,14 +91,18 @@ class MetNoProvider(Provider):
             headers={"User-Agent": self._user_agent(), "Accept": "application/json"},
             honour_expires=True,
         )
-        try:
-            return parse_compact(response.json(), options, now=datetime.now(UTC))
-        except OverflowError:
-            raise UpstreamError("validation", "metno: a number out of range in the answer") from None
-        except (KeyError, TypeError, IndexError) as exc:
-            raise UpstreamError(
-                "changed", f"metno: unexpected answer ({type(exc).__name__}: {exc})"
-            ) from None
+        # Decoding and walking a week of timeseries is CPU work: off the event loop.
+        return await asyncio.to_thread(read_compact, response, options, datetime.now(UTC))
+
+
+def read_compact(response: UpstreamResponse, options: WeatherOptions, now: datetime) -> WeatherData:
+    """Decode and parse MET's answer (blocking: run it in a worker thread)."""
+    try:
+        return parse_compact(response.json(), options, now=now)
+    except OverflowError:
+        raise UpstreamError("validation", "metno: a number out of range in the answer") from None
+    except (KeyError, TypeError, IndexError) as exc:
+        raise UpstreamError("changed", f"metno: unexpected answer ({type(exc).__name__}: {exc})") from None
 
 
 def wmo_code(symbol: str | None) -> int | None:

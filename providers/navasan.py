@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from providers.base import Provider
 from providers.http import UpstreamError
 from providers.keyed_prices import epoch_seconds, get_keyed_json, to_rial, updated_at
+from providers.redaction import printable
 from providers.text import parse_decimal
 from service.widgets.prices import TITLES, PriceItem, PricesData, configured_items
 
@@ -57,7 +58,8 @@ class NavasanProvider(Provider):
             try:
                 items.append(_item(key, entry, rial_per_unit))
             except (ValueError, TypeError, KeyError, ArithmeticError, ValidationError) as exc:
-                problems.append(f"{key}: {exc}")
+                # Logged by the engine: upstream text, so one escaped line.
+                problems.append(printable(f"{key}: {exc}"))
         if not items and not problems:
             raise UpstreamError("changed", "navasan: none of the configured items in the answer")
         if not items:

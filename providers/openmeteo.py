@@ -7,6 +7,7 @@ customer endpoint is used (the free tier is for non-commercial use only).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -75,11 +76,12 @@ class OpenMeteoProvider(Provider):
         try:
             payload = await http.get_json(f"{base.rstrip('/')}/v1/forecast", params=params)
         except UpstreamError as exc:
-            raise _explained(exc) from None
+            raise _explained(exc, self.config.api_key) from None
         if isinstance(payload, dict) and payload.get("error"):
             raise UpstreamError("upstream", f"openmeteo: {payload.get('reason', 'error')}")
         try:
-            return parse_forecast(payload, options)
+            # The JSON was decoded in a worker thread by get_json; the arrays are walked there too.
+            return await asyncio.to_thread(parse_forecast, payload, options)
         except OverflowError:
             # A time or number beyond what a datetime or float holds (1e400, say): absurd data.
             raise UpstreamError("validation", "openmeteo: a number out of range in the answer") from None
@@ -91,15 +93,21 @@ class OpenMeteoProvider(Provider):
             ) from None
 
 
-def _explained(exc: UpstreamError) -> UpstreamError:
-    """Open-Meteo says what was wrong in ``{"error": true, "reason": "…"}`` (HTTP 400)."""
+def _explained(exc: UpstreamError, api_key: str | None = None) -> UpstreamError:
+    """Open-Meteo says what was wrong in ``{"error": true, "reason": "…"}`` (HTTP 400).
+
+    The reason is the upstream's free text: ``UpstreamError`` escapes it and redacts the key.
+    """
     try:
         reason = json.loads(exc.body).get("reason") if exc.body else None
     except (ValueError, AttributeError):
         reason = None
     if reason:
         return UpstreamError(
-            exc.reason, f"openmeteo: HTTP {exc.status}: {reason}", retry_after=exc.retry_after
+            exc.reason,
+            f"openmeteo: HTTP {exc.status}: {reason}",
+            retry_after=exc.retry_after,
+            secrets=(api_key or "",),
         )
     return exc
 

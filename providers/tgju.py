@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.http import NotModified, UpstreamError
+from providers.redaction import printable
 from providers.text import ascii_digits, clean_title, parse_decimal
 from service.persian import TEHRAN
 from service.widgets.prices import (
@@ -54,7 +55,9 @@ class TgjuProvider(Provider):
 
     async def fetch(self, http: UpstreamSession) -> PricesData:
         wanted = configured_items(self.config.widget_options)
-        pages = await asyncio.gather(*(self._page(http, page) for page in PAGES), return_exceptions=True)
+        pages = await asyncio.gather(
+            *(self._page(http, page, wanted) for page in PAGES), return_exceptions=True
+        )
         items: dict[str, PriceItem] = {}
         problems: list[str] = []
         failures: list[UpstreamError] = []
@@ -67,7 +70,7 @@ class TgjuProvider(Provider):
             elif isinstance(result, BaseException):
                 raise result
             else:
-                found, page_problems = parse_page(result, wanted, page=page)
+                found, page_problems = result
                 items.update(found)
                 problems.extend(page_problems)
         if not items:
@@ -82,7 +85,9 @@ class TgjuProvider(Provider):
             raise UpstreamError("changed", f"tgju: none of {len(wanted)} configured items found")
         return PricesData(items=list(items.values()), problems=problems)
 
-    async def _page(self, http: UpstreamSession, page: str) -> str:
+    async def _page(
+        self, http: UpstreamSession, page: str, wanted: set[str]
+    ) -> tuple[dict[str, PriceItem], list[str]]:
         response = await http.get(
             f"{(self.config.url or '').rstrip('/')}/{page}",
             headers={
@@ -91,10 +96,19 @@ class TgjuProvider(Provider):
                 "Accept-Language": "fa-IR,fa;q=0.9,en;q=0.5",
             },
         )
-        text = response.text
-        if "market-table" not in text:
-            raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
-        return text
+        # A market page is megabytes of HTML: decoding and parsing it on the event loop would
+        # stall every request the process serves meanwhile.
+        return await asyncio.to_thread(read_page, response.body, response.text_charset, wanted, page)
+
+
+def read_page(
+    body: bytes, charset: str, wanted: set[str], page: str
+) -> tuple[dict[str, PriceItem], list[str]]:
+    """Decode and parse one market page (blocking: run it in a worker thread)."""
+    text = body.decode(charset, errors="replace")
+    if "market-table" not in text:
+        raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
+    return parse_page(text, wanted, page=page)
 
 
 def _most_telling(failures: list[UpstreamError]) -> UpstreamError:
@@ -126,7 +140,8 @@ def parse_page(
             try:
                 items[key] = _item(key, row, columns, now)
             except (ValueError, ArithmeticError, ValidationError) as exc:
-                problems.append(f"{key}: {_short(exc)}")
+                # Logged by the engine: upstream text, so one escaped line.
+                problems.append(printable(f"{key}: {_short(exc)}"))
     return items, problems
 
 

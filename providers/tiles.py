@@ -6,14 +6,17 @@ demand through ``fetch_tile`` by the tile cache in ``service/``. Nothing here ev
 
 from __future__ import annotations
 
+import io
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mercantile
+from PIL import Image
 
 from providers.base import Provider
 from providers.http import UpstreamError
-from service.satellite.tile_math import composite_size
+from service.satellite.tile_math import TILE_SIZE, composite_size
 from service.widgets.satellite import SatelliteData, SatelliteOptions, TileSourceSettings
 
 if TYPE_CHECKING:
@@ -105,4 +108,22 @@ class XyzTileProvider(Provider):
         sniffed = next((kind for magic, kind in _MAGIC.items() if response.body.startswith(magic)), None)
         if sniffed is None:
             raise UpstreamError("parse", f"tile {z}/{x}/{y}: the body is not a JPEG or PNG image")
+        size = _declared_size(response.body)
+        if size != (TILE_SIZE, TILE_SIZE):
+            # Passed on to browsers and decoded when the picture is stitched: a wrong-sized tile or
+            # a decompression bomb (kilobytes on the wire, gigapixels decoded) is refused here.
+            shown = "an unreadable header" if size is None else f"{size[0]}x{size[1]} pixels"
+            raise UpstreamError("parse", f"tile {z}/{x}/{y}: {shown}, not {TILE_SIZE}x{TILE_SIZE}")
         return TileImage(response.body, sniffed)
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """The image's size from its header alone (no pixel is decoded; cheap enough for the loop)."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns about large images while opening; the size check below decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=("JPEG", "PNG")) as image:
+                return image.size
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+        return None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from providers.http import NotModified, UpstreamClient, UpstreamError
+from providers.redaction import printable, redact
 from service.registry import default_registry
 from service.settings import ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
@@ -70,14 +71,19 @@ async def _fetch(settings: Settings, name: str) -> int:
     try:
         for provider in widget.providers:
             session = client.session(
-                timeout_seconds=provider.config.timeout_seconds, user_agent=provider.config.user_agent
+                timeout_seconds=provider.config.timeout_seconds,
+                user_agent=provider.config.user_agent,
+                pool=provider.id,
+                secrets=(provider.config.api_key or "",),
             )
             try:
                 model = await provider.fetch(session)
                 data = widget.spec.data_model.model_validate(model.model_dump(mode="json"))
             except (UpstreamError, NotModified, Exception) as exc:
                 reason = getattr(exc, "reason", type(exc).__name__)
-                errors.append(f"{provider.id}: {reason}: {exc}")
+                # Upstream-made text on a terminal: no key, no control characters.
+                secrets = (provider.config.api_key or "",)
+                errors.append(printable(redact(f"{provider.id}: {reason}: {exc}", secrets)))
                 continue
             doc = {"widget": name, "source": provider.id, "data": data.model_dump(mode="json")}
             print(json.dumps(doc, ensure_ascii=False, indent=2))

@@ -63,6 +63,9 @@ class HttpSettings(BaseModel):
     timeout_seconds: float = Field(default=15.0, gt=0)
     max_response_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     max_redirects: int = Field(default=5, ge=0)
+    #: Each provider (and the tile source) has its own connection pool of this size, so one
+    #: hanging upstream can exhaust only its own connections.
+    max_connections_per_provider: int = Field(default=10, ge=1)
 
 
 class EmbedSettings(BaseModel):

@@ -194,6 +194,8 @@ class WidgetRefresher:
             timeout_seconds=provider.config.timeout_seconds,
             user_agent=provider.config.user_agent,
             validators=validators,
+            pool=provider.id,
+            secrets=(provider.config.api_key or "",),
         )
         started = self.clock.monotonic()
         try:

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
@@ -38,27 +39,66 @@ class Picture:
 
 
 async def stitch(tiles: TileCache, options: SatelliteOptions, attribution: str) -> bytes:
+    """Gather the tiles (I/O, on the loop), then decode and draw in a worker thread.
+
+    Decoding a few dozen JPEGs, cropping and re-encoding takes far longer than a request may
+    wait, so none of it runs on the event loop.
+    """
     zoom = options.zoom
     x_min, y_min, x_max, y_max = tile_range(options.bbox, zoom)
     coordinates = [(x, y) for y in range(y_min, y_max + 1) for x in range(x_min, x_max + 1)]
     results = await asyncio.gather(*(tiles.get(zoom, x, y) for x, y in coordinates), return_exceptions=True)
-    canvas = Image.new("RGB", ((x_max - x_min + 1) * TILE_SIZE, (y_max - y_min + 1) * TILE_SIZE), NEUTRAL)
-    missing = 0
+    placed: list[tuple[int, int, bytes | None]] = []
     for (x, y), tile in zip(coordinates, results, strict=True):
         if isinstance(tile, TileUnavailable) or tile is None:
-            missing += 1
+            placed.append((x, y, None))
             continue
         if isinstance(tile, BaseException):
             raise tile
-        try:
-            with Image.open(io.BytesIO(tile.data)) as image:
-                canvas.paste(image.convert("RGB"), ((x - x_min) * TILE_SIZE, (y - y_min) * TILE_SIZE))
-        except OSError:
+        placed.append((x, y, tile.data))
+    return await asyncio.to_thread(compose, placed, options, attribution)
+
+
+def tile_image(data: bytes) -> Image.Image | None:
+    """The decoded tile, or None when it is not a tile-sized JPEG or PNG.
+
+    The size is read from the header, before any pixel is decoded: a decompression bomb (a few
+    kilobytes on the wire, gigapixels decoded) or a tile of the wrong size is refused, not
+    decoded. Pillow's own ``MAX_IMAGE_PIXELS`` only warns below twice its limit, so it is not
+    relied on.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns about large images while opening; the size check below decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))
+        with image:
+            if image.size != (TILE_SIZE, TILE_SIZE):
+                log.warning("satellite tile refused: %dx%d pixels, not %d", *image.size, TILE_SIZE)
+                return None
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+        return None
+
+
+def compose(
+    placed: list[tuple[int, int, bytes | None]], options: SatelliteOptions, attribution: str
+) -> bytes:
+    """The picture from its tiles' bytes (blocking Pillow work: run it in a worker thread)."""
+    zoom = options.zoom
+    x_min, y_min, x_max, y_max = tile_range(options.bbox, zoom)
+    canvas = Image.new("RGB", ((x_max - x_min + 1) * TILE_SIZE, (y_max - y_min + 1) * TILE_SIZE), NEUTRAL)
+    missing = 0
+    for x, y, data in placed:
+        image = tile_image(data) if data is not None else None
+        if image is None:
             missing += 1
-    if missing == len(coordinates):
+            continue
+        canvas.paste(image, ((x - x_min) * TILE_SIZE, (y - y_min) * TILE_SIZE))
+    if missing == len(placed):
         raise TileUnavailable("no tile of the picture could be had")
     if missing:
-        log.info("satellite picture built with %d of %d tiles missing", missing, len(coordinates))
+        log.info("satellite picture built with %d of %d tiles missing", missing, len(placed))
     left, top, right, bottom = pixel_box(options.bbox, zoom)
     origin_x, origin_y = x_min * TILE_SIZE, y_min * TILE_SIZE
     picture = canvas.crop((left - origin_x, top - origin_y, right - origin_x, bottom - origin_y))

@@ -157,7 +157,11 @@ class TileCache:
 
     async def _fetch(self, key: str, z: int, x: int, y: int) -> Tile | float:
         session = self._upstream.session(
-            timeout_seconds=self.source.config.timeout_seconds, user_agent=self.source.config.user_agent
+            timeout_seconds=self.source.config.timeout_seconds,
+            user_agent=self.source.config.user_agent,
+            # Its own pool: a flood of misses against a hanging source cannot starve refreshes.
+            pool=self.source.id,
+            secrets=(self.source.config.api_key or "",),
         )
         started = time.perf_counter()
         now = time.time()
