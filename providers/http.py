@@ -298,7 +298,8 @@ class UpstreamSession:
             target = target.update_query(params)
             # A credential passed as a parameter is a secret even if the caller forgot to say so.
             secrets += tuple(value for name, value in params.items() if value and is_credential(name))
-        key = str(target)
+        # Validators are stored with the snapshot (in Redis): keyed by the URL without its secrets.
+        key = redact(str(target), secrets)
         request_headers: dict[str, str] = {}
         if self._user_agent:
             request_headers["User-Agent"] = self._user_agent

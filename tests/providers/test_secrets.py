@@ -7,13 +7,16 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from providers.brsapi import BrsApiProvider
 from providers.http import UpstreamClient, UpstreamError, printable, redact
 from providers.navasan import NavasanProvider
 from service.settings import EngineSettings, HttpSettings, Settings
 from service.web.app import create_app
+from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
+from tests.support.fixtures import fixture_text
 from tests.support.prices import fetch_once
 from tests.support.raw_upstream import ANSWERS, RawUpstream
 from tests.support.upstream import FakeUpstream
@@ -147,3 +150,19 @@ async def test_the_key_reaches_no_response_and_no_log_line(aiohttp_client, raw, 
     assert failing, "the failure was not logged"
     for record in failing:  # one record, one line: upstream text cannot start another
         assert "\n" not in record.getMessage() and "\r" not in record.getMessage()
+
+
+async def test_stored_validators_carry_no_key(aiohttp_client, upstream: FakeUpstream) -> None:
+    text = fixture_text("brsapi_gold_currency.json")
+
+    async def answer(request):
+        return web.Response(text=text, content_type="application/json", headers={"ETag": '"v1"'})
+
+    upstream.on("/Api/Market/Gold_Currency.php", answer)
+    client = await aiohttp_client(create_app(brsapi_settings(upstream.url(""))))
+
+    assert (await client.get("/widgets/prices.json")).status == 200
+
+    stored = client.app[ENGINE].store.local("prices")
+    assert stored is not None and stored.validators, "the ETag was not kept"
+    assert_secret_free(stored.to_bytes().decode())
