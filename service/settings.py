@@ -99,6 +99,9 @@ class EngineSettings(BaseModel):
     max_retry_after_seconds: float = Field(default=3600.0, gt=0)
     #: How long a request for a widget that never had data waits for the first fetch.
     cold_wait_seconds: float = Field(default=5.0, ge=0)
+    #: A refresh lock's lifetime between renewals: its holder renews it while the fetch runs, so
+    #: this is only how long a holder that died blocks the others.
+    lock_seconds: float = Field(default=10.0, gt=0)
     #: Extra lock lifetime beyond the provider chain's timeouts.
     lock_margin_seconds: float = Field(default=5.0, gt=0)
     #: Advertised to HTTP caches: serve stale while revalidating / when we fail.

@@ -48,7 +48,10 @@ class Engine:
         longest_chain = max((w.chain_timeout_seconds for w in enabled), default=10.0)
         # A follower waits for another process at most as long as a whole chain may take.
         self.flight: SingleFlight[Snapshot] = SingleFlight(
-            cache, self.tasks, max_wait_seconds=2 * longest_chain + settings.lock_margin_seconds
+            cache,
+            self.tasks,
+            max_wait_seconds=2 * longest_chain + settings.lock_margin_seconds,
+            lock_seconds=settings.lock_seconds,
         )
         self.refreshers: dict[str, WidgetRefresher] = {
             w.name: WidgetRefresher(w, self.store, upstream, settings, metrics, self.flight) for w in enabled

@@ -120,6 +120,7 @@ class SnapshotStore:
             return True
         self._mark_up()
         if written:
+            self._unreadable.discard(snapshot.widget)  # a good value is there now
             self._set_local(snapshot)
             return True
         await self.load_shared(snapshot.widget)  # adopt the newer one

@@ -376,14 +376,23 @@ async def test_background_schedule_refreshes_without_any_reader(
     aiohttp_client, upstream, probe_settings, clock
 ):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    await aiohttp_client(
+    client = await aiohttp_client(
         create_app(probe_settings(refresh_seconds=60, background=True, jitter_fraction=0.2), clock=clock)
     )
-    await _until(lambda: upstream.hits["/probe"] == 1)
+    refresher = probe_refresher(client)
 
+    def settled(hits: int):
+        # The fetch landed and the schedule is waiting on the clock again.
+        return lambda: (
+            upstream.hits["/probe"] == hits
+            and refresher.store.local("probe") is not None
+            and (refresher._flight.running("probe") is None and clock.sleepers > 0)
+        )
+
+    await _until(settled(1))
     for expected in (2, 3, 4):
         await clock.advance(60)
-        await _until(lambda n=expected: upstream.hits["/probe"] == n)
+        await _until(settled(expected))
 
     # One fetch at start-up, then one per interval (starting up to 20 % early), never more.
     await clock.advance(1)
@@ -398,7 +407,8 @@ async def test_the_schedule_loop_survives_engine_errors_logging_once(
     client = await aiohttp_client(
         create_app(probe_settings(refresh_seconds=60, background=True, jitter_fraction=0), clock=clock)
     )
-    await _until(lambda: upstream.hits["/probe"] == 1)
+    refresher = probe_refresher(client)
+    await _until(lambda: refresher.store.local("probe") is not None and clock.sleepers > 0)
     store = client.app[ENGINE].store
     real_peek = store.peek
 

@@ -218,3 +218,98 @@ async def test_a_replica_stops_backing_off_when_another_one_gets_through(
     await a_refresher.trigger(force=True)  # a's next attempt reads the shared state b left
     assert a_refresher.retry_at == 0 and a_refresher.state.providers["probe"].consecutive_failures == 0
     assert (await (await a.get("/widgets/probe.json")).json())["data"]["label"] == "back"
+
+
+async def test_a_late_writer_never_overwrites_newer_data(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings(redis_url=redis_server.url)
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+    now = a.app[ENGINE].clock.time()
+    newer = Snapshot.create("probe", "probe", now, {"value": 2, "label": "newer"})
+    older = Snapshot.create("probe", "probe", now - 30, {"value": 1, "label": "older, written late"})
+
+    assert await a.app[ENGINE].store.save(newer)
+    assert not await b.app[ENGINE].store.save(older)  # Redis refused it
+
+    direct = redis_client.Redis.from_url(redis_server.url)
+    assert Snapshot.from_bytes(await direct.get("sidebar:snapshot:probe")).data["label"] == "newer"
+    await direct.aclose()
+    assert b.app[ENGINE].store.local("probe").data["label"] == "newer"  # b adopted the winner
+    assert (await (await b.get("/widgets/probe.json")).json())["data"]["label"] == "newer"
+
+
+async def test_an_unreadable_shared_snapshot_is_a_miss_logged_once_and_replaced(
+    aiohttp_client, upstream, probe_settings, redis_server, caplog
+):
+    upstream.json("/probe", {"value": 4, "label": "fresh fetch"})
+    direct = redis_client.Redis.from_url(redis_server.url)
+    old_release = b'{"widget":"probe","source":"probe","fetched_at":1,"digest":"x","data":{"value":1}}'
+    await direct.set("sidebar:snapshot:probe", old_release)  # no schema: written by an older release
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url)))
+
+    for _ in range(3):
+        response = await client.get("/widgets/probe.json")
+        assert response.status == 200
+        assert (await response.json())["data"]["label"] == "fresh fetch"
+
+    raw = await direct.get("sidebar:snapshot:probe")
+    assert Snapshot.from_bytes(raw).data["label"] == "fresh fetch"  # the good fetch replaced it
+    await direct.set("sidebar:snapshot:probe", b"\xff\x00 corrupt")
+    await client.app[ENGINE].store.load_shared("probe")
+    await client.app[ENGINE].store.load_shared("probe")
+    warnings = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 2  # once for the old release's value, once for the corrupt one
+    assert "schema None" in warnings[0]
+    assert (await client.get("/widgets/probe.json")).status == 200
+    await direct.aclose()
+
+
+async def test_the_lock_lives_as_long_as_the_fetch_and_followers_learn_at_once(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "slow but sure"})
+    settings = probe_settings(redis_url=redis_server.url, lock_seconds=0.3, cold_wait_seconds=0)
+    settings.providers["probe"].timeout_seconds = 30
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+    upstream.gate.clear()  # the upstream holds the fetch far longer than the lock's lifetime
+    leader = a.app[ENGINE].refreshers["probe"].trigger()
+    while upstream.hits["/probe"] == 0:
+        await asyncio.sleep(0.01)
+
+    await asyncio.sleep(1.0)  # more than three lock lifetimes: the holder kept renewing it
+    follower = b.app[ENGINE].refreshers["probe"].trigger()
+    await asyncio.sleep(0.5)
+    assert upstream.hits["/probe"] == 1 and not follower.done()
+
+    upstream.gate.set()
+    await leader
+    # Within a few polls, not a lock lifetime or a chain timeout (30 s here).
+    snapshot = await asyncio.wait_for(follower, 2)
+    assert snapshot is not None and snapshot.data["label"] == "slow but sure"
+    assert upstream.hits["/probe"] == 1
+
+
+async def test_a_leaders_failure_reaches_followers_at_once_and_the_next_request_retries(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.fail("/probe", 500)
+    settings = probe_settings(redis_url=redis_server.url, cold_wait_seconds=0)
+    settings.providers["probe"].timeout_seconds = 30
+    a = await aiohttp_client(create_app(settings))
+    b = await aiohttp_client(create_app(settings))
+    upstream.gate.clear()
+    leader = a.app[ENGINE].refreshers["probe"].trigger()
+    while upstream.hits["/probe"] == 0:
+        await asyncio.sleep(0.01)
+    follower = b.app[ENGINE].refreshers["probe"].trigger()
+    await asyncio.sleep(0.2)
+
+    upstream.gate.set()
+    await leader
+    assert await asyncio.wait_for(follower, 2) is None  # no data, learnt at once
+    assert upstream.hits["/probe"] == 1
+    assert b.app[ENGINE].refreshers["probe"].state.consecutive_failures == 1  # the shared count

@@ -1,0 +1,59 @@
+"""The service as operators run it: ``python -m service serve`` in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.support.redis_server import free_port
+from tests.support.upstream import FakeUpstream
+
+#: The subprocess finds the tests package and the probe plug-in's entry point.
+PLUGIN_PATH = [str(Path(__file__).parents[2]), str(Path(__file__).parent / "plugins")]
+
+
+async def start_serving_probe(upstream: FakeUpstream, **env: str) -> tuple[asyncio.subprocess.Process, int]:
+    """``serve`` with only the probe widget, fetched on demand from the fake upstream."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
+    for widget in ("PRICES", "WEATHER", "SATELLITE", "LINKS"):
+        full_env[f"SIDEBAR_WIDGETS__{widget}__ENABLED"] = "false"
+    full_env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(PLUGIN_PATH),
+            "SIDEBAR_WIDGETS__PROBE__ENABLED": "true",
+            "SIDEBAR_PROVIDERS__PROBE__URL": upstream.url("/probe"),
+            "SIDEBAR_PROVIDERS__PROBE__TIMEOUT_SECONDS": "60",
+            # Only requests start fetches, and a cold request waits for its fetch to the end.
+            "SIDEBAR_ENGINE__BACKGROUND": "false",
+            "SIDEBAR_ENGINE__COLD_WAIT_SECONDS": "60",
+            **env,
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=full_env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/livez") as response:
+                    if response.status == 200:
+                        return process, port
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    process.kill()
+    raise AssertionError("the service never answered")
