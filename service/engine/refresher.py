@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import traceback
 from collections.abc import Awaitable
 
 from pydantic import ValidationError
 
 from cache.base import CacheUnavailable
 from providers.base import Provider
-from providers.http import NotModified, UpstreamClient, UpstreamError
+from providers.http import NotModified, UpstreamClient, UpstreamError, printable, redact
 from service.engine.backoff import RefreshState, backoff_seconds
 from service.engine.clock import wait_event
 from service.engine.single_flight import SingleFlight
@@ -190,12 +191,13 @@ class WidgetRefresher:
     async def _try(self, provider: Provider, held: Snapshot | None) -> Snapshot | UpstreamError:
         """One provider's attempt: the snapshot to store, or why there is none."""
         validators = held.validators if held is not None and held.source == provider.id else {}
+        secrets = (provider.config.api_key or "",)
         session = self.upstream.session(
             timeout_seconds=provider.config.timeout_seconds,
             user_agent=provider.config.user_agent,
             validators=validators,
             pool=provider.id,
-            secrets=(provider.config.api_key or "",),
+            secrets=secrets,
         )
         started = self.clock.monotonic()
         try:
@@ -227,7 +229,10 @@ class WidgetRefresher:
         except TimeoutError:
             error = UpstreamError("timeout", f"{provider.id}: fetch did not finish in time")
         except Exception as exc:  # a parser or a sanity check tripping over an unexpected shape
-            log.debug("provider %s raised", provider.id, exc_info=True)
+            # Where in the parser, for whoever debugs it; the text may quote upstream bytes, so it
+            # is redacted and kept on one line like every upstream text that reaches a log.
+            trace = "".join(traceback.format_exception(exc))
+            log.debug("provider %s raised: %s", provider.id, printable(redact(trace, secrets), limit=4000))
             error = UpstreamError("parse", f"{provider.id}: {type(exc).__name__}")
         else:
             self._report_problems(provider, problems)

@@ -161,6 +161,7 @@ class SnapshotStore:
         """Follow other processes' writes; reconnect and reconcile after an outage. Runs forever."""
         if not self.cache.shared:
             return
+        listener_failing = False
         while True:
             try:
                 async for message in self.cache.subscribe(CHANNEL):
@@ -174,7 +175,11 @@ class SnapshotStore:
             except CacheUnavailable as exc:
                 self._mark_down(exc)
             except Exception:  # the listener must outlive any surprise, or replicas drift apart
-                log.exception("snapshot listener failed; restarting it")
+                if not listener_failing:  # once, with its traceback; not every second
+                    log.exception("snapshot listener failed; restarting it")
+                listener_failing = True
+            else:
+                listener_failing = False
             await asyncio.sleep(retry_seconds)
 
     async def reconcile(self) -> None:

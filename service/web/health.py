@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.engine.backoff import ProviderState
 from service.engine.snapshot import iso_utc
 from service.web.errors import endpoint
 from service.web.keys import ENGINE, METRICS, READINESS, SETTINGS
@@ -90,6 +91,16 @@ async def health(request: web.Request) -> web.Response:
             check["skippedProviders"] = list(refresher.widget.skipped)
         if state.last_error and state.consecutive_failures:
             check["output"] = state.last_error
+        failing = {
+            provider_id: _provider_check(provider)
+            for provider_id, provider in state.providers.items()
+            if provider.consecutive_failures
+        }
+        if failing:
+            # The chain still delivers, but with less to fall back on: worth an operator's look.
+            check["failingProviders"] = failing
+            if status == "pass":
+                status = check["status"] = "warn"
         checks[f"{name}:dataAge"] = [check]
         overall = _worse(overall, status)
     if request.app[SETTINGS].redis_url is not None:
@@ -114,6 +125,15 @@ async def health(request: web.Request) -> web.Response:
         content_type="application/health+json",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _provider_check(provider: ProviderState) -> dict[str, Any]:
+    found: dict[str, Any] = {"consecutiveFailures": provider.consecutive_failures}
+    if provider.last_error:
+        found["lastError"] = provider.last_error
+    if provider.retry_at:
+        found["retryAt"] = _iso(provider.retry_at)
+    return found
 
 
 def _worse(a: str, b: str) -> str:

@@ -300,6 +300,11 @@ async def test_a_provider_backing_off_is_skipped_and_the_chain_goes_on(
     assert state.consecutive_failures == 0  # the widget is fine: its chain delivered every time
     assert state.providers["probe"].consecutive_failures == 1
     assert state.providers["probe_mirror"].consecutive_failures == 0
+    check = (await (await client.get("/health")).json())["checks"]["probe:dataAge"][0]
+    assert check["status"] == "warn" and check["consecutiveFailures"] == 0
+    assert check["failingProviders"]["probe"]["consecutiveFailures"] == 1
+    assert "HTTP 429" in check["failingProviders"]["probe"]["lastError"]
+    assert "probe_mirror" not in check["failingProviders"]
 
     await clock.advance(61 * 7)  # past the Retry-After: the first provider is asked again
     upstream.json("/probe", {"value": 1, "label": "first again"})
@@ -430,7 +435,8 @@ async def test_the_schedule_loop_survives_engine_errors_logging_once(
 
     monkeypatch.setattr(store, "peek", real_peek)
     await clock.advance(61)
-    await _until(lambda: upstream.hits["/probe"] == 2)
+    await _until(lambda: any("engine errors stopped" in r.getMessage() for r in caplog.records))
+    assert upstream.hits["/probe"] == 2
     assert len([r for r in caplog.records if "engine errors stopped" in r.getMessage()]) == 1
 
 

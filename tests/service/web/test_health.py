@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -61,12 +60,14 @@ async def test_health_fails_when_an_enabled_widget_never_had_data(aiohttp_client
     assert check["consecutiveFailures"] == 1 and "HTTP 500" in check["lastError"]
 
 
-async def test_health_warns_when_data_is_stale_after_failures(aiohttp_client, upstream, probe_settings):
+async def test_health_warns_when_data_is_stale_after_failures(
+    aiohttp_client, upstream, probe_settings, clock
+):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
+    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=60), clock=clock))
     await client.get("/widgets/probe.json")
     upstream.fail("/probe", 500)
-    await asyncio.sleep(0.3)
+    await clock.advance(61)
     await client.app[ENGINE].refreshers["probe"].trigger()
 
     body = await (await client.get("/health")).json()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from pydantic import BaseModel
@@ -11,6 +10,7 @@ from providers.base import Provider
 from service.registry import default_registry
 from service.settings import Settings
 from service.web.app import create_app
+from service.web.keys import ENGINE
 from service.widgets.base import QueryError, WidgetSpec
 
 
@@ -91,13 +91,12 @@ async def test_etag_and_if_none_match_give_304(aiohttp_client, upstream, probe_s
     assert json_tag != html_tag
 
 
-async def test_etag_changes_when_the_data_changes(aiohttp_client, upstream, probe_settings):
+async def test_etag_changes_when_the_data_changes(aiohttp_client, upstream, probe_settings, clock):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
+    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=60), clock=clock))
     before = (await client.get("/widgets/probe.json")).headers["ETag"]
     upstream.json("/probe", {"value": 2, "label": "x"})
-    await asyncio.sleep(0.3)
-    from service.web.keys import ENGINE
+    await clock.advance(61)
 
     await client.app[ENGINE].refreshers["probe"].trigger()
 
@@ -125,12 +124,12 @@ async def test_cache_control_max_age_is_the_time_left_until_the_next_refresh(
     assert "stale-while-revalidate=30" in header and "stale-if-error=600" in header
 
 
-async def test_stale_data_says_so_with_no_max_age(aiohttp_client, upstream, probe_settings):
+async def test_stale_data_says_so_with_no_max_age(aiohttp_client, upstream, probe_settings, clock):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=0.2)))
+    client = await aiohttp_client(create_app(probe_settings(refresh_seconds=60), clock=clock))
     await client.get("/widgets/probe.json")
     upstream.gate.clear()
-    await asyncio.sleep(0.3)
+    await clock.advance(61)
 
     response = await client.get("/widgets/probe.json")
 
