@@ -11,6 +11,7 @@ from aiohttp import web
 from cache.base import Cache
 from providers.http import UpstreamClient
 from providers.tiles import XyzTileProvider
+from service.engine.clock import Clock
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
 from service.satellite.composite import Composites, Picture
@@ -90,6 +91,7 @@ def create_satellite(
     metrics: Metrics,
     renderer: Renderer,
     tasks: Tasks,
+    clock: Clock | None = None,
 ) -> Satellite:
     """The tile cache and picture builder for the satellite widget."""
     options = source.options
@@ -101,6 +103,7 @@ def create_satellite(
         ttl_seconds=options.tile_ttl_seconds,
         local_bytes=options.local_tile_bytes,
         tasks=tasks,
+        clock=clock,
     )
     return Satellite(options, tiles, Composites(tiles, cache, options, tasks), renderer, tasks)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cache.base import Cache, CacheUnavailable
 from providers.http import UpstreamClient, UpstreamError
 from providers.tiles import NoTile, XyzTileProvider
+from service.engine.clock import Clock, SystemClock
 from service.engine.single_flight import SingleFlight
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
@@ -93,8 +94,11 @@ class TileCache:
         ttl_seconds: float,
         local_bytes: int,
         tasks: Tasks,
+        clock: Clock | None = None,
     ) -> None:
         self.source = source
+        #: Tile ages are shared through Redis: measured on the engine's shared clock.
+        self._clock: Clock = clock or SystemClock()
         self._cache = cache
         self._upstream = upstream
         self._metrics = metrics
@@ -133,7 +137,7 @@ class TileCache:
         return result if isinstance(result, Tile) else None
 
     def _fresh_entry(self, entry: Tile | float) -> bool:
-        age = time.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
+        age = self._clock.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
         return age < (self._ttl if isinstance(entry, Tile) else NO_TILE_SECONDS)
 
     def _stale_or_raise(self, key: str, reason: str) -> Tile:
@@ -164,7 +168,7 @@ class TileCache:
             secrets=(self.source.config.api_key or "",),
         )
         started = time.perf_counter()
-        now = time.time()
+        now = self._clock.time()
         try:
             image = await self.source.fetch_tile(session, z, x, y)
         except NoTile:

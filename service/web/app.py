@@ -69,7 +69,9 @@ def create_app(
         representations.clock = engine.clock
         engine.store.on_change(representations.forget)
         satellite = (
-            create_satellite(tiles, backend, upstream, metrics, renderer, engine.tasks) if tiles else None
+            create_satellite(tiles, backend, upstream, metrics, renderer, engine.tasks, engine.clock)
+            if tiles
+            else None
         )
         if satellite is not None:
             app[SATELLITE] = satellite
