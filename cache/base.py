@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+#: A stored version further ahead of the backend's clock than this was written by a host whose
+#: clock was wrong (or by hand): it must not block every later write, so it does not count.
+FUTURE_TOLERANCE_SECONDS = 300.0
+
 
 class CacheUnavailable(Exception):
     """The backend could not be reached; the caller should degrade, not fail."""
@@ -41,7 +45,9 @@ class Cache(Protocol):
     async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
         """Store ``value`` only if ``version`` is above the stored one, and announce it on ``channel``.
 
-        Decided by the backend in one step, so a late writer never overwrites newer data.
+        Decided by the backend in one step, so a late writer never overwrites newer data. A stored
+        version that is not a number, or lies beyond the backend's clock by more than
+        ``FUTURE_TOLERANCE_SECONDS``, does not count.
         """
         ...
 

@@ -7,6 +7,8 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
+from cache.base import FUTURE_TOLERANCE_SECONDS
+
 
 class MemoryCache:
     """A dict with expiry, a byte bound (least recently used go first), locks and local pub/sub."""
@@ -73,7 +75,12 @@ class MemoryCache:
 
     async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
         stored = self._versions.get(key)
-        if stored is not None and stored >= version and await self.get(key) is not None:
+        if (
+            stored is not None
+            and stored <= time.time() + FUTURE_TOLERANCE_SECONDS
+            and stored >= version
+            and await self.get(key) is not None
+        ):
             return False
         self._versions[key] = version
         await self.set(key, value)

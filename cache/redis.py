@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from cache.base import CacheUnavailable
+from cache.base import FUTURE_TOLERANCE_SECONDS, CacheUnavailable
 
 # Compare-and-delete, so a process whose lock expired cannot release its successor's lock.
 _RELEASE_IF_OWNER = """
@@ -31,8 +31,11 @@ return 0
 # write arrives last, the stored value is the newest one. Publishing in the same script means the
 # announcement can never describe a value that lost.
 _SET_IF_NEWER = """
-local current = redis.call('get', KEYS[2])
-if current and redis.call('exists', KEYS[1]) == 1 and tonumber(current) >= tonumber(ARGV[2]) then
+local current = tonumber(redis.call('get', KEYS[2]) or '')
+local clock = redis.call('time')
+local ceiling = tonumber(clock[1]) + tonumber(clock[2]) / 1000000 + tonumber(ARGV[4])
+if current and current <= ceiling and redis.call('exists', KEYS[1]) == 1
+        and current >= tonumber(ARGV[2]) then
     return 0
 end
 redis.call('set', KEYS[1], ARGV[1])
@@ -112,7 +115,7 @@ class RedisCache:
         try:
             written = await self._set_if_newer(
                 keys=[self._key(key), self._key(key) + ":version", self._key(channel)],
-                args=[value, repr(version), message],
+                args=[value, repr(version), message, repr(FUTURE_TOLERANCE_SECONDS)],
             )
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc

@@ -11,7 +11,7 @@ import asyncio
 import codecs
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -157,15 +157,37 @@ def _http_date(value: str | None) -> float | None:
     return when.timestamp()
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait, from either form RFC 9110 allows (delta-seconds or an HTTP date)."""
+def _float(value: str | None) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except ValueError:
+        return 0.0
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait, from either form RFC 9110 allows (delta-seconds or an HTTP date).
+
+    An HTTP date is measured against ``now`` (the engine's shared clock), not this host's clock.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too, and float() refuses it
         return float(value)
     when = _http_date(value)
-    return None if when is None else max(0.0, when - time.time())
+    return None if when is None else max(0.0, when - (time.time() if now is None else now))
+
+
+def _storable_validator(value: str, secrets: tuple[str, ...]) -> bool:
+    """A validator we may keep with the snapshot (in Redis) and send back next time.
+
+    ETag and Last-Modified are visible ASCII by definition; anything else (bytes aiohttp decoded
+    with surrogates, control characters) cannot be stored or sent. One that carries a secret (an
+    upstream echoing our key) is not stored either.
+    """
+    if not value or len(value) > 512 or not value.isascii() or not value.isprintable():
+        return False
+    return not any(secret and secret in value for secret in secrets)
 
 
 #: The pool of callers that do not name one (e.g. a plug-in not yet updated).
@@ -183,6 +205,9 @@ class UpstreamClient:
 
     def __init__(self, settings: HttpSettings, session: aiohttp.ClientSession | None = None) -> None:
         self.settings = settings
+        #: The clock HTTP dates (Retry-After, Expires) are measured on; the engine sets its
+        #: shared clock here, so a host whose clock is off still waits as long as asked.
+        self.now: Callable[[], float] = time.time
         self._injected = session
         self._pools: dict[str, aiohttp.ClientSession] = {}
         self._started = False
@@ -237,6 +262,7 @@ class UpstreamClient:
             user_agent=user_agent,
             validators=validators or {},
             secrets=tuple(secret for secret in secrets if secret),
+            now=self.now,
         )
 
 
@@ -257,8 +283,10 @@ class UpstreamSession:
         user_agent: str | None,
         validators: Mapping[str, Mapping[str, str]],
         secrets: tuple[str, ...] = (),
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._session = session
+        self._now = now
         self._settings = settings
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds, connect=min(settings.connect_timeout_seconds, timeout_seconds)
@@ -306,7 +334,7 @@ class UpstreamSession:
         if headers:
             request_headers.update(headers)
         held = self._validators.get(key, {}) if conditional else {}
-        if honour_expires and held and float(held.get("expires", 0)) > time.time():
+        if honour_expires and held and _float(held.get("expires")) > self._now():
             raise NotModified()
         if "etag" in held:
             request_headers["If-None-Match"] = held["etag"]
@@ -336,7 +364,7 @@ class UpstreamSession:
             raise UpstreamError(
                 "status",
                 f"{host} answered HTTP {response.status}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._now()),
                 status=response.status,
                 body=response.body[:4096],
                 secrets=secrets,
@@ -344,7 +372,7 @@ class UpstreamSession:
         fresh_validators = {
             name: response.headers[header]
             for name, header in (("etag", "ETag"), ("last_modified", "Last-Modified"))
-            if header in response.headers
+            if _storable_validator(response.headers.get(header, ""), secrets)
         }
         if honour_expires:
             expires = _http_date(response.headers.get("Expires"))

@@ -61,16 +61,58 @@ class RefreshState:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> RefreshState:
-        """Raises ``ValueError`` (or ``TypeError``) on a state this release cannot read."""
-        doc: dict[str, Any] = json.loads(raw)
-        providers = {
-            str(pid): ProviderState(
-                **{k: v for k, v in doc_p.items() if k in ProviderState.__dataclass_fields__}
-            )
-            for pid, doc_p in (doc.get("providers") or {}).items()
-        }
-        known = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "providers"}
-        return cls(**known, providers=providers)
+        """Raises ``ValueError`` on a state this release cannot read (another release, or junk)."""
+        doc = json.loads(raw)
+        if not isinstance(doc, dict) or not isinstance(doc.get("providers", {}), dict):
+            raise ValueError("not a refresh state")
+        providers = {str(pid): _provider_state(value) for pid, value in doc.get("providers", {}).items()}
+        rejected = doc.get("rejected", [])
+        if not isinstance(rejected, list) or not all(isinstance(r, str) for r in rejected):
+            raise ValueError("rejected: not a list of strings")
+        return cls(
+            last_success=_time_or_none(doc.get("last_success")),
+            last_attempt=_time_or_none(doc.get("last_attempt")),
+            last_error=_text_or_none(doc.get("last_error")),
+            last_error_reason=_text_or_none(doc.get("last_error_reason")),
+            consecutive_failures=_count(doc.get("consecutive_failures", 0)),
+            providers=providers,
+            rejected=rejected,
+        )
+
+
+def _provider_state(doc: Any) -> ProviderState:
+    if not isinstance(doc, dict):
+        raise ValueError("provider state: not an object")
+    return ProviderState(
+        consecutive_failures=_count(doc.get("consecutive_failures", 0)),
+        retry_at=_time_or_none(doc.get("retry_at", 0.0)) or 0.0,
+        last_error=_text_or_none(doc.get("last_error")),
+        last_error_reason=_text_or_none(doc.get("last_error_reason")),
+        last_success=_time_or_none(doc.get("last_success")),
+    )
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
+        raise ValueError(f"not a failure count: {value!r}")
+    return value
+
+
+def _time_or_none(value: Any) -> float | None:
+    """Seconds since the epoch, within years 1970..9999 (anything else cannot be a time we wrote)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 253402300800:
+        raise ValueError(f"not a time: {value!r}")
+    return float(value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a text: {value!r}")
+    return value[:2000]
 
 
 def backoff_seconds(

@@ -43,7 +43,12 @@ class Engine:
         self.tasks = Tasks()
         self.clock = SharedClock(clock)
         self.store = SnapshotStore(
-            cache, metrics, [w.name for w in enabled], clock=self.clock, tasks=self.tasks
+            cache,
+            metrics,
+            [w.name for w in enabled],
+            clock=self.clock,
+            tasks=self.tasks,
+            models={w.name: w.spec.data_model for w in enabled},
         )
         longest_chain = max((w.chain_timeout_seconds for w in enabled), default=10.0)
         # A follower waits for another process at most as long as a whole chain may take.

@@ -176,8 +176,8 @@ class WidgetRefresher:
         for provider in ready:
             outcome = await self._try(provider, held)
             if isinstance(outcome, Snapshot):
-                self._succeeded(provider, outcome)
                 await self.store.save(outcome)
+                self._succeeded(provider, outcome)
                 await self._save_shared_state()
                 self._untroubled()
                 return outcome
@@ -208,6 +208,8 @@ class WidgetRefresher:
             stored, problems = self.widget.spec.reconcile(
                 data.model_dump(mode="json"), held.data if held is not None else None, self.widget.options
             )
+            # What reconcile kept from the held data must pass the same bounds as fresh data.
+            stored = self.widget.spec.data_model.model_validate(stored).model_dump(mode="json")
             snapshot = Snapshot.create(
                 self.name,
                 provider.id,
@@ -216,6 +218,7 @@ class WidgetRefresher:
                 attribution=provider.attribution_text(),
                 validators=session.new_validators,
             )
+            snapshot.to_bytes()  # it must be storable, validators included, before it counts
         except NotModified:
             if held is not None:
                 # Unchanged upstream: the data we hold is confirmed current, a success.
@@ -299,9 +302,14 @@ class WidgetRefresher:
         if not raw:
             return None
         try:
-            return RefreshState.from_bytes(raw)
-        except (ValueError, TypeError):
-            return None  # written by another release: ours replaces it at the next attempt
+            state = RefreshState.from_bytes(raw)
+        except Exception:  # another release's state, or junk: ours replaces it at the next attempt
+            return None
+        # Nobody waits longer than we would ever have asked for, whatever the shared state says.
+        ceiling = self.now() + max(self.settings.max_retry_after_seconds, self.widget.refresh_seconds)
+        for provider in state.providers.values():
+            provider.retry_at = min(provider.retry_at, ceiling)
+        return state
 
     async def _save_shared_state(self) -> None:
         if not self.store.cache.shared:

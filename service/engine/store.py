@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from cache.base import Cache, CacheUnavailable
+from pydantic import BaseModel, ValidationError
+
+from cache.base import FUTURE_TOLERANCE_SECONDS, Cache, CacheUnavailable
 from service.engine.clock import SharedClock
 from service.engine.snapshot import Snapshot, SnapshotUnreadable
 from service.engine.tasks import Tasks
@@ -21,6 +23,8 @@ from service.metrics import Metrics
 log = logging.getLogger(__name__)
 
 CHANNEL = "snapshots"
+#: 2020-01-01: no snapshot of this service was fetched before.
+EARLIEST = 1577836800.0
 
 
 def snapshot_key(widget: str) -> str:
@@ -36,8 +40,11 @@ class SnapshotStore:
         *,
         clock: SharedClock | None = None,
         tasks: Tasks | None = None,
+        models: Mapping[str, type[BaseModel]] | None = None,
     ) -> None:
         self.cache = cache
+        #: Each widget's data model: a shared snapshot is only used if its data passes it.
+        self._models = dict(models or {})
         self.clock = clock or SharedClock()
         self.tasks = tasks or Tasks()
         self._metrics = metrics
@@ -93,8 +100,7 @@ class SnapshotStore:
             return None
         try:
             snapshot = Snapshot.from_bytes(raw)
-            if snapshot.widget != widget:
-                raise SnapshotUnreadable(f"holds widget {snapshot.widget!r}")
+            self._check(widget, snapshot)
         except SnapshotUnreadable as exc:
             if widget not in self._unreadable:
                 self._unreadable.add(widget)
@@ -102,6 +108,21 @@ class SnapshotStore:
             return None
         self._unreadable.discard(widget)
         return snapshot
+
+    def _check(self, widget: str, snapshot: Snapshot) -> None:
+        """Refuse a decodable snapshot that is still not one we could have written."""
+        if snapshot.widget != widget:
+            raise SnapshotUnreadable(f"holds widget {snapshot.widget!r}")
+        if not EARLIEST <= snapshot.fetched_at <= self.clock.time() + FUTURE_TOLERANCE_SECONDS:
+            raise SnapshotUnreadable(f"fetched_at {snapshot.fetched_at!r} is not a time it could have been")
+        model = self._models.get(widget)
+        if model is not None:
+            try:
+                model.model_validate(snapshot.data)
+            except ValidationError as exc:
+                raise SnapshotUnreadable(
+                    f"data fails the widget's model ({exc.error_count()} error(s))"
+                ) from None
 
     async def save(self, snapshot: Snapshot) -> bool:
         """Keep ``snapshot`` unless a newer one exists; False when the shared cache held a newer one.

@@ -67,6 +67,7 @@ def create_app(
         engine = Engine(widgets, backend, upstream, settings.engine, metrics, clock=clock)
         app[ENGINE] = engine
         representations.clock = engine.clock
+        upstream.now = engine.clock.time
         engine.store.on_change(representations.forget)
         satellite = (
             create_satellite(tiles, backend, upstream, metrics, renderer, engine.tasks, engine.clock)

@@ -20,7 +20,12 @@ _PING_TIMEOUT = 1.0
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else iso_utc(epoch)
+    if epoch is None:
+        return None
+    try:
+        return iso_utc(epoch)
+    except (OverflowError, ValueError, OSError):  # not a time: say nothing rather than fail
+        return None
 
 
 async def _cache_reachable(request: web.Request) -> bool:

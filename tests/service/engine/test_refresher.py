@@ -157,7 +157,8 @@ async def test_anything_raised_between_answer_and_snapshot_is_a_failed_attempt_o
     assert refresher.state.providers["probe"].retry_at > clock.time()  # backed off, not crash-looping
     health = await (await client.get("/health")).json()
     check = health["checks"]["probe:dataAge"][0]
-    assert check["consecutiveFailures"] == 1 and "parse" in check["lastError"]
+    assert check["consecutiveFailures"] == 1
+    assert refresher.state.last_error_reason in {"parse", "validation"} and check["lastError"]
     for path in ("/widgets/probe.json", "/widgets/probe.html", "/embed/probe", "/"):
         assert (await client.get(path)).status == 200, path
     body = await (await client.get("/widgets/probe.json")).json()
