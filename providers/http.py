@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from providers.parsing import ParsePool, WorkerDied
+from providers.parsing import ParseCall, ParsePool, WorkerDied
 from providers.redaction import printable, redact
 from service.settings import HttpSettings
 
@@ -275,10 +275,6 @@ class UpstreamClient:
         )
 
 
-class _Parse(Protocol):
-    async def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
-
-
 class UpstreamSession:
     """One provider fetch's view of the shared client.
 
@@ -296,7 +292,7 @@ class UpstreamSession:
         user_agent: str | None,
         validators: Mapping[str, Mapping[str, str]],
         secrets: tuple[str, ...] = (),
-        parse: _Parse | None = None,
+        parse: ParseCall | None = None,
     ) -> None:
         self._session = session
         self._parse = parse

@@ -19,11 +19,11 @@ import importlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
-__all__ = ["ParsePool", "WorkerDied"]
+__all__ = ["ParseCall", "ParsePool", "WorkerDied"]
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,37 @@ T = TypeVar("T")
 WORKER_NICENESS = 10
 
 
-def _start_worker(modules: tuple[str, ...]) -> None:
-    """Worker initializer: lower the worker's priority and import the parser's module.
+class ParseCall(Protocol):
+    """``await parse(fn, *args)``: how code that is handed the pool runs a function in it."""
+
+    async def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+
+class _Collector(logging.Handler):
+    """A worker's log records, sent back with the result and logged by the parent as its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Made picklable the way QueueHandler does: arguments and traceback rendered to text.
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        records, self.records = self.records, []
+        return records
+
+
+_collector = _Collector()
+
+
+def _start_worker(modules: tuple[str, ...], level: int) -> None:
+    """Worker initializer: lower the worker's priority, log to the parent, import the parser.
 
     The imports (BeautifulSoup, pydantic models) cost more than parsing a small page; paid here,
     once per worker, they never count in a task's own time.
@@ -45,26 +74,41 @@ def _start_worker(modules: tuple[str, ...]) -> None:
         os.nice(WORKER_NICENESS)
     except OSError:  # not allowed here; running at the parent's priority is still correct
         pass
+    root = logging.getLogger()
+    root.setLevel(level)
+    root.addHandler(_collector)
     for module in modules:
         importlib.import_module(module)
+
+
+def _replay(records: Iterable[logging.LogRecord]) -> None:
+    for record in records:
+        logging.getLogger(record.name).handle(record)
 
 
 class WorkerDied(Exception):
     """The process running a parse exited before answering (the pool is replaced)."""
 
 
-def _call(fn: Callable[..., T], args: tuple[object, ...], kwargs: dict[str, object]) -> T:
-    """Run ``fn`` with the collector paused, then collect once.
+def _call(
+    fn: Callable[..., T], args: tuple[object, ...], kwargs: dict[str, object]
+) -> tuple[T, list[logging.LogRecord]]:
+    """Run ``fn`` with the garbage collector paused, then collect once; return what it logged too.
 
     A parse tree is alive until the parse returns, so collector passes during it find nothing to
     free and only rescan a growing heap; one pass afterwards frees the tree's reference cycles.
     """
+    _collector.take()
     gc.disable()
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        exc.__dict__["worker_log"] = _collector.take()
+        raise
     finally:
         gc.enable()
         gc.collect()
+    return result, _collector.take()
 
 
 class ParsePool:
@@ -97,12 +141,17 @@ class ParsePool:
             self._give_up(executor, exc)
             return await asyncio.to_thread(fn, *args, **kwargs)
         try:
-            return await asyncio.wrap_future(future)
+            result, records = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             # Killed for memory, a crash in a C extension…: this parse failed, and the next one
             # gets a fresh pool.
             self._discard(executor)
             raise WorkerDied("the parsing worker died while parsing") from None
+        except Exception as exc:
+            _replay(exc.__dict__.pop("worker_log", ()))
+            raise
+        _replay(records)
+        return result
 
     @property
     def closed(self) -> bool:
@@ -127,7 +176,7 @@ class ParsePool:
                 max_workers=self.workers,
                 mp_context=_context(),
                 initializer=_start_worker,
-                initargs=((fn.__module__,),),
+                initargs=((fn.__module__,), logging.getLogger().getEffectiveLevel()),
             )
         except (OSError, ImportError, NotImplementedError) as exc:
             self._give_up(None, exc)

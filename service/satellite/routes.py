@@ -102,7 +102,8 @@ def create_satellite(
         local_bytes=options.local_tile_bytes,
         tasks=tasks,
     )
-    return Satellite(options, tiles, Composites(tiles, cache, options, tasks), renderer, tasks)
+    composites = Composites(tiles, cache, options, tasks, parse=upstream.parse)
+    return Satellite(options, tiles, composites, renderer, tasks)
 
 
 def _satellite(request: web.Request) -> Satellite:

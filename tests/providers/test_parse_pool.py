@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
+import logging
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import providers.tgju
 from providers.http import UpstreamClient, UpstreamError, UpstreamSession
 from providers.parsing import ParsePool
 from providers.tgju import TgjuProvider, read_page
+from service.satellite import composite
+from service.satellite.composite import stitch
 from service.settings import HttpSettings
-from tests.providers.test_off_loop import recording
-from tests.support.parse_workers import crash, wait_in_worker, worker_pid
+from service.widgets.satellite import SatelliteOptions
+from tests.providers.test_off_loop import HeldTiles, recording
+from tests.support.parse_workers import crash, wait_in_worker, warn, warn_and_fail, worker_pid
 from tests.support.prices import fetch_once, serve_tgju
 
 
@@ -100,14 +106,7 @@ async def test_close_stops_every_worker_even_mid_parse(tmp_path: Path) -> None:
 
 async def test_tgju_pages_are_parsed_in_a_parsing_process(monkeypatch, upstream) -> None:
     in_this_process = recording(monkeypatch, providers.tgju, "parse_page")
-    submitted = []
-    run = ParsePool.run
-
-    async def spy(pool, fn, *args, **kwargs):
-        submitted.append(fn)
-        return await run(pool, fn, *args, **kwargs)
-
-    monkeypatch.setattr(ParsePool, "run", spy)
+    submitted = spy_on_pool(monkeypatch)
     serve_tgju(upstream)
 
     data = await fetch_once(TgjuProvider, upstream, items=["sekee", "price_dollar_rl"])
@@ -115,6 +114,46 @@ async def test_tgju_pages_are_parsed_in_a_parsing_process(monkeypatch, upstream)
     assert {item.key for item in data.items} == {"sekee", "price_dollar_rl"}
     assert submitted == [read_page] * 3
     assert in_this_process == []  # the patched copy here never ran: the worker's own did
+
+
+async def test_what_a_worker_logs_is_logged_here(client: UpstreamClient, caplog) -> None:
+    session = session_of(client)
+    caplog.set_level(logging.INFO)
+
+    pid = await session.parse(warn, "تهران")
+    with pytest.raises(ValueError, match="broken"):
+        await session.parse(warn_and_fail, "broken")
+
+    records = [r for r in caplog.records if r.name == "tests.parse_workers"]
+    assert [r.getMessage() for r in records] == ["from the worker: تهران", "before failing: broken"]
+    assert {r.process for r in records} == {pid} and pid != os.getpid()
+    assert all(r.levelno == logging.WARNING for r in records)
+
+
+def spy_on_pool(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The functions handed to parsing processes, in order."""
+    submitted: list[object] = []
+    run = ParsePool.run
+
+    async def spy(pool, fn, *args, **kwargs):
+        submitted.append(fn)
+        return await run(pool, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ParsePool, "run", spy)
+    return submitted
+
+
+async def test_the_satellite_picture_is_drawn_in_a_parsing_process(monkeypatch, client) -> None:
+    in_this_process = recording(monkeypatch, composite, "tile_image")
+    submitted = spy_on_pool(monkeypatch)
+    options = SatelliteOptions(marker=None)
+    held = HeldTiles(options.zoom, {})
+
+    data = await stitch(held, options, "Esri", parse=client.parse)  # type: ignore[arg-type]
+
+    assert Image.open(io.BytesIO(data)).size == (1020, 802)
+    assert submitted == [composite.compose]
+    assert in_this_process == []  # not one tile was decoded here
 
 
 async def test_no_workers_means_a_thread(monkeypatch) -> None:

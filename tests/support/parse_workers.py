@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -21,3 +22,13 @@ def wait_in_worker(started: str, seconds: float) -> int:
     Path(started).touch()
     time.sleep(seconds)
     return os.getpid()
+
+
+def warn(text: str) -> int:
+    logging.getLogger("tests.parse_workers").warning("from the worker: %s", text)
+    return os.getpid()
+
+
+def warn_and_fail(text: str) -> None:
+    logging.getLogger("tests.parse_workers").warning("before failing: %s", text)
+    raise ValueError(text)
