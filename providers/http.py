@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from providers.parsing import ParseCall, ParsePool, WorkerDied
 from providers.redaction import printable, redact
 from service.settings import HttpSettings
 
@@ -34,6 +35,9 @@ __all__ = [
     "printable",
     "redact",
 ]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Longest message an ``UpstreamError`` carries (it ends up in /health, JSON and log lines).
 MESSAGE_LIMIT = 500
@@ -72,6 +76,18 @@ class UpstreamError(Exception):
         #: ``printable(redact(…))``. Known secrets are already blanked out of it by the client.
         self.status = status
         self.body = _without(body, secrets)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a parsing process and pickled back: rebuilt as it is, since its message is
+        # already made safe (the default would call __init__ with the message alone and fail).
+        return _rebuild_error, (type(self), str(self), dict(self.__dict__))
+
+
+def _rebuild_error(cls: type[UpstreamError], message: str, state: dict[str, Any]) -> UpstreamError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 def _without(body: bytes, secrets: Iterable[str]) -> bytes:
@@ -201,6 +217,9 @@ class UpstreamClient:
     limited to ``[http] max_connections_per_provider``: a hanging tile source can fill its own
     pool, never the one price and weather refreshes use. Pools are created on first use.
     An injected ``session`` (a test seam) serves every pool and stays owned by the caller.
+
+    It also owns the parsing processes (``[http] parse_workers``), started on the first
+    ``parse`` and stopped by ``close``.
     """
 
     def __init__(self, settings: HttpSettings, session: aiohttp.ClientSession | None = None) -> None:
@@ -210,15 +229,30 @@ class UpstreamClient:
         self.now: Callable[[], float] = time.time
         self._injected = session
         self._pools: dict[str, aiohttp.ClientSession] = {}
+        self._parsing = ParsePool(settings.parse_workers)
         self._started = False
 
     async def start(self) -> None:
         self._started = True
+        if self._parsing.closed:  # started again after close()
+            self._parsing = ParsePool(self.settings.parse_workers)
 
     async def close(self) -> None:
         self._started = False
         pools, self._pools = list(self._pools.values()), {}
-        await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
+        await asyncio.gather(self._parsing.close(), *(pool.close() for pool in pools), return_exceptions=True)
+
+    @property
+    def parsing(self) -> ParsePool:
+        """The parsing processes (for tests and diagnostics; providers use ``session.parse``)."""
+        return self._parsing
+
+    async def parse(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a parsing process (see ``UpstreamSession.parse``)."""
+        try:
+            return await self._parsing.run(fn, *args, **kwargs)
+        except WorkerDied as exc:
+            raise UpstreamError("parse", f"{exc} (a new one starts with the next parse)") from None
 
     @property
     def pools(self) -> tuple[str, ...]:
@@ -263,6 +297,7 @@ class UpstreamClient:
             validators=validators or {},
             secrets=tuple(secret for secret in secrets if secret),
             now=self.now,
+            parse=self.parse,
         )
 
 
@@ -284,9 +319,11 @@ class UpstreamSession:
         validators: Mapping[str, Mapping[str, str]],
         secrets: tuple[str, ...] = (),
         now: Callable[[], float] = time.time,
+        parse: ParseCall | None = None,
     ) -> None:
         self._session = session
         self._now = now
+        self._parse = parse
         self._settings = settings
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds, connect=min(settings.connect_timeout_seconds, timeout_seconds)
@@ -381,6 +418,17 @@ class UpstreamSession:
         if fresh_validators:
             self.new_validators[key] = fresh_validators
         return response
+
+    async def parse(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a parsing process, for work too heavy for the event loop.
+
+        ``fn`` must be a module-level function, its arguments and result picklable and small
+        (an answer's bytes in, plain data out). What ``fn`` raises is raised here; a worker that
+        dies is an ``UpstreamError("parse")`` and the next parse gets a new one.
+        """
+        if self._parse is None:  # a session built without a client: a thread still spares the loop
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self._parse(fn, *args, **kwargs)
 
     async def get_json(self, url: str | URL, **kwargs: Any) -> Any:
         """GET and decode JSON in a worker thread (a large body must not stall the event loop)."""

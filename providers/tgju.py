@@ -96,15 +96,16 @@ class TgjuProvider(Provider):
                 "Accept-Language": "fa-IR,fa;q=0.9,en;q=0.5",
             },
         )
-        # A market page is megabytes of HTML: decoding and parsing it on the event loop would
-        # stall every request the process serves meanwhile.
-        return await asyncio.to_thread(read_page, response.body, response.text_charset, wanted, page)
+        # A market page is megabytes of HTML and its soup millions of objects: parsed in this
+        # process, even in a thread, the garbage collector's passes over them would stall every
+        # request served meanwhile. The parsing process sends back only the items.
+        return await http.parse(read_page, response.body, response.text_charset, wanted, page)
 
 
 def read_page(
     body: bytes, charset: str, wanted: set[str], page: str
 ) -> tuple[dict[str, PriceItem], list[str]]:
-    """Decode and parse one market page (blocking: run it in a worker thread)."""
+    """Decode and parse one market page (blocking and picklable: runs in a parsing process)."""
     text = body.decode(charset, errors="replace")
     if "market-table" not in text:
         raise UpstreamError("changed", f"tgju /{page}: no market table in the page")

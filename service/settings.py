@@ -66,6 +66,9 @@ class HttpSettings(BaseModel):
     #: Each provider (and the tile source) has its own connection pool of this size, so one
     #: hanging upstream can exhaust only its own connections.
     max_connections_per_provider: int = Field(default=10, ge=1)
+    #: Processes that parse large upstream answers (tgju's pages) off the serving process, so the
+    #: parse's allocations never reach its garbage collector. 0 parses in a thread instead.
+    parse_workers: int = Field(default=1, ge=0, le=16)
 
 
 class EmbedSettings(BaseModel):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont
 
 from cache.base import Cache, CacheUnavailable
+from providers.parsing import ParseCall
 from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
 from service.engine.tasks import Tasks
@@ -38,11 +39,15 @@ class Picture:
     built_for: float
 
 
-async def stitch(tiles: TileCache, options: SatelliteOptions, attribution: str) -> bytes:
-    """Gather the tiles (I/O, on the loop), then decode and draw in a worker thread.
+async def stitch(
+    tiles: TileCache, options: SatelliteOptions, attribution: str, *, parse: ParseCall | None = None
+) -> bytes:
+    """Gather the tiles (I/O, on the loop), then decode and draw in a parsing process.
 
     Decoding a few dozen JPEGs, cropping and re-encoding takes far longer than a request may
-    wait, so none of it runs on the event loop.
+    wait, so none of it runs on the event loop; nor in one of its threads, where the GIL it
+    takes between Pillow's calls and the garbage it leaves still delayed requests. ``parse`` is
+    the upstream client's pool (``UpstreamClient.parse``); without one, a thread.
     """
     zoom = options.zoom
     x_min, y_min, x_max, y_max = tile_range(options.bbox, zoom)
@@ -56,7 +61,9 @@ async def stitch(tiles: TileCache, options: SatelliteOptions, attribution: str) 
         if isinstance(tile, BaseException):
             raise tile
         placed.append((x, y, tile.data))
-    return await asyncio.to_thread(compose, placed, options, attribution)
+    if parse is None:
+        return await asyncio.to_thread(compose, placed, options, attribution)
+    return await parse(compose, placed, options, attribution)
 
 
 def tile_image(data: bytes) -> Image.Image | None:
@@ -84,7 +91,7 @@ def tile_image(data: bytes) -> Image.Image | None:
 def compose(
     placed: list[tuple[int, int, bytes | None]], options: SatelliteOptions, attribution: str
 ) -> bytes:
-    """The picture from its tiles' bytes (blocking Pillow work: run it in a worker thread)."""
+    """The picture from its tiles' bytes (blocking and picklable: runs in a parsing process)."""
     zoom = options.zoom
     x_min, y_min, x_max, y_max = tile_range(options.bbox, zoom)
     canvas = Image.new("RGB", ((x_max - x_min + 1) * TILE_SIZE, (y_max - y_min + 1) * TILE_SIZE), NEUTRAL)
@@ -136,8 +143,17 @@ def _attribution_band(picture: Image.Image, text: str) -> None:
 class Composites:
     """The current picture per process, shared through the cache, built by one caller at a time."""
 
-    def __init__(self, tiles: TileCache, cache: Cache, options: SatelliteOptions, tasks: Tasks) -> None:
+    def __init__(
+        self,
+        tiles: TileCache,
+        cache: Cache,
+        options: SatelliteOptions,
+        tasks: Tasks,
+        *,
+        parse: ParseCall | None = None,
+    ) -> None:
         self._tiles = tiles
+        self._parse = parse
         self._cache = cache
         self._options = options
         self._current: Picture | None = None
@@ -169,7 +185,9 @@ class Composites:
 
     async def _build(self, key: str, snapshot: Snapshot) -> Picture:
         self.builds += 1
-        data = await stitch(self._tiles, self._options, str(snapshot.data.get("attribution", "")))
+        data = await stitch(
+            self._tiles, self._options, str(snapshot.data.get("attribution", "")), parse=self._parse
+        )
         try:
             await self._cache.set(key, data, ttl_seconds=7 * 86400)
         except CacheUnavailable:

@@ -105,7 +105,8 @@ def create_satellite(
         tasks=tasks,
         clock=clock,
     )
-    return Satellite(options, tiles, Composites(tiles, cache, options, tasks), renderer, tasks)
+    composites = Composites(tiles, cache, options, tasks, parse=upstream.parse)
+    return Satellite(options, tiles, composites, renderer, tasks)
 
 
 def _satellite(request: web.Request) -> Satellite:

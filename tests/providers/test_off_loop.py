@@ -1,4 +1,5 @@
-"""The event loop never parses or decodes: that runs in worker threads, with its own limits."""
+"""The event loop never parses or decodes: that runs in worker threads (tgju's pages in a parsing
+process: see test_parse_pool), with its own limits."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import providers.tgju
 from providers.brsapi import BrsApiProvider
 from providers.metno import MetNoProvider
 from providers.openmeteo import OpenMeteoProvider
-from providers.tgju import TgjuProvider
 from service.satellite import composite
 from service.satellite.composite import NEUTRAL, stitch
 from service.satellite.tile_cache import Tile
@@ -32,7 +32,7 @@ from service.widgets.satellite import FAMENIN_BBOX, SatelliteOptions
 from tests.providers.test_weather_providers import fetch as fetch_weather
 from tests.providers.test_weather_providers import metno_fixture, openmeteo_fixture
 from tests.support.fixtures import fixture_text
-from tests.support.prices import fetch_once, serve_tgju
+from tests.support.prices import fetch_once
 from tests.support.tiles import FakeTiles, jpeg, tile_colour
 
 
@@ -51,16 +51,6 @@ def recording(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[th
 
 def off_the_loop(threads: list[threading.Thread]) -> bool:
     return bool(threads) and all(thread is not threading.main_thread() for thread in threads)
-
-
-async def test_tgju_pages_are_parsed_in_a_worker_thread(monkeypatch, upstream) -> None:
-    threads = recording(monkeypatch, providers.tgju, "parse_page")
-    serve_tgju(upstream)
-
-    data = await fetch_once(TgjuProvider, upstream, items=["sekee", "price_dollar_rl"])
-
-    assert {item.key for item in data.items} == {"sekee", "price_dollar_rl"}
-    assert len(threads) == 3 and off_the_loop(threads)
 
 
 async def test_json_bodies_are_decoded_in_a_worker_thread(monkeypatch, upstream) -> None:
