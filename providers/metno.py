@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from providers.base import Provider
 from providers.http import UpstreamError
+from providers.place import check_place
 from service.widgets.weather import (
     MAX_DAYS,
     Current,
     Location,
     WeatherData,
     WeatherOptions,
-    check_place,
     condition,
     day,
 )

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.http import UpstreamError
+from providers.place import check_place
 from service.widgets.weather import (
     MAX_DAYS,
     Current,
     Location,
     WeatherData,
     WeatherOptions,
-    check_place,
     condition,
     day,
 )
