@@ -128,7 +128,7 @@ class ParsePool:
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` in a worker process; ``WorkerDied`` if the worker crashed."""
         if self._closed:
-            raise RuntimeError("the parse pool is closed")
+            raise WorkerDied("the parse pool is closed (shutting down)")
         executor = None if self._unavailable else self._executor_for(fn)
         if executor is None:
             return await asyncio.to_thread(fn, *args, **kwargs)

@@ -176,9 +176,10 @@ class WidgetRefresher:
         for provider in ready:
             outcome = await self._try(provider, held)
             if isinstance(outcome, Snapshot):
-                await self.store.save(outcome)
+                # The shared state first: a replica that hears of the new snapshot reads it next.
                 self._succeeded(provider, outcome)
                 await self._save_shared_state()
+                await self.store.save(outcome)
                 self._untroubled()
                 return outcome
             self._provider_failed(provider, outcome)
@@ -331,7 +332,15 @@ class WidgetRefresher:
             self.state.consecutive_failures = 0
             self.state.last_error = self.state.last_error_reason = None
             self.state.last_success = max(self.state.last_success or 0.0, snapshot.fetched_at)
+            if self.store.cache.shared and not self.store.tasks.closed:
+                # Which providers failed or recovered there is in the shared state it wrote.
+                self.store.tasks.spawn(self._adopt_shared_state(), name=f"reload state {self.name}")
         self._changed.set()
+
+    async def _adopt_shared_state(self) -> None:
+        shared_state = await self._load_shared_state()
+        if shared_state is not None:
+            self.state = shared_state
 
     def _due(self, snapshot: Snapshot | None) -> float:
         if snapshot is None:

@@ -110,8 +110,12 @@ class SingleFlight(Generic[T]):
         while True:
             await asyncio.sleep(self._lock_seconds / 3)
             try:
-                if not await self._cache.extend_lock(lock, token, self._lock_seconds):
-                    log.warning("lost %s while still working (the cache was unreachable too long)", lock)
+                if await self._cache.extend_lock(lock, token, self._lock_seconds):
+                    continue
+                # Gone (Redis restarted empty, or it lapsed while unreachable): take it again, so
+                # no other process starts the same work while this one is still at it.
+                if not await self._cache.acquire_lock(lock, token, self._lock_seconds):
+                    log.warning("%s was taken by another process while this one was still working", lock)
                     return
             except CacheUnavailable:
                 continue  # try again; if it lapses meanwhile, another process may start too

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from cache.base import Cache
-from providers.http import UpstreamClient
+from providers.http import UpstreamClient, UpstreamError
 from providers.tiles import XyzTileProvider
 from service.engine.clock import Clock
 from service.engine.tasks import Tasks
@@ -152,7 +152,11 @@ async def picture(request: web.Request) -> web.Response:
     snapshot = refresher.serve_now() or await refresher.current()
     if snapshot is None:
         return json_error(503, refresher.state.last_error or "no picture yet")
-    built = await satellite.composites.get(snapshot)
+    try:
+        built = await satellite.composites.get(snapshot)
+    except (UpstreamError, TileUnavailable) as exc:
+        # No tile could be had, or the drawing process died: the next request builds it again.
+        return json_error(503, f"the picture cannot be built now: {exc}")
     if built is None:
         return json_error(503, "the picture is being built; try again shortly")
     headers = {
