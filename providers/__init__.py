@@ -2,10 +2,12 @@
 
 from providers.base import Provider
 from providers.brsapi import BrsApiProvider
+from providers.calendar import CalendarProvider
 from providers.links import LinksProvider
 from providers.metno import MetNoProvider
 from providers.navasan import NavasanProvider
 from providers.openmeteo import OpenMeteoProvider
+from providers.prayer import PrayerTimesProvider
 from providers.tgju import TgjuProvider
 from providers.tiles import XyzTileProvider
 
@@ -17,4 +19,6 @@ BUILTIN_PROVIDERS: tuple[type[Provider], ...] = (
     OpenMeteoProvider,
     MetNoProvider,
     XyzTileProvider,
+    PrayerTimesProvider,
+    CalendarProvider,
 )

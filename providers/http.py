@@ -333,6 +333,10 @@ class UpstreamSession:
         self._secrets = secrets
         self.new_validators: dict[str, dict[str, str]] = {}
 
+    def now(self) -> float:
+        """The engine's shared clock (epoch seconds): what "today" is for computed widgets."""
+        return self._now()
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """What providers must redact from texts they build from an upstream's answer."""

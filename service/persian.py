@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -57,6 +57,21 @@ def jalali_datetime(epoch_seconds: float, tz: ZoneInfo = TEHRAN) -> str:
     jalali = jdatetime.datetime.fromgregorian(datetime=moment)
     month = jdatetime.date.j_months_fa[jalali.month - 1]
     return f"{digits(jalali.day)} {month} {digits(jalali.year)}، ساعت {digits(moment.strftime('%H:%M'))}"
+
+
+def clock_time(iso: str) -> str:
+    """An ISO 8601 instant as its wall-clock time, rounded to the minute: ``۱۷:۱۲``.
+
+    Rounded, not truncated, as published prayer tables do (17:11:57 is printed 17:12).
+    """
+    moment = datetime.fromisoformat(iso)
+    rounded = moment + timedelta(seconds=30)
+    return digits(f"{rounded.hour:02d}:{rounded.minute:02d}")
+
+
+def epoch(iso: str) -> float:
+    """An aware ISO 8601 instant in epoch seconds (to compare with the clock in templates)."""
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def age_phrase(seconds: float) -> str:

@@ -64,7 +64,17 @@ class WidgetRefresher:
     def now(self) -> float:
         return float(self.clock.time())
 
+    def expires_at(self, snapshot: Snapshot) -> float:
+        """When this snapshot turns stale: one interval after it was fetched, or the widget's own
+        schedule (``WidgetSpec.next_refresh``, e.g. the next local midnight)."""
+        hook = self.widget.spec.next_refresh
+        if hook is None:
+            return snapshot.fetched_at + self.widget.refresh_seconds
+        return hook(snapshot.fetched_at, self.widget.options)
+
     def is_fresh(self, snapshot: Snapshot, now: float) -> bool:
+        if self.widget.spec.next_refresh is not None:
+            return now < self.expires_at(snapshot)
         return snapshot.age(now) <= self.widget.refresh_seconds
 
     def status(self, snapshot: Snapshot | None, now: float) -> str:
@@ -76,7 +86,7 @@ class WidgetRefresher:
     def serve_now(self) -> Snapshot | None:
         """The hot path: the in-process snapshot, with a background refresh if it is stale."""
         snapshot = self.store.peek(self.name)
-        if snapshot is not None and snapshot.fetched_at + self.widget.refresh_seconds < self.now():
+        if snapshot is not None and self.expires_at(snapshot) < self.now():
             self.trigger()
         return snapshot
 
@@ -104,7 +114,7 @@ class WidgetRefresher:
 
     def next_refresh_at(self, snapshot: Snapshot | None) -> float:
         """When this process will next try to refresh (for Cache-Control and the scheduler)."""
-        due = self.now() if snapshot is None else snapshot.fetched_at + self.widget.refresh_seconds
+        due = self.now() if snapshot is None else self.expires_at(snapshot)
         return max(due, self.retry_at)
 
     def max_age(self, snapshot: Snapshot | None, now: float) -> float:
@@ -345,6 +355,9 @@ class WidgetRefresher:
     def _due(self, snapshot: Snapshot | None) -> float:
         if snapshot is None:
             return max(self.now(), self.retry_at)
+        if self.widget.spec.next_refresh is not None:
+            # A calendar schedule: refreshing early would compute the day that is ending again.
+            return max(self.expires_at(snapshot), self.retry_at)
         # Start a little early, by a random share of the interval drawn once per snapshot, so
         # replicas spread out and data rarely turns stale (XFetch's idea, simplified).
         early = self._early.get(snapshot.fetched_at)

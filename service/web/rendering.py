@@ -28,6 +28,8 @@ def create_environment() -> Environment:
     env.filters["fa_degrees"] = persian.degrees
     env.filters["compass"] = persian.compass
     env.filters["jalali_day_month"] = persian.jalali_day_month
+    env.filters["clock_time"] = persian.clock_time
+    env.filters["epoch"] = persian.epoch
     return env
 
 
@@ -59,4 +61,5 @@ class Renderer:
             options=options,
             snapshot=snapshot,
             age_seconds=snapshot.age(now),
+            now=now,
         )

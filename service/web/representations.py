@@ -113,12 +113,15 @@ class Representations:
         age_bucket = int(snapshot.age(now) // 60) if snapshot is not None and status == "stale" else 0
         digest = snapshot.digest if snapshot is not None else "none"
         fetched_at = snapshot.fetched_at if snapshot is not None else 0.0
-        key = ("html", spec.name, digest, fetched_at, status, vkey, age_bucket)
+        # A fragment that depends on the time of day is rendered again each minute.
+        minute = int(now // 60) if spec.clock_dependent else 0
+        key = ("html", spec.name, digest, fetched_at, status, vkey, age_bucket, minute)
         found = self._cache.get(key)
         if isinstance(found, HtmlBody):
             return found
         text = self.renderer.fragment(spec, snapshot, status, view, options=options, now=now)
         suffix = f"-{age_bucket}" if status == "stale" else ""
+        suffix += f"-m{minute}" if spec.clock_dependent else ""
         body = HtmlBody(text.encode(), f'W/"{digest}-{status}-{vkey}{suffix}-h"')
         self._remember(key, body)
         return body

@@ -124,7 +124,7 @@ def _prepare(
         **reps.fixed_headers,
         "ETag": etag,
         "Cache-Control": cache_control(
-            refresher.max_age(snapshot, now),
+            _max_age(kind, refresher, snapshot, now),
             stale_while_revalidate=settings.stale_while_revalidate_seconds,
             stale_if_error=settings.stale_if_error_seconds,
         ),
@@ -132,7 +132,7 @@ def _prepare(
     # Valid to the end of this second, or to the moment the data turns stale if that is sooner.
     expires_at = float(int(now) + 1)
     if status == "fresh":
-        expires_at = min(expires_at, snapshot.fetched_at + refresher.widget.refresh_seconds)
+        expires_at = min(expires_at, refresher.expires_at(snapshot))
     policy = request.app[EMBED]
     return Prepared(
         expires_at,
@@ -142,6 +142,14 @@ def _prepare(
         caching,
         None if policy.any_origin else policy,
     )
+
+
+def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: float) -> float:
+    max_age = refresher.max_age(snapshot, now)
+    if kind == "html" and refresher.widget.spec.clock_dependent:
+        # The fragment changes with the time of day: no client keeps it past this minute.
+        max_age = min(max_age, 60 - now % 60)
+    return max_age
 
 
 def _hot(request: web.Request, kind: str) -> web.Response | None:

@@ -49,3 +49,11 @@ class WidgetSpec:
     #: Sanity checks against the last good data, run before a snapshot is accepted:
     #: returns the data to store and the problems found (logged, counted, shown in /health).
     reconcile: Reconciler = field(default=lambda new, previous, options: (new, []))
+    #: When data fetched at ``fetched_at`` (epoch seconds, shared clock) must be refreshed, for
+    #: widgets tied to the calendar rather than an interval (e.g. the next local midnight). It
+    #: replaces ``fetched_at + refresh_seconds`` for freshness, scheduling and ``max-age``; the
+    #: refresh interval still caps ``max-age`` and backoff. Called with (fetched_at, options).
+    next_refresh: Callable[[float, BaseModel], float] | None = None
+    #: The fragment depends on the time of day (e.g. the next prayer highlighted), not only on
+    #: the data: it is rendered again each minute and clients may keep it for at most a minute.
+    clock_dependent: bool = False

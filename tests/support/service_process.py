@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
+from service.widgets import BUILTIN_WIDGETS
 from tests.support.redis_server import free_port
 from tests.support.upstream import FakeUpstream
 
@@ -20,8 +21,8 @@ async def start_serving_probe(upstream: FakeUpstream, **env: str) -> tuple[async
     """``serve`` with only the probe widget, fetched on demand from the fake upstream."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
-    for widget in ("PRICES", "WEATHER", "SATELLITE", "LINKS"):
-        full_env[f"SIDEBAR_WIDGETS__{widget}__ENABLED"] = "false"
+    for spec in BUILTIN_WIDGETS:
+        full_env[f"SIDEBAR_WIDGETS__{spec.name.upper()}__ENABLED"] = "false"
     full_env.update(
         {
             "PYTHONPATH": os.pathsep.join(PLUGIN_PATH),

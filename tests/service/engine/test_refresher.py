@@ -10,6 +10,8 @@ import asyncio
 import dataclasses
 import logging
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -17,6 +19,7 @@ from aiohttp import web
 from service.registry import default_registry
 from service.web.app import create_app
 from service.web.keys import ENGINE
+from service.widgets.local_day import next_local_midnight
 from tests.support.clock import FakeClock, settle
 from tests.support.probe import ProbeProvider
 
@@ -476,3 +479,34 @@ async def test_fake_clock_moves_only_when_told(clock: FakeClock):
     assert not sleeper.done()
     await clock.advance(0.1)
     assert sleeper.done() and clock.time() == start + 10
+
+
+async def test_a_widget_with_a_calendar_schedule_is_fresh_until_local_midnight_and_refreshes_after_it(
+    aiohttp_client, upstream, probe_settings
+):
+    tehran = ZoneInfo("Asia/Tehran")
+    clock = FakeClock(datetime(2026, 11, 26, 23, 0, tzinfo=tehran).timestamp())
+    upstream.json("/probe", {"value": 1, "label": "today"})
+    registry = default_registry()
+    registry.widgets["probe"] = dataclasses.replace(
+        registry.widgets["probe"],
+        next_refresh=lambda fetched_at, options: next_local_midnight(fetched_at, tehran),
+    )
+    app = create_app(probe_settings(refresh_seconds=60, background=True), registry=registry, clock=clock)
+    client = await aiohttp_client(app)
+    await clock.advance(1)
+    assert upstream.hits["/probe"] == 1
+
+    # An hour, far past the 60 s interval: still fresh, no refresh, clients told to wait for midnight.
+    await clock.advance(3600 - 1 - 2)
+    response = await client.get("/widgets/probe.json")
+    assert (await response.json())["status"] == "fresh"
+    assert "max-age=2," in response.headers["Cache-Control"]
+    assert upstream.hits["/probe"] == 1
+
+    upstream.json("/probe", {"value": 2, "label": "tomorrow"})
+    await clock.advance(3)  # 00:00:01
+
+    assert upstream.hits["/probe"] == 2
+    body = await (await client.get("/widgets/probe.json")).json()
+    assert body["status"] == "fresh" and body["data"]["label"] == "tomorrow"

@@ -26,11 +26,13 @@ from tests.support.prices import serve_tgju
 from tests.support.redis_server import free_port
 from tests.support.tiles import FakeTiles
 
-WIDGETS = ("weather", "prices", "satellite", "links")
+WIDGETS = ("weather", "prices", "satellite", "prayer", "date", "links")
 EXPECTED_TEXT = {
     "weather": ["وضع هوای فامنین", "برف", "پنج‌شنبه"],
     "prices": ["دلار آمریکا", "۱۰۵٬۲۳۰", "سکه امامی"],
     "satellite": ["عکس ماهواره‌ای شهرستان فامنین", "Tiles © Esri"],
+    "prayer": ["اوقات شرعی به افق فامنین", "اذان بعدی", "نیمه‌شب"],
+    "date": ["امروز", "۱۴"],  # the Jalali year, in Persian digits
     "links": ["فرمانداری فامنین", "بازی قیام مختار"],
 }
 
@@ -61,7 +63,8 @@ async def service_url(upstream) -> AsyncIterator[str]:
     settings = Settings(
         public_url=url,
         engine={"background": False},
-        widgets={"prices": {"items": ["price_dollar_rl", "sekee", "ons"]}},
+        # The prayer box's widest form: a week's table of six times in the 300 px column.
+        widgets={"prices": {"items": ["price_dollar_rl", "sekee", "ons"]}, "prayer": {"days": 7}},
         providers={
             "tgju": {"url": upstream.url("")},
             "openmeteo": {"url": upstream.url("")},
