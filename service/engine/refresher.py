@@ -374,25 +374,29 @@ class WidgetRefresher:
         """
         idle = min(1.0, max(0.05, self.widget.refresh_seconds / 20))
         while True:
+            waited = False
             try:
-                await self._schedule_step()
+                waited = await self._schedule_step()
             except asyncio.CancelledError:
                 raise  # shutting down: the only way out
             except Exception as exc:
                 self._unexpected(exc)
-            # Reached whatever the step did: never spin, whatever happened or the clock says.
-            await self.clock.sleep(idle)
+            if not waited:
+                # After an attempt or an error: never spin, whatever happened or the clock says.
+                await self.clock.sleep(idle)
 
-    async def _schedule_step(self) -> None:
+    async def _schedule_step(self) -> bool:
+        """Wait until the next refresh is due (True), or run it (False)."""
         snapshot = self.store.peek(self.name) or await self.store.load(self.name)
         wait = self._due(snapshot) - self.now()
         if wait > 0:
             self._changed.clear()
             await wait_event(self.clock, self._changed, wait)
-            return
+            return True
         task = self.trigger()
         if task is not None:
             await _quietly(task)
+        return False
 
 
 async def _quietly(awaitable: Awaitable[Snapshot | None]) -> None:

@@ -495,6 +495,8 @@ async def test_a_widget_with_a_calendar_schedule_is_fresh_until_local_midnight_a
     app = create_app(probe_settings(refresh_seconds=60, background=True), registry=registry, clock=clock)
     client = await aiohttp_client(app)
     await clock.advance(1)
+    store = client.app[ENGINE].store
+    await _until(lambda: store.local("probe") is not None and clock.sleepers > 0)
     assert upstream.hits["/probe"] == 1
 
     # An hour, far past the 60 s interval: still fresh, no refresh, clients told to wait for midnight.
@@ -506,6 +508,7 @@ async def test_a_widget_with_a_calendar_schedule_is_fresh_until_local_midnight_a
 
     upstream.json("/probe", {"value": 2, "label": "tomorrow"})
     await clock.advance(3)  # 00:00:01
+    await _until(lambda: store.local("probe").data["label"] == "tomorrow")
 
     assert upstream.hits["/probe"] == 2
     body = await (await client.get("/widgets/probe.json")).json()
