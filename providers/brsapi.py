@@ -75,18 +75,24 @@ def _item(key: str, entry: dict[str, Any]) -> PriceItem:
     unit, rial_per_unit = UNITS[unit_name]
     if (unit == "USD") != (key == "ons"):
         raise ValueError(f"unexpected unit {unit_name!r}")
-    change = to_rial(parse_decimal(str(entry.get("change_value", 0))), rial_per_unit)
+    change = _amount(entry.get("change_value", 0), unit, rial_per_unit)
     percent = float(parse_decimal(str(entry.get("change_percent", 0))))
     return PriceItem(
         key=key,
         title=TITLES.get(key) or clean_title(str(entry.get("name", key))),
-        price=to_rial(parse_decimal(str(entry["price"])), rial_per_unit),
+        price=_amount(entry["price"], unit, rial_per_unit),
         unit=unit,
         change=change,
         change_percent=percent,
         direction="up" if change > 0 else "down" if change < 0 else "flat",
         updated_at=updated_at(epoch_seconds(entry["time_unix"])),
     )
+
+
+def _amount(value: Any, unit: Unit, rial_per_unit: int) -> int | float:
+    """Toman (or Rial) as whole Rial; dollars keep their cents."""
+    amount = parse_decimal(str(value))
+    return float(round(amount, 2)) if unit == "USD" else to_rial(amount, rial_per_unit)
 
 
 def _joined(problems: list[str]) -> str:

@@ -34,7 +34,10 @@ from service.widgets.prices import (
 if TYPE_CHECKING:
     from providers.http import UpstreamSession
 
-PAGES = ("currency", "gold-chart", "coin")
+#: The market pages, then the home page: its info bar carries what no market page does (the
+#: ounce, Brent, Tether in Rial). A market page's row wins over the info bar's (it has low, high
+#: and a time; the bar has only price and change).
+PAGES = ("currency", "gold-chart", "coin", "")
 #: Cloudflare in front of tgju turns non-browser clients away.
 BROWSER_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -71,7 +74,11 @@ class TgjuProvider(Provider):
                 raise result
             else:
                 found, page_problems = result
-                items.update(found)
+                for key, item in found.items():
+                    # A row a market page rejected stays rejected (its last good value is kept
+                    # and the rejection reported): the info bar is no second opinion on it.
+                    if page != "" or not any(p.startswith(f"{key}: ") for p in problems):
+                        items.setdefault(key, item)
                 problems.extend(page_problems)
         if not items:
             if failures:
@@ -107,9 +114,54 @@ def read_page(
 ) -> tuple[dict[str, PriceItem], list[str]]:
     """Decode and parse one market page (blocking and picklable: runs in a parsing process)."""
     text = body.decode(charset, errors="replace")
+    if page == "":
+        if "info-bar" not in text:
+            raise UpstreamError("changed", "tgju /: no info bar in the home page")
+        return parse_info_bar(text, wanted)
     if "market-table" not in text:
         raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
     return parse_page(text, wanted, page=page)
+
+
+def parse_info_bar(html: str, wanted: set[str]) -> tuple[dict[str, PriceItem], list[str]]:
+    """Items of the home page's info bar: ``<li id="l-KEY" class="high|low">`` with a price and a
+    change ``(0.19%) 7.99``; no day's low, high or time."""
+    soup = BeautifulSoup(html, "html.parser")
+    bar = soup.select_one("ul.info-bar")
+    if bar is None:
+        raise UpstreamError("changed", "tgju /: no info bar in the home page")
+    items: dict[str, PriceItem] = {}
+    problems: list[str] = []
+    for entry in bar.select("li[id]"):
+        key = str(entry.get("id", "")).strip().removeprefix("l-")
+        if key not in wanted or key in items:
+            continue
+        try:
+            items[key] = _bar_item(key, entry)
+        except (ValueError, ArithmeticError, ValidationError) as exc:
+            problems.append(printable(f"{key}: {_short(exc)}"))
+    return items, problems
+
+
+def _bar_item(key: str, entry: Tag) -> PriceItem:
+    unit: Unit = "USD" if key in USD_ITEMS else "IRR"
+    price_cell = entry.select_one(".info-price")
+    if price_cell is None:
+        raise ValueError("no price in the info bar entry")
+    classes = list(entry.get("class") or [])
+    direction: Direction = "down" if "low" in classes else "up" if "high" in classes else "flat"
+    change, percent = _signed_change(entry.select_one(".info-change"), unit, direction)
+    heading = entry.find("h3")
+    title = TITLES.get(key) or (clean_title(heading.get_text(" ")) if heading else "") or key
+    return PriceItem(
+        key=key,
+        title=title,
+        price=_amount(price_cell.get_text(), unit),
+        unit=unit,
+        change=change,
+        change_percent=percent,
+        direction=direction if change or percent else "flat",
+    )
 
 
 def _most_telling(failures: list[UpstreamError]) -> UpstreamError:
@@ -193,13 +245,14 @@ def _item(key: str, row: Tag, columns: dict[str, int], now: datetime) -> PriceIt
     )
 
 
-def _optional_amount(cell: Tag | None, unit: Unit) -> int | None:
+def _optional_amount(cell: Tag | None, unit: Unit) -> int | float | None:
     return _amount(cell.get_text(), unit) if cell is not None and cell.get_text(strip=True) else None
 
 
-def _amount(text: str, unit: Unit) -> int:
+def _amount(text: str, unit: Unit) -> int | float:
     value = parse_decimal(text)
-    return int(value.to_integral_value()) if unit == "USD" else _exact_int(value)
+    # Dollars keep their cents (the ounce at 4,197.25 is not 4,197); Rial are whole.
+    return float(round(value, 2)) if unit == "USD" else _exact_int(value)
 
 
 def _exact_int(value: Decimal) -> int:
@@ -208,25 +261,34 @@ def _exact_int(value: Decimal) -> int:
     return int(value)
 
 
-def _change(cell: Tag | None, unit: Unit) -> tuple[int, float, Direction]:
+def _change(cell: Tag | None, unit: Unit) -> tuple[int | float, float, Direction]:
     if cell is None:
         return 0, 0.0, "flat"
     span = cell.find("span")
     classes: list[str] = list(span.get("class") or []) if isinstance(span, Tag) else []
     direction: Direction = "down" if "low" in classes else "up" if "high" in classes else "flat"
+    change, percent = _signed_change(cell, unit, direction)
+    if direction == "flat" and change:
+        direction = "up" if change > 0 else "down"
+    return change, percent, direction
+
+
+def _signed_change(cell: Tag | None, unit: Unit, direction: Direction) -> tuple[int | float, float]:
+    """``(0.32%) 6,050`` with the sign the direction class gives (the text has none)."""
+    if cell is None:
+        return 0, 0.0
     text = ascii_digits(cell.get_text(" "))
     match = _CHANGE.search(text)
     if match is None:
         if not text.strip():
-            return 0, 0.0, "flat"
+            return 0, 0.0
         raise ValueError(f"unreadable change {text.strip()!r}")
     percent = abs(float(parse_decimal(match.group(1))))
     amount = abs(_amount(match.group(2), unit))
     sign = -1 if direction == "down" else 1 if direction == "up" else 0
     if sign == 0 and amount:
         sign = 1 if float(parse_decimal(match.group(1))) >= 0 else -1
-        direction = "up" if sign > 0 else "down"
-    return sign * amount, sign * percent, direction
+    return sign * amount, sign * percent
 
 
 def _when(cell: Tag | None, now: datetime) -> datetime | None:

@@ -26,6 +26,23 @@ class _DataAgeCollector(Collector):
         yield family
 
 
+class _MissingItemsCollector(Collector):
+    """Configured items no provider supplies, per widget, read from the served data at scrape time."""
+
+    def __init__(self, counts: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "sidebar_widget_missing_items",
+            "Configured items of a widget that no provider of its chain supplies.",
+            labels=["widget"],
+        )
+        for widget, count in self._counts():
+            family.add_metric([widget], count)
+        yield family
+
+
 class _HotPathCollector(Collector):
     """Request and lookup counts kept in plain dicts: the hot path pays a dict increment, not a lock."""
 
@@ -90,6 +107,9 @@ class Metrics:
 
     def watch_data_age(self, ages: Callable[[], Iterable[tuple[str, float]]]) -> None:
         self.registry.register(_DataAgeCollector(ages))
+
+    def watch_missing_items(self, counts: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self.registry.register(_MissingItemsCollector(counts))
 
     def count_lookup(self, result: str) -> None:
         self._lookups[result] += 1

@@ -62,6 +62,7 @@ class Engine:
             w.name: WidgetRefresher(w, self.store, upstream, settings, metrics, self.flight) for w in enabled
         }
         metrics.watch_data_age(self._data_ages)
+        metrics.watch_missing_items(self._missing_items)
 
     def _data_ages(self) -> Iterator[tuple[str, float]]:
         now = self.clock.time()
@@ -69,6 +70,13 @@ class Engine:
             snapshot = self.store.local(name)
             if snapshot is not None:
                 yield name, snapshot.age(now)
+
+    def _missing_items(self) -> Iterator[tuple[str, int]]:
+        for name in self.refreshers:
+            snapshot = self.store.local(name)
+            missing = snapshot.data.get("missing") if snapshot is not None else None
+            if isinstance(missing, list):
+                yield name, len(missing)
 
     async def start(self) -> None:
         await self.store.sync_clock()

@@ -15,12 +15,20 @@ import logging
 import random
 import traceback
 from collections.abc import Awaitable
+from typing import Any
 
 from pydantic import ValidationError
 
 from cache.base import CacheUnavailable
 from providers.base import Provider
-from providers.http import NotModified, UpstreamClient, UpstreamError, printable, redact
+from providers.http import (
+    NotModified,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamSession,
+    printable,
+    redact,
+)
 from service.engine.backoff import RefreshState, backoff_seconds
 from service.engine.clock import wait_event
 from service.engine.single_flight import SingleFlight
@@ -183,8 +191,8 @@ class WidgetRefresher:
         held = self.store.local(self.name)
         self.state.last_attempt = now
         failures: list[tuple[Provider, UpstreamError]] = []
-        for provider in ready:
-            outcome = await self._try(provider, held)
+        for index, provider in enumerate(ready):
+            outcome = await self._try(provider, held, ready[index + 1 :])
             if isinstance(outcome, Snapshot):
                 # The shared state first: a replica that hears of the new snapshot reads it next.
                 self._succeeded(provider, outcome)
@@ -199,60 +207,119 @@ class WidgetRefresher:
         self._untroubled()
         return None
 
-    async def _try(self, provider: Provider, held: Snapshot | None) -> Snapshot | UpstreamError:
-        """One provider's attempt: the snapshot to store, or why there is none."""
-        validators = held.validators if held is not None and held.source == provider.id else {}
-        secrets = (provider.config.api_key or "",)
-        session = self.upstream.session(
-            timeout_seconds=provider.config.timeout_seconds,
-            user_agent=provider.config.user_agent,
-            validators=validators,
-            pool=provider.id,
-            secrets=secrets,
-        )
-        started = self.clock.monotonic()
+    async def _try(
+        self, provider: Provider, held: Snapshot | None, later: list[Provider]
+    ) -> Snapshot | UpstreamError:
+        """One provider's attempt (with the later providers filling what it lacks): the snapshot
+        to store, or why there is none."""
+        session = self._session(provider, held)
+        answer = await self._fetch(provider, session)
+        if isinstance(answer, NotModified):
+            if held is not None:
+                # Unchanged upstream: the data we hold is confirmed current, a success.
+                self.metrics.not_modified.labels(provider.id).inc()
+                return held.renewed(self.now(), session.new_validators)
+            return self._count(provider, UpstreamError("status", f"{provider.id}: 304 without data to keep"))
+        if isinstance(answer, UpstreamError):
+            return answer
+        parts = [(provider, answer)]
+        parts.extend(await self._fill(answer, later))
         try:
-            model = await asyncio.wait_for(provider.fetch(session), provider.config.timeout_seconds * 2)
             # Everything from the upstream's answer to a stored snapshot is part of the attempt:
             # whatever raises here is this provider's failure, never the refresh's crash.
-            data = self.widget.spec.data_model.model_validate(model.model_dump(mode="json"))
-            stored, problems = self.widget.spec.reconcile(
-                data.model_dump(mode="json"), held.data if held is not None else None, self.widget.options
+            spec = self.widget.spec
+            combined = spec.combine([(p.id, data) for p, data in parts], self.widget.options)
+            stored, problems = spec.reconcile(
+                combined, held.data if held is not None else None, self.widget.options
             )
             # What reconcile kept from the held data must pass the same bounds as fresh data.
-            stored = self.widget.spec.data_model.model_validate(stored).model_dump(mode="json")
+            stored = spec.data_model.model_validate(stored).model_dump(mode="json")
+            attributions = [a for p, _ in parts if (a := p.attribution_text())]
             snapshot = Snapshot.create(
                 self.name,
                 provider.id,
                 self.now(),
                 stored,
-                attribution=provider.attribution_text(),
+                attribution=" · ".join(dict.fromkeys(attributions)) or None,
                 validators=session.new_validators,
             )
             snapshot.to_bytes()  # it must be storable, validators included, before it counts
-        except NotModified:
-            if held is not None:
-                # Unchanged upstream: the data we hold is confirmed current, a success.
-                self.metrics.not_modified.labels(provider.id).inc()
-                return held.renewed(self.now(), session.new_validators)
-            error = UpstreamError("status", f"{provider.id}: 304 without data to keep")
+        except ValidationError as exc:
+            error = UpstreamError("validation", f"{provider.id}: {exc.error_count()} invalid field(s)")
+        except Exception as exc:  # a sanity check tripping over an unexpected shape
+            error = self._unexpected_shape(provider, exc)
+        else:
+            self._report_problems(provider, problems)
+            return snapshot
+        return self._count(provider, error)
+
+    async def _fill(
+        self, data: dict[str, Any], later: list[Provider]
+    ) -> list[tuple[Provider, dict[str, Any]]]:
+        """Ask the later providers of the chain for the items ``data`` lacks (per-item fallback)."""
+        missing_of = self.widget.spec.missing
+        if missing_of is None:
+            return []
+        found: list[tuple[Provider, dict[str, Any]]] = []
+        have = data
+        for provider in later:
+            if not missing_of(have, self.widget.options):
+                break
+            # Never with the held snapshot's validators: a 304 here would bring no items.
+            answer = await self._fetch(provider, self._session(provider, None))
+            if isinstance(answer, NotModified):
+                continue
+            if isinstance(answer, UpstreamError):
+                # Counted as this provider's failure (backoff, /health); the refresh goes on.
+                self._provider_failed(provider, answer)
+                continue
+            self.state.provider(provider.id).succeeded(self.now())
+            found.append((provider, answer))
+            have = {"items": [*have.get("items", []), *answer.get("items", [])]}
+        return found
+
+    def _session(self, provider: Provider, held: Snapshot | None) -> UpstreamSession:
+        validators = held.validators if held is not None and held.source == provider.id else {}
+        return self.upstream.session(
+            timeout_seconds=provider.config.timeout_seconds,
+            user_agent=provider.config.user_agent,
+            validators=validators,
+            pool=provider.id,
+            secrets=(provider.config.api_key or "",),
+        )
+
+    async def _fetch(
+        self, provider: Provider, session: UpstreamSession
+    ) -> dict[str, Any] | NotModified | UpstreamError:
+        """Fetch and validate against the widget's model: the data, a 304, or a counted failure."""
+        started = self.clock.monotonic()
+        try:
+            model = await asyncio.wait_for(provider.fetch(session), provider.config.timeout_seconds * 2)
+            data = self.widget.spec.data_model.model_validate(model.model_dump(mode="json"))
+            return data.model_dump(mode="json")
+        except NotModified as exc:
+            return exc
         except UpstreamError as exc:
             error = exc
         except ValidationError as exc:
             error = UpstreamError("validation", f"{provider.id}: {exc.error_count()} invalid field(s)")
         except TimeoutError:
             error = UpstreamError("timeout", f"{provider.id}: fetch did not finish in time")
-        except Exception as exc:  # a parser or a sanity check tripping over an unexpected shape
-            # Where in the parser, for whoever debugs it; the text may quote upstream bytes, so it
-            # is redacted and kept on one line like every upstream text that reaches a log.
-            trace = "".join(traceback.format_exception(exc))
-            log.debug("provider %s raised: %s", provider.id, printable(redact(trace, secrets), limit=4000))
-            error = UpstreamError("parse", f"{provider.id}: {type(exc).__name__}")
-        else:
-            self._report_problems(provider, problems)
-            return snapshot
+        except Exception as exc:  # a parser tripping over an unexpected shape
+            error = self._unexpected_shape(provider, exc)
         finally:
             self.metrics.fetch_duration.labels(provider.id).observe(self.clock.monotonic() - started)
+        return self._count(provider, error)
+
+    def _unexpected_shape(self, provider: Provider, exc: Exception) -> UpstreamError:
+        # Where in the parser, for whoever debugs it; the text may quote upstream bytes, so it
+        # is redacted and kept on one line like every upstream text that reaches a log.
+        trace = "".join(traceback.format_exception(exc))
+        secrets = (provider.config.api_key or "",)
+        log.debug("provider %s raised: %s", provider.id, printable(redact(trace, secrets), limit=4000))
+        return UpstreamError("parse", f"{provider.id}: {type(exc).__name__}")
+
+    def _count(self, provider: Provider, error: UpstreamError) -> UpstreamError:
         self.metrics.upstream_errors.labels(provider.id, error.reason).inc()
         return error
 

@@ -92,6 +92,13 @@ async def health(request: web.Request) -> web.Response:
         }
         if state.rejected:
             check["rejected"] = state.rejected
+        missing = snapshot.data.get("missing") if snapshot is not None else None
+        if isinstance(missing, list) and missing:
+            # A configured item no provider of the chain supplies: the box lacks it, say which.
+            check["missingItems"] = [str(key) for key in missing]
+            check["output"] = "missing: " + ", ".join(check["missingItems"])
+            if status == "pass":
+                status = check["status"] = "warn"
         if refresher.widget.skipped:
             check["skippedProviders"] = list(refresher.widget.skipped)
         if state.last_error and state.consecutive_failures:

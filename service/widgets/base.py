@@ -25,6 +25,10 @@ QueryParser = Callable[[Mapping[str, str], BaseModel], dict[str, Any]]
 Reconciler = Callable[[dict[str, Any], dict[str, Any] | None, BaseModel], tuple[dict[str, Any], list[str]]]
 
 
+#: (providers' answers in chain order as (provider id, data), widget options) → merged data.
+Combiner = Callable[[list[tuple[str, dict[str, Any]]], BaseModel], dict[str, Any]]
+
+
 def no_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     return {}
 
@@ -49,6 +53,13 @@ class WidgetSpec:
     #: Sanity checks against the last good data, run before a snapshot is accepted:
     #: returns the data to store and the problems found (logged, counted, shown in /health).
     reconcile: Reconciler = field(default=lambda new, previous, options: (new, []))
+    #: For a widget made of keyed items that several providers carry (prices): the keys the data
+    #: still lacks, which the next providers of the chain are asked for. None: the first provider
+    #: that answers supplies everything. Called with (validated data, options).
+    missing: Callable[[dict[str, Any], BaseModel], list[str]] | None = None
+    #: Merges what the providers of one refresh returned, in chain order, before ``reconcile``:
+    #: (list of (provider id, validated data), options) → data. Only the first by default.
+    combine: Combiner = field(default=lambda parts, options: parts[0][1])
     #: When data fetched at ``fetched_at`` (epoch seconds, shared clock) must be refreshed, for
     #: widgets tied to the calendar rather than an interval (e.g. the next local midnight). It
     #: replaces ``fetched_at + refresh_seconds`` for freshness, scheduling and ``max-age``; the

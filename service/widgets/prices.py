@@ -33,7 +33,7 @@ TITLES: dict[str, str] = {
     "ons": "انس طلا",
 }
 DEFAULT_ITEMS: tuple[str, ...] = tuple(TITLES)
-#: Quoted in US dollars upstream; everything else is Iranian Rial.
+#: Quoted in US dollars upstream (with cents); everything else is Iranian Rial.
 USD_ITEMS = frozenset({"ons"})
 #: A price more than this many times (or less than 1/this of) the last good one is rejected.
 MAX_JUMP = 3.0
@@ -50,20 +50,43 @@ Unit = Literal["IRR", "USD"]
 Direction = Literal["up", "down", "flat"]
 
 
+#: Rial amounts are integers; US-dollar amounts keep their cents (the ounce is 4,197.25 dollars).
+Amount = int | float
+_AMOUNTS = ("price", "change", "low", "high")
+
+
 class PriceItem(BaseModel):
     # Every number here is shown to readers: finite and in a sane range, or the item is refused.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     key: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=100)
-    price: int = Field(gt=0, lt=MAX_RIAL)
+    price: Amount = Field(gt=0, lt=MAX_RIAL)
     unit: Unit
-    change: int = Field(gt=-MAX_RIAL, lt=MAX_RIAL)
+    change: Amount = Field(gt=-MAX_RIAL, lt=MAX_RIAL)
     change_percent: float = Field(ge=-MAX_CHANGE_PERCENT, le=MAX_CHANGE_PERCENT)
     direction: Direction
-    low: int | None = Field(default=None, gt=0, lt=MAX_RIAL)
-    high: int | None = Field(default=None, gt=0, lt=MAX_RIAL)
+    low: Amount | None = Field(default=None, gt=0, lt=MAX_RIAL)
+    high: Amount | None = Field(default=None, gt=0, lt=MAX_RIAL)
     updated_at: datetime | None = None
+    #: The provider this item came from (the chain fills items the first provider lacks).
+    source: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _amounts_in_the_units_precision(self) -> PriceItem:
+        # Rial has no fraction worth showing; dollars keep two decimals and never more.
+        for name in _AMOUNTS:
+            amount = getattr(self, name)
+            if amount is None:
+                continue
+            if self.unit == "IRR":
+                if isinstance(amount, float):
+                    if not amount.is_integer():
+                        raise ValueError(f"{self.key}: a Rial {name} with a fraction: {amount}")
+                    setattr_plain(self, name, int(amount))
+            elif isinstance(amount, float):
+                setattr_plain(self, name, round(amount, 2))
+        return self
 
     @field_validator("change_percent")
     @classmethod
@@ -98,8 +121,15 @@ class PriceItem(BaseModel):
         return value
 
 
+def setattr_plain(model: BaseModel, name: str, value: object) -> None:
+    """Set a field from inside an "after" validator without validating again (no recursion)."""
+    model.__dict__[name] = value
+
+
 class PricesData(BaseModel):
     items: list[PriceItem] = Field(min_length=1)
+    #: Configured keys no provider of the chain supplied (and no last good value covers).
+    missing: list[str] = Field(default_factory=list, max_length=1000)
     #: Item-level rejections found while parsing; the engine reports them and does not store them.
     problems: list[str] = Field(default_factory=list)
 
@@ -150,6 +180,8 @@ def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> di
     if "items" in view:
         by_key = {item["key"]: item for item in items}
         items = [by_key[key] for key in view["items"] if key in by_key]
+        missing = set(data.get("missing", []))
+        data = {**data, "missing": [key for key in view["items"] if key in missing]}
     if view.get("unit") == "toman":
         items = [_in_toman(item) if item["unit"] == "IRR" else item for item in items]
     return {**data, "items": items}
@@ -191,7 +223,31 @@ def reconcile(
         accepted[item["key"]] = item
     for key, old in old_items.items():
         accepted.setdefault(key, old)
-    return {"items": [accepted[key] for key in options.items if key in accepted]}, problems
+    stored = {
+        "items": [accepted[key] for key in options.items if key in accepted],
+        # Said in the data, not only in a log: a reader's box lacks these and should say so.
+        "missing": [key for key in options.items if key not in accepted],
+    }
+    return stored, problems
+
+
+def missing_items(data: dict[str, Any], options: BaseModel) -> list[str]:
+    """Configured keys this fetch lacks: the next providers of the chain are asked for them."""
+    assert isinstance(options, PricesOptions)
+    have = {item["key"] for item in data["items"]}
+    return [key for key in options.items if key not in have]
+
+
+def combine(parts: list[tuple[str, dict[str, Any]]], options: BaseModel) -> dict[str, Any]:
+    """The first provider's items, then only what it lacked from the next; each item names its source."""
+    items: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for provider_id, data in parts:
+        for item in data["items"]:
+            if item["key"] not in items:
+                items[item["key"]] = {**item, "source": provider_id}
+        problems.extend(data.get("problems", []))
+    return {"items": list(items.values()), "problems": problems}
 
 
 PRICES = WidgetSpec(
@@ -205,4 +261,6 @@ PRICES = WidgetSpec(
     parse_query=parse_query,
     select=select,
     reconcile=reconcile,
+    missing=missing_items,
+    combine=combine,
 )

@@ -20,7 +20,7 @@ from providers.metno import MetNoProvider
 from providers.navasan import NavasanProvider
 from providers.openmeteo import OpenMeteoProvider
 from providers.text import parse_decimal
-from providers.tgju import TgjuProvider, parse_page
+from providers.tgju import TgjuProvider, parse_info_bar, parse_page
 from service.persian import TEHRAN
 from service.widgets.prices import PriceItem
 from service.widgets.satellite import SatelliteData
@@ -144,8 +144,8 @@ def test_tgju_refuses_an_absurd_change(change):
 
 
 def test_tgju_refuses_an_ounce_of_a_billion_dollars():
-    page = fixture_text("tgju_gold-chart.html").replace("4,012.65", "1,000,000,000.5").replace("4,025.90", "")
-    items, problems = parse_page(page, {"ons"}, page="gold-chart", now=NOW)
+    page = fixture_text("tgju_home.html").replace("4,197.25", "1,000,000,000.5")
+    items, problems = parse_info_bar(page, {"ons"})
     assert items == {} and problems[0].startswith("ons: ")
 
 

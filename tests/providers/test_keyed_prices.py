@@ -39,7 +39,7 @@ async def test_brsapi_toman_becomes_rial(upstream):
     assert items["price_eur"].change == -2_590 and items["price_eur"].direction == "down"
     assert items["sekee"].price == 1_066_500_000
     assert items["mesghal"].price == 465_300_000
-    assert items["ons"].price == 4012 and items["ons"].unit == "USD"
+    assert items["ons"].price == 4012 and items["ons"].unit == "USD"  # whole dollars as BrsApi sends
     assert items["geram18"].updated_at.utcoffset().total_seconds() == 3.5 * 3600
 
 

@@ -112,7 +112,7 @@ async def test_tgju_pages_are_parsed_in_a_parsing_process(monkeypatch, upstream)
     data = await fetch_once(TgjuProvider, upstream, items=["sekee", "price_dollar_rl"])
 
     assert {item.key for item in data.items} == {"sekee", "price_dollar_rl"}
-    assert submitted == [read_page] * 3
+    assert submitted == [read_page] * 4  # three market pages and the home page
     assert in_this_process == []  # the patched copy here never ran: the worker's own did
 
 

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 
 from providers.http import UpstreamError
-from providers.tgju import TgjuProvider, parse_page
+from providers.tgju import TgjuProvider, parse_info_bar, parse_page
 from service.persian import TEHRAN
 from service.widgets.prices import DEFAULT_ITEMS
 from tests.support.fixtures import fixture_text
-from tests.support.prices import fetch_once, serve_tgju
+from tests.support.prices import fetch_once, html_page, serve_tgju
 
 
 def by_key(data):
@@ -33,8 +33,38 @@ async def test_reads_every_default_item_in_rial(upstream):
     assert items["sekee"].price == 1_066_500_000
     assert items["mesghal"].price == 465_300_000
     assert (items["geram18"].low, items["geram18"].high) == (106_700_000, 107_500_000)
-    assert items["ons"].unit == "USD" and items["ons"].price == 4013  # 4,012.65 dollars
+    # None of the market pages carries the ounce: it comes from the home page's info bar,
+    # with its cents and its sign from the entry's class.
+    assert items["ons"].unit == "USD" and items["ons"].price == 4197.25
+    assert (items["ons"].change, items["ons"].direction, items["ons"].change_percent) == (
+        -7.99,
+        "down",
+        -0.19,
+    )
     assert data.problems == []
+
+
+async def test_the_market_pages_alone_lack_the_ounce_and_bring_everything_else(upstream):
+    serve_tgju(upstream, home=False)
+
+    data = await fetch_once(TgjuProvider, upstream)
+
+    assert set(by_key(data)) == set(DEFAULT_ITEMS) - {"ons"}
+    assert any(problem.startswith("/: ") for problem in data.problems)  # the home page's 404
+
+
+def test_the_info_bar_is_read_as_one_more_page_and_the_market_rows_win():
+    items, problems = parse_info_bar(
+        fixture_text("tgju_home.html"), {"ons", "price_dollar_rl", "sekee", "mesghal", "gc30"}
+    )
+    assert problems == []
+    assert items["ons"].price == 4197.25 and items["ons"].low is None and items["ons"].updated_at is None
+    assert (items["sekee"].price, items["sekee"].change, items["sekee"].direction) == (
+        1_302_800_000,
+        29_850_000,
+        "up",
+    )
+    assert items["gc30"].unit == "IRR"  # only read when configured; the stock index is no default
 
 
 async def test_change_sign_and_direction_come_from_the_span_class(upstream):
@@ -95,7 +125,7 @@ def test_a_page_without_its_table_is_an_upstream_change():
 
 
 async def test_one_page_failing_keeps_the_items_of_the_others(upstream):
-    serve_tgju(upstream)
+    serve_tgju(upstream, home=False)
     upstream.fail("/coin", 500)
 
     data = await fetch_once(TgjuProvider, upstream)
@@ -106,8 +136,19 @@ async def test_one_page_failing_keeps_the_items_of_the_others(upstream):
     assert any(p.startswith("/coin: status") for p in data.problems)
 
 
-async def test_a_slow_page_times_out_without_losing_the_others(upstream):
+async def test_the_info_bar_fills_a_failed_page_but_not_a_rejected_row(upstream):
     serve_tgju(upstream)
+    upstream.fail("/coin", 500)
+    upstream.on("/currency", html_page(fixture_text("tgju_currency.html").replace("1,052,300", "1e400")))
+
+    items = by_key(await fetch_once(TgjuProvider, upstream))
+
+    assert items["sekee"].price == 1_302_800_000 and items["sekee"].low is None  # the bar's copy
+    assert "price_dollar_rl" not in items  # rejected on /currency: reported, not papered over
+
+
+async def test_a_slow_page_times_out_without_losing_the_others(upstream):
+    serve_tgju(upstream, home=False)
 
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(3)
@@ -136,7 +177,7 @@ async def test_a_layout_change_on_every_page_is_reported_as_changed(upstream):
     async def maintenance(request: web.Request) -> web.Response:
         return web.Response(text="<html><body>new design</body></html>", content_type="text/html")
 
-    for page in ("/currency", "/gold-chart", "/coin"):
+    for page in ("/currency", "/gold-chart", "/coin", "/"):
         upstream.on(page, maintenance)
     with pytest.raises(UpstreamError) as caught:
         await fetch_once(TgjuProvider, upstream)

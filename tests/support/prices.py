@@ -14,11 +14,14 @@ from tests.support.upstream import FakeUpstream
 TGJU_PAGES = ("currency", "gold-chart", "coin")
 
 
-def serve_tgju(upstream: FakeUpstream, **replacements: str) -> None:
-    """The three market pages; ``replacements`` maps a page to another fixture file."""
+def serve_tgju(upstream: FakeUpstream, *, home: bool = True, **replacements: str) -> None:
+    """The three market pages and the home page's info bar (the only tgju page with the ounce);
+    ``replacements`` maps a page (``home`` for the home page) to another fixture file."""
     for page in TGJU_PAGES:
         html = fixture_text(replacements.get(page, f"tgju_{page}.html"))
         upstream.on(f"/{page}", html_page(html))
+    if home:
+        upstream.on("/", html_page(fixture_text(replacements.get("home", "tgju_home.html"))))
 
 
 def html_page(text: str):

@@ -90,7 +90,10 @@ async def test_json_items_are_integer_rial_with_the_promised_fields(aiohttp_clie
         "low",
         "high",
         "updated_at",
+        "source",
     }
+    assert body["data"]["missing"] == []
+    assert {i["source"] for i in items} == {"tgju"}
     assert dollar["price"] == 1_052_300 and dollar["unit"] == "IRR" and dollar["title"] == "دلار آمریکا"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT10:15:30\+03:30", dollar["updated_at"])
     assert next(i for i in items if i["key"] == "gerami")["updated_at"] is None
@@ -138,7 +141,7 @@ async def test_fragment_shows_toman_with_persian_digits_arrows_and_a_jalali_time
     euro_row = html[html.index('data-key="price_eur"') :]
     assert "▼" in euro_row.split("</tr>")[0] and "(−۰٫۲۱٪)" in euro_row.split("</tr>")[0]
     ounce_row = html[html.index('data-key="ons"') :].split("</tr>")[0]
-    assert "۴٬۰۱۳" in ounce_row and "دلار" in ounce_row
+    assert "۴٬۱۹۷٫۲۵" in ounce_row and "دلار" in ounce_row and "−۷٫۹۹" in ounce_row  # cents kept
     assert re.search(r"به‌روزرسانی: [۰-۹]+ [آ-ی]+ [۰-۹]{4}، ساعت [۰-۹]{2}:[۰-۹]{2}", html)
 
 
@@ -186,7 +189,7 @@ async def test_a_ten_fold_jump_is_rejected_and_reported(aiohttp_client, upstream
 
 
 async def test_a_failed_page_keeps_its_items_last_good_values(aiohttp_client, upstream):
-    serve_tgju(upstream)
+    serve_tgju(upstream, home=False)
     client = await aiohttp_client(create_app(prices_settings(upstream)))
     first = await (await client.get("/widgets/prices.json")).json()
     upstream.fail("/coin", 500)
@@ -205,7 +208,7 @@ async def test_a_missing_table_everywhere_backs_off_to_the_refresh_interval(aioh
     async def redesigned(request):
         return web.Response(text="<html><body>new site</body></html>", content_type="text/html")
 
-    for page in ("/currency", "/gold-chart", "/coin"):
+    for page in ("/currency", "/gold-chart", "/coin", "/"):
         upstream.on(page, redesigned)
     settings = prices_settings(upstream)
     settings.widgets["prices"].refresh_seconds = 300
