@@ -35,8 +35,11 @@ TITLES: dict[str, str] = {
 DEFAULT_ITEMS: tuple[str, ...] = tuple(TITLES)
 #: Quoted in US dollars upstream (with cents); everything else is Iranian Rial.
 USD_ITEMS = frozenset({"ons"})
-#: A price more than this many times (or less than 1/this of) the last good one is rejected.
+#: A price more than this many times (or less than 1/this of) the last good one is held back
+#: until it is confirmed.
 MAX_JUMP = 3.0
+#: A held-back price is confirmed by later fetches that repeat it within this fraction.
+CONFIRM_TOLERANCE = 0.01
 #: Exclusive bound on every Rial amount (price, change, low, high). A coin is ~1e9 Rial today;
 #: a thousand-fold more is still accepted, while a layout change that glues cells together (or an
 #: upstream writing 1e400) is refused before it can reach a snapshot, JSON or the fragment.
@@ -126,8 +129,21 @@ def setattr_plain(model: BaseModel, name: str, value: object) -> None:
     model.__dict__[name] = value
 
 
+class PendingPrice(BaseModel):
+    """A move beyond the guard, seen but not yet shown: shown once it repeats."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    price: Amount = Field(gt=0, lt=MAX_RIAL)
+    #: How many later fetches repeated it (within ``CONFIRM_TOLERANCE``).
+    repeats: int = Field(ge=0, le=1000)
+
+
 class PricesData(BaseModel):
     items: list[PriceItem] = Field(min_length=1)
+    #: Moves beyond the guard awaiting confirmation, by key (kept in the snapshot so every replica
+    #: and the next fetch see them).
+    pending: dict[str, PendingPrice] = Field(default_factory=dict, max_length=1000)
     #: Configured keys no provider of the chain supplied (and no last good value covers).
     missing: list[str] = Field(default_factory=list, max_length=1000)
     #: Item-level rejections found while parsing; the engine reports them and does not store them.
@@ -141,6 +157,8 @@ class PricesOptions(BaseModel):
 
     items: list[str] = Field(default_factory=lambda: list(DEFAULT_ITEMS), min_length=1)
     display_unit: Literal["toman", "rial"] = "toman"
+    #: A move beyond the guard is shown once this many later fetches repeat it (within 1 %).
+    confirm_fetches: int = Field(default=2, ge=1, le=100)
 
     @field_validator("items")
     @classmethod
@@ -208,27 +226,43 @@ def reconcile(
     assert isinstance(options, PricesOptions)
     problems = list(new.get("problems", []))
     old_items = {item["key"]: item for item in (previous or {}).get("items", [])}
+    old_pending: dict[str, Any] = (previous or {}).get("pending", {})
+    pending: dict[str, dict[str, Any]] = {}
     accepted: dict[str, dict[str, Any]] = {}
     for item in new["items"]:
-        old = old_items.get(item["key"])
+        key = item["key"]
+        old = old_items.get(key)
         if old is not None and old["unit"] == item["unit"]:
             ratio = item["price"] / old["price"]
             if ratio > MAX_JUMP or ratio < 1 / MAX_JUMP:
+                # Compared with the last good value alone, a real jump (or a bad first value)
+                # would be refused for ever: it is held back and shown once it repeats.
+                seen = old_pending.get(key)
+                repeats = seen["repeats"] + 1 if seen and _close(item["price"], seen["price"]) else 0
+                if repeats >= options.confirm_fetches:
+                    accepted[key] = item
+                    continue
+                pending[key] = {"price": item["price"], "repeats": repeats}
                 problems.append(
-                    f"{item['key']}: {item['price']} is {ratio:.2f}× the last good {old['price']}; "
-                    "kept the old value"
+                    f"{key}: {item['price']} is {ratio:.2f}× the last good {old['price']}; held back "
+                    f"until confirmed ({repeats} of {options.confirm_fetches} repeats)"
                 )
-                accepted[item["key"]] = old
+                accepted[key] = old
                 continue
-        accepted[item["key"]] = item
+        accepted[key] = item
     for key, old in old_items.items():
         accepted.setdefault(key, old)
     stored = {
         "items": [accepted[key] for key in options.items if key in accepted],
         # Said in the data, not only in a log: a reader's box lacks these and should say so.
         "missing": [key for key in options.items if key not in accepted],
+        "pending": pending,
     }
     return stored, problems
+
+
+def _close(price: float, other: float) -> bool:
+    return abs(price - other) <= CONFIRM_TOLERANCE * other
 
 
 def missing_items(data: dict[str, Any], options: BaseModel) -> list[str]:

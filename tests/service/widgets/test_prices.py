@@ -222,3 +222,46 @@ async def test_a_missing_table_everywhere_backs_off_to_the_refresh_interval(aioh
     assert refresher.retry_at - time.time() == pytest.approx(300, abs=2)
     html = await (await client.get("/widgets/prices.html")).text()
     assert 'data-status="unavailable"' in html
+
+
+def fetch_after(previous: dict[str, Any], price: int, options: PricesOptions) -> dict[str, Any]:
+    new = {"items": [item("sekee", 1_000_000_000), item("price_dollar_rl", price)], "problems": []}
+    stored, _ = reconcile(new, previous, options)
+    return stored
+
+
+def dollar(data: dict[str, Any]) -> int:
+    return next(i["price"] for i in data["items"] if i["key"] == "price_dollar_rl")
+
+
+def test_a_real_jump_is_shown_once_the_next_fetches_repeat_it():
+    options = PricesOptions(items=["sekee", "price_dollar_rl"])  # confirm_fetches = 2
+    data = {"items": [item("sekee", 1_000_000_000), item("price_dollar_rl", 1_000_000)]}
+
+    data = fetch_after(data, 4_000_000, options)  # first sighting: held back
+    assert dollar(data) == 1_000_000 and data["pending"]["price_dollar_rl"]["repeats"] == 0
+    data = fetch_after(data, 4_020_000, options)  # within 1 %: one repeat
+    assert dollar(data) == 1_000_000
+    data = fetch_after(data, 3_990_000, options)  # a second repeat: confirmed
+    assert dollar(data) == 3_990_000 and data["pending"] == {}
+
+
+def test_a_one_off_spike_that_reverts_is_never_shown():
+    options = PricesOptions(items=["sekee", "price_dollar_rl"], confirm_fetches=1)
+    data = {"items": [item("sekee", 1_000_000_000), item("price_dollar_rl", 1_000_000)]}
+
+    data = fetch_after(data, 10_000_000, options)
+    data = fetch_after(data, 1_010_000, options)  # back to normal: the spike is forgotten
+    data = fetch_after(data, 10_000_000, options)  # a new spike starts counting afresh
+
+    assert dollar(data) == 1_010_000 and data["pending"]["price_dollar_rl"]["repeats"] == 0
+
+
+def test_a_wandering_held_value_is_not_confirmed():
+    options = PricesOptions(items=["sekee", "price_dollar_rl"], confirm_fetches=1)
+    data = {"items": [item("sekee", 1_000_000_000), item("price_dollar_rl", 1_000_000)]}
+
+    data = fetch_after(data, 4_000_000, options)
+    data = fetch_after(data, 4_100_000, options)  # 2.5 % away from the held value: not a repeat
+
+    assert dollar(data) == 1_000_000
