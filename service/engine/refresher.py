@@ -223,7 +223,7 @@ class WidgetRefresher:
         if isinstance(answer, UpstreamError):
             return answer
         parts = [(provider, answer)]
-        parts.extend(await self._fill(answer, later))
+        parts.extend(await self._fill(parts, later))
         try:
             # Everything from the upstream's answer to a stored snapshot is part of the attempt:
             # whatever raises here is this provider's failure, never the refresh's crash.
@@ -254,16 +254,19 @@ class WidgetRefresher:
         return self._count(provider, error)
 
     async def _fill(
-        self, data: dict[str, Any], later: list[Provider]
+        self, first: list[tuple[Provider, dict[str, Any]]], later: list[Provider]
     ) -> list[tuple[Provider, dict[str, Any]]]:
-        """Ask the later providers of the chain for the items ``data`` lacks (per-item fallback)."""
-        missing_of = self.widget.spec.missing
-        if missing_of is None:
+        """Ask the later providers of the chain for what the answers so far lack (per-item fallback).
+
+        What "lacks" and how answers merge is the widget's business (``missing``, ``combine``).
+        """
+        spec, options = self.widget.spec, self.widget.options
+        if spec.missing is None:
             return []
         found: list[tuple[Provider, dict[str, Any]]] = []
-        have = data
         for provider in later:
-            if not missing_of(have, self.widget.options):
+            have = spec.combine([(p.id, data) for p, data in [*first, *found]], options)
+            if not spec.missing(have, options):
                 break
             # Never with the held snapshot's validators: a 304 here would bring no items.
             answer = await self._fetch(provider, self._session(provider, None))
@@ -275,7 +278,6 @@ class WidgetRefresher:
                 continue
             self.state.provider(provider.id).succeeded(self.now())
             found.append((provider, answer))
-            have = {"items": [*have.get("items", []), *answer.get("items", [])]}
         return found
 
     def _session(self, provider: Provider, held: Snapshot | None) -> UpstreamSession:
