@@ -74,6 +74,11 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
+def shown_minute(iso: str) -> float:
+    """The minute an instant is printed as (rounded, like ``clock_time``), in epoch seconds."""
+    return (epoch(iso) + 30) // 60 * 60
+
+
 def age_phrase(seconds: float) -> str:
     """How old data is, in words a reader understands: ``۵ دقیقه پیش``."""
     minutes = int(seconds // 60)

@@ -30,6 +30,7 @@ def create_environment() -> Environment:
     env.filters["jalali_day_month"] = persian.jalali_day_month
     env.filters["clock_time"] = persian.clock_time
     env.filters["epoch"] = persian.epoch
+    env.filters["shown_minute"] = persian.shown_minute
     return env
 
 

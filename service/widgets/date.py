@@ -76,7 +76,8 @@ class Holiday(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: str = Field(pattern=r"^(\d{4}-)?\d{2}-\d{2}$")
+    # ASCII digits only: "۰۱-۰۱" would pass \d and int() yet never equal the "01-01" it is matched to.
+    date: str = Field(pattern=r"^([0-9]{4}-)?[0-9]{2}-[0-9]{2}$")
     title: str = Field(min_length=1, max_length=100)
 
     @field_validator("date")

@@ -97,6 +97,10 @@ class PrayerData(BaseModel):
         return self
 
 
+#: How far a configured zone may be from the place's solar time (China's single zone: ~3 h).
+MAX_ZONE_DRIFT_HOURS = 4.0
+
+
 class PrayerOptions(BaseModel):
     """``[widgets.prayer]``: the place (default Famenin), its zone, and what the box shows."""
 
@@ -118,6 +122,24 @@ class PrayerOptions(BaseModel):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return known_zone(value)
+
+    @model_validator(mode="after")
+    def _zone_fits_the_place(self) -> PrayerOptions:
+        # A zone hours away from the place's solar time puts the day's times on the wrong dates
+        # (a town's morning in another zone's evening): an operator's slip, refused at start-up.
+        solar_hours = self.longitude / 15
+        offsets = [
+            (datetime(2026, month, 1, 12, tzinfo=self.zone).utcoffset() or timedelta()).total_seconds() / 3600
+            for month in (1, 7)
+        ]
+        # Modulo a day: across the date line (Samoa, Kiribati) the clock is a whole day off the sun.
+        drifts = [abs((offset - solar_hours + 12) % 24 - 12) for offset in offsets]
+        if min(drifts) > MAX_ZONE_DRIFT_HOURS:
+            raise ValueError(
+                f"timezone {self.timezone} is more than {MAX_ZONE_DRIFT_HOURS:g} hours from the solar "
+                f"time at longitude {self.longitude}: is it the place's zone?"
+            )
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
@@ -199,6 +221,12 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
         ):
             raise QueryError(f"days: must be a whole number from 1 to {MAX_DAYS}")
         view["days"] = int(raw_days)
+    if "date" in view:
+        assert isinstance(options, PrayerOptions)
+        try:  # checked here, so a day without these times is the reader's 400, not our 500
+            prayer_days(options, date.fromisoformat(view["date"]), view.get("days", options.days))
+        except ValueError:
+            raise QueryError("date: the sun gives no such times there that day") from None
     return view
 
 
