@@ -65,7 +65,7 @@ async def test_D1c_default_famenin_running_service_shows_today_through_may(aioht
     assert body["data"]["days"][0]["date"] == "2026-05-16", (body["status"], body["data"]["days"][0]["date"])
 
 
-async def test_D2_allowed_town_nantes_summer_never_has_data(aiohttp_client):
+async def test_D2_a_town_whose_isha_falls_after_local_midnight_has_data_all_summer(aiohttp_client):
     """lat 47.2 is inside the README's ±48°; Isha falls after local midnight in June (CEST)."""
     nantes = {
         "name": "Nantes",
