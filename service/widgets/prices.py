@@ -189,7 +189,23 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
         if query["unit"] not in ("toman", "rial"):
             raise QueryError("unit: must be toman or rial")
         view["unit"] = query["unit"]
+    if "columns" in query:
+        view["columns"] = _columns(query["columns"])
     return view
+
+
+#: The columns a prices fragment may show beside each price, as tgju's own widget offers them.
+COLUMNS = ("change", "percent", "low", "high", "time")
+
+
+def _columns(raw: str) -> list[str]:
+    """``columns=change,low,high``: which columns, in the fixed order of a price row; empty = none."""
+    wanted = {name.strip() for name in raw.split(",") if name.strip()}
+    unknown = sorted(wanted - set(COLUMNS))
+    if unknown:
+        named = ", ".join(name[:20] for name in unknown[:3])
+        raise QueryError(f"columns: unknown {named}; any of {', '.join(COLUMNS)}")
+    return [name for name in COLUMNS if name in wanted]
 
 
 def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> dict[str, Any]:

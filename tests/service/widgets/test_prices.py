@@ -265,3 +265,33 @@ def test_a_wandering_held_value_is_not_confirmed():
     data = fetch_after(data, 4_100_000, options)  # 2.5 % away from the held value: not a repeat
 
     assert dollar(data) == 1_000_000
+
+
+async def test_columns_choose_what_each_row_shows_beside_the_price(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    default = await (await client.get("/widgets/prices.html")).text()
+
+    html = await (await client.get("/widgets/prices.html?columns=high,low,time")).text()
+
+    row = html[html.index('data-key="price_dollar_rl"') :].split("</tr>")[0]
+    assert [c for c in ("change", "percent", "low", "high", "time") if f'data-column="{c}"' in row] == [
+        "low",
+        "high",
+        "time",
+    ]  # the fixed order of a price row, whatever order was asked
+    assert "▲" not in row and "٪" not in row
+    assert re.search(r'data-column="time"><bdi dir="ltr">[۰-۹]{2}:[۰-۹]{2}</bdi>', row)
+    assert "data-column" not in default  # the default stays price, change and percent together
+    only_price = await (await client.get("/widgets/prices.html?columns=")).text()
+    assert "data-column" not in only_price and "▲" not in only_price and "sw-price" in only_price
+
+
+@pytest.mark.parametrize("query", ["columns=volume", "columns=change,<script>", "columns=" + "x" * 5000])
+async def test_unknown_columns_are_400_naming_the_valid_ones(aiohttp_client, upstream, query):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    response = await client.get(f"/widgets/prices.html?{query}")
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert "change, percent, low, high, time" in error and len(error) < 200
