@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from service.widgets.base import QueryError, WidgetSpec
 
 MAX_DAYS = 7
-#: WMO weather interpretation codes, in Persian.
+#: WMO weather interpretation codes (WMO 4677, the subset Open-Meteo and our MET mapping use), in
+#: Persian, with the intensity the code carries (slight / moderate / heavy).
 CONDITIONS: dict[int, str] = {
     0: "صاف",
     1: "عمدتاً صاف",
@@ -25,28 +26,33 @@ CONDITIONS: dict[int, str] = {
     3: "ابری",
     45: "مه",
     48: "مه",
-    51: "نم‌نم باران",
+    51: "نم‌نم باران سبک",
     53: "نم‌نم باران",
-    55: "نم‌نم باران",
+    55: "نم‌نم باران شدید",
     56: "نم‌نم باران یخ‌زده",
-    57: "نم‌نم باران یخ‌زده",
-    61: "باران",
+    57: "نم‌نم باران یخ‌زده شدید",
+    61: "باران سبک",
     63: "باران",
-    65: "باران",
-    66: "باران یخ‌زده",
-    67: "باران یخ‌زده",
-    71: "برف",
+    65: "باران سنگین",
+    66: "باران یخ‌زده سبک",
+    67: "باران یخ‌زده سنگین",
+    # Rain and snow mixed (MET Norway's "sleet"): not freezing rain.
+    68: "برف و باران سبک",
+    69: "برف و باران",
+    71: "برف سبک",
     73: "برف",
-    75: "برف",
+    75: "برف سنگین",
     77: "دانه‌های برف",
-    80: "رگبار",
+    80: "رگبار سبک",
     81: "رگبار",
-    82: "رگبار",
-    85: "رگبار برف",
-    86: "رگبار برف",
+    82: "رگبار شدید",
+    83: "رگبار برف و باران سبک",
+    84: "رگبار برف و باران",
+    85: "رگبار برف سبک",
+    86: "رگبار برف سنگین",
     95: "رعد و برق",
     96: "رعد و برق با تگرگ",
-    99: "رعد و برق با تگرگ",
+    99: "رعد و برق با تگرگ شدید",
 }
 
 Celsius = float

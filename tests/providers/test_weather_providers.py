@@ -14,7 +14,7 @@ from providers.metno import MetNoProvider, apparent_temperature, parse_compact, 
 from providers.openmeteo import OpenMeteoProvider, parse_forecast
 from service.persian import TEHRAN
 from service.settings import HttpSettings
-from service.widgets.weather import WeatherOptions
+from service.widgets.weather import WeatherOptions, condition
 from tests.support.fixtures import fixture_text
 
 FAMENIN = WeatherOptions()
@@ -37,7 +37,7 @@ def test_openmeteo_current_and_daily_in_tehran_time_with_negative_temperatures()
     now = data.current
     assert now.temperature_c == -3.4 and now.apparent_temperature_c == -7.9
     assert (now.humidity_percent, now.wind_kmh, now.wind_direction_deg) == (81, 11.2, 302)
-    assert (now.condition_code, now.condition, now.is_day) == (71, "برف", True)
+    assert (now.condition_code, now.condition, now.is_day) == (71, "برف سبک", True)
     # "2026-11-26T07:45" is local time without an offset: it is Tehran time, not UTC.
     assert now.observed_at.isoformat() == "2026-11-26T07:45:00+03:30"
     assert [d.date for d in data.daily][:2] == [date(2026, 11, 26), date(2026, 11, 27)]
@@ -68,7 +68,7 @@ def test_openmeteo_legacy_field_names_and_unixtime():
     assert data.current.observed_at == datetime(2026, 11, 26, 10, 15, tzinfo=TEHRAN)
     assert data.current.humidity_percent is None
     assert [d.date for d in data.daily] == [date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)]
-    assert data.daily[1].condition == "رگبار"
+    assert data.daily[1].condition == "رگبار سبک"  # WMO 80: slight showers
 
 
 def test_a_forecast_for_the_wrong_place_is_rejected():
@@ -257,3 +257,23 @@ def test_metno_refuses_an_empty_user_agent():
     assert "names no contact" in provider("my-widget").config_error()
     assert provider("famenin-news/1.0 (+https://avayefamenin.ir)").config_error() is None
     assert provider("famenin-news/1.0 ops@avayefamenin.ir").config_error() is None
+
+
+@pytest.mark.parametrize(
+    ("symbol", "reads"),
+    [
+        ("lightsleet", "برف و باران سبک"),
+        ("sleet", "برف و باران"),
+        ("heavysleet", "برف و باران"),
+        ("lightsleetshowers", "رگبار برف و باران سبک"),
+        ("sleetshowers_day", "رگبار برف و باران"),
+        ("heavysleetshowers_night", "رگبار برف و باران"),
+        ("lightrain", "باران سبک"),
+        ("heavyrain", "باران سنگین"),
+        ("heavysnow", "برف سنگین"),
+    ],
+)
+def test_met_sleet_is_rain_and_snow_mixed_and_rain_and_snow_carry_their_intensity(symbol, reads):
+    code = wmo_code(symbol)
+    assert condition(code) == reads
+    assert "یخ‌زده" not in condition(code)  # sleet is not freezing rain

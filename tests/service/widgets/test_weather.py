@@ -73,7 +73,7 @@ async def test_json_has_location_current_and_the_configured_days(aiohttp_client,
     data = body["data"]
     assert data["location"] == {"name": "فامنین", "latitude": 35.116, "longitude": 48.973}
     assert data["current"]["observed_at"] == "2026-11-26T07:45:00+03:30"
-    assert data["current"]["condition"] == "برف" and data["current"]["condition_code"] == 71
+    assert data["current"]["condition"] == "برف سبک" and data["current"]["condition_code"] == 71
     assert len(data["daily"]) == 5
     assert data["daily"][0] == {
         "date": "2026-11-26",
@@ -82,7 +82,7 @@ async def test_json_has_location_current_and_the_configured_days(aiohttp_client,
         "min_c": -6.3,
         "max_c": 2.1,
         "condition_code": 71,
-        "condition": "برف",
+        "condition": "برف سبک",
         "precipitation_probability": 72.0,
     }
     seven = await (await client.get("/widgets/weather.json?days=7")).json()
@@ -125,7 +125,7 @@ async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(a
     assert '<bdi dir="ltr">−۳°</bdi>' in html  # -3.4 °C now, the minus kept in place
     assert 'دمای احساسی: <bdi dir="ltr">−۸°</bdi>' in html and 'رطوبت: <bdi dir="ltr">۸۱٪</bdi>' in html
     assert "کیلومتر بر ساعت، از شمال‌غرب" in html  # 302°
-    assert "sw-icon-snow" in html and 'aria-label="برف"' in html
+    assert "sw-icon-snow" in html and 'aria-label="برف سبک"' in html
     assert 'پنج‌شنبه <span class="sw-min">۵ آذر</span>' in html
     assert html.count("<tr data-date=") == 5
     assert "Weather data by Open-Meteo.com" in html
