@@ -64,7 +64,7 @@ KMH_PER_MS = 3.6
 class MetNoProvider(Provider):
     id = "metno"
     widget = "weather"
-    attribution = "Data from MET Norway (CC BY 4.0)"
+    attribution = "داده‌های هواشناسی: MET Norway (CC BY 4.0)"
     default_url = "https://api.met.no"
 
     def config_error(self) -> str | None:

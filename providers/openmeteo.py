@@ -52,7 +52,7 @@ DAILY = "weather_code,temperature_2m_max,temperature_2m_min,precipitation_probab
 class OpenMeteoProvider(Provider):
     id = "openmeteo"
     widget = "weather"
-    attribution = "Weather data by Open-Meteo.com (CC BY 4.0)"
+    attribution = "داده‌های هواشناسی: Open-Meteo.com (CC BY 4.0)"
     default_url = FREE_URL
 
     async def fetch(self, http: UpstreamSession) -> WeatherData:

@@ -27,7 +27,7 @@ MAX_LINKS = 100
 
 # The seed page names these five boxes; the addresses are the organisations' public sites.
 DEFAULT_LINKS: tuple[Link, ...] = (
-    Link(title="پایگاه اطلاع رسانی تامین اجتماعی", url=HttpUrl("https://www.tamin.ir/")),
+    Link(title="پایگاه اطلاع‌رسانی تأمین اجتماعی", url=HttpUrl("https://www.tamin.ir/")),
     Link(title="فرمانداری فامنین", url=HttpUrl("https://famenin.ostan-hm.ir/")),
     Link(title="شهرداری فامنین", url=HttpUrl("https://famenin.ir/")),
     Link(title="کانال تلگرامی آوای فامنین", url=HttpUrl("https://t.me/avayefamenin")),

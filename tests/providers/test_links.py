@@ -13,7 +13,7 @@ async def test_default_links_are_the_seed_sidebars(aiohttp_client):
     client = await aiohttp_client(create_app(Settings(engine={"background": False}, widgets=ONLY_LINKS)))
     body = await (await client.get("/widgets/links.json")).json()
     assert [item["title"] for item in body["data"]["items"]] == [
-        "پایگاه اطلاع رسانی تامین اجتماعی",
+        "پایگاه اطلاع‌رسانی تأمین اجتماعی",
         "فرمانداری فامنین",
         "شهرداری فامنین",
         "کانال تلگرامی آوای فامنین",

@@ -106,7 +106,7 @@ async def test_serve_runs_the_service_on_the_given_port():
             else:
                 raise AssertionError("the service never answered")
         assert body["status"] == "fresh"
-        assert body["data"]["items"][0]["title"] == "پایگاه اطلاع رسانی تامین اجتماعی"
+        assert body["data"]["items"][0]["title"] == "پایگاه اطلاع‌رسانی تأمین اجتماعی"
     finally:
         process.terminate()
         await process.wait()

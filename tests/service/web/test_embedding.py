@@ -131,7 +131,7 @@ async def test_gallery_shows_every_enabled_widget_with_three_snippets(aiohttp_cl
 
     assert '<html lang="fa" dir="rtl">' in page
     assert page.count('<section class="gl-widget"') == 3  # links, prayer times and the date
-    assert "پایگاه اطلاع رسانی تامین اجتماعی" in page  # rendered live
+    assert "پایگاه اطلاع‌رسانی تأمین اجتماعی" in page  # rendered live
     assert "اوقات شرعی به افق فامنین" in page and "اذان مغرب" in page
     assert 'class="sw-jalali"' in page
     assert "file_get_contents(&#34;https://widgets.example.org/widgets/links.html&#34;)" in page

@@ -69,7 +69,7 @@ async def test_json_has_location_current_and_the_configured_days(aiohttp_client,
     body = await (await client.get("/widgets/weather.json")).json()
 
     assert body["status"] == "fresh" and body["source"] == "openmeteo"
-    assert body["attribution"] == "Weather data by Open-Meteo.com (CC BY 4.0)"
+    assert body["attribution"] == "داده‌های هواشناسی: Open-Meteo.com (CC BY 4.0)"
     data = body["data"]
     assert data["location"] == {"name": "فامنین", "latitude": 35.116, "longitude": 48.973}
     assert data["current"]["observed_at"] == "2026-11-26T07:45:00+03:30"
@@ -123,12 +123,12 @@ async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(a
     assert html.startswith('<div class="sw-widget sw-weather sw-theme-light" dir="rtl" lang="fa"')
     assert "وضع هوای فامنین" in html
     assert '<bdi dir="ltr">−۳°</bdi>' in html  # -3.4 °C now, the minus kept in place
-    assert 'دمای احساسی: <bdi dir="ltr">−۸°</bdi>' in html and 'رطوبت: <bdi dir="ltr">۸۱٪</bdi>' in html
+    assert 'دمای محسوس: <bdi dir="ltr">−۸°</bdi>' in html and 'رطوبت: <bdi dir="ltr">۸۱٪</bdi>' in html
     assert "کیلومتر بر ساعت، از شمال‌غرب" in html  # 302°
     assert "sw-icon-snow" in html and 'aria-label="برف سبک"' in html
     assert 'پنج‌شنبه <span class="sw-min">۵ آذر</span>' in html
     assert html.count("<tr data-date=") == 5
-    assert "Weather data by Open-Meteo.com" in html
+    assert "داده‌های هواشناسی: Open-Meteo.com" in html
     assert "<script" not in html
 
 
@@ -140,11 +140,11 @@ async def test_open_meteo_failing_falls_back_to_met_norway(aiohttp_client, upstr
     body = await (await client.get("/widgets/weather.json")).json()
 
     assert body["status"] == "fresh" and body["source"] == "metno"
-    assert body["attribution"] == "Data from MET Norway (CC BY 4.0)"
+    assert body["attribution"] == "داده‌های هواشناسی: MET Norway (CC BY 4.0)"
     assert len(body["data"]["daily"]) == 5
     assert body["data"]["daily"][0]["date"] == datetime.now(TEHRAN).date().isoformat()
     html = await (await client.get("/widgets/weather.html")).text()
-    assert "Data from MET Norway" in html
+    assert "داده‌های هواشناسی: MET Norway" in html
 
 
 async def test_429_from_open_meteo_is_honoured_and_the_chain_falls_back(aiohttp_client, upstream):
@@ -204,3 +204,12 @@ async def test_fragment_in_stale_state_shows_its_age(aiohttp_client, upstream):
 
     assert 'data-status="stale"' in html
     assert re.search(r'class="sw-stale">به‌روزرسانی: .* \((لحظاتی|[۰-۹]+ دقیقه) پیش\)', html)
+
+
+async def test_the_daily_table_names_its_max_and_min_columns(aiohttp_client, upstream):
+    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
+    client = await aiohttp_client(create_app(weather_settings(upstream)))
+    html = await (await client.get("/widgets/weather.html")).text()
+    head = html[html.index("<thead>") : html.index("</thead>")]
+    assert head.index("بیشینه") < head.index("کمینه")
+    assert "دمای محسوس" in html and "احساسی" not in html
