@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -116,11 +116,36 @@ def parse_forecast(payload: dict[str, Any], options: WeatherOptions) -> WeatherD
     zone = options.zone
     lat, lon = float(payload["latitude"]), float(payload["longitude"])
     check_place("openmeteo", lat, lon, options)
+    _check_zone(payload, options)
     return WeatherData(
         location=Location(name=options.name, latitude=options.latitude, longitude=options.longitude),
         current=_current(payload, zone),
         daily=_daily(payload.get("daily") or {}, payload.get("daily_units") or {}, zone),
     )
+
+
+def _check_zone(payload: dict[str, Any], options: WeatherOptions) -> None:
+    """The answer must be in the zone we asked for: its days and hours are cut in that zone.
+
+    An answer in another zone (a mirror that ignores ``timezone``, a cached answer for another
+    request) would put readers' days on the wrong dates: it is refused, and the chain moves on.
+    """
+    answered = payload.get("timezone")
+    if answered != options.timezone:
+        raise UpstreamError(
+            "validation", f"openmeteo: answer is in zone {str(answered)[:40]!r}, not {options.timezone}"
+        )
+    offset = payload.get("utc_offset_seconds")
+    now = datetime.now(UTC)
+    # The offset of the moment it answered: around a clock change either side is right.
+    expected = {
+        (now + shift).astimezone(options.zone).utcoffset()
+        for shift in (-timedelta(days=1), timedelta(0), timedelta(days=1))
+    }
+    if not isinstance(offset, int | float) or timedelta(seconds=offset) not in expected:
+        raise UpstreamError(
+            "validation", f"openmeteo: UTC offset {str(offset)[:20]} is not {options.timezone}'s"
+        )
 
 
 def _current(payload: dict[str, Any], zone: ZoneInfo) -> Current:

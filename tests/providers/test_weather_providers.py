@@ -277,3 +277,19 @@ def test_met_sleet_is_rain_and_snow_mixed_and_rain_and_snow_carry_their_intensit
     code = wmo_code(symbol)
     assert condition(code) == reads
     assert "یخ‌زده" not in condition(code)  # sleet is not freezing rain
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"timezone": "GMT", "utc_offset_seconds": 0},  # a mirror that ignored the zone asked for
+        {"timezone": "Europe/Berlin", "utc_offset_seconds": 3600},
+        {"utc_offset_seconds": 3600},  # the name right, the offset of another zone
+        {"utc_offset_seconds": "12600"},
+    ],
+)
+def test_an_open_meteo_answer_in_another_zone_is_refused(change):
+    payload = {**json.loads(fixture_text("openmeteo_forecast.json")), **change}
+    with pytest.raises(UpstreamError) as caught:
+        parse_forecast(payload, WeatherOptions())
+    assert caught.value.reason == "validation"
