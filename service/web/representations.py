@@ -38,6 +38,13 @@ def view_key(view: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def _dated(spec: WidgetSpec, view: dict[str, Any], now: float, options: BaseModel | None) -> dict[str, Any]:
+    """The view with the reader's local date, for widgets whose data is cut into days."""
+    if spec.today is None or options is None:
+        return view
+    return {**view, "today": spec.today(now, options)}
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -72,8 +79,15 @@ class Representations:
             self._cache.popitem(last=False)
 
     def json_parts(
-        self, spec: WidgetSpec, snapshot: Snapshot, status: str, view: dict[str, Any], options: BaseModel
+        self,
+        spec: WidgetSpec,
+        snapshot: Snapshot,
+        status: str,
+        view: dict[str, Any],
+        options: BaseModel,
+        now: float,
     ) -> JsonParts:
+        view = _dated(spec, view, now, options)
         vkey = view_key(view)
         key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
         found = self._cache.get(key)
@@ -108,6 +122,7 @@ class Representations:
         now: float,
         options: BaseModel | None = None,
     ) -> HtmlBody:
+        view = _dated(spec, view, now, options)
         vkey = view_key(view)
         # Stale fragments print their age; one rendering per minute of age is plenty.
         age_bucket = int(snapshot.age(now) // 60) if snapshot is not None and status == "stale" else 0

@@ -113,7 +113,7 @@ def _prepare(
     spec = refresher.widget.spec
     status = refresher.status(snapshot, now)
     if kind == "json":
-        parts = reps.json_parts(spec, snapshot, status, view, refresher.widget.options)
+        parts = reps.json_parts(spec, snapshot, status, view, refresher.widget.options, now)
         body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
         etag, content_type = parts.etag, _JSON
     else:

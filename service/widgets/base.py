@@ -68,3 +68,7 @@ class WidgetSpec:
     #: The fragment depends on the time of day (e.g. the next prayer highlighted), not only on
     #: the data: it is rendered again each minute and clients may keep it for at most a minute.
     clock_dependent: bool = False
+    #: For data cut into days (a forecast): the local date (``YYYY-MM-DD``) a reader is on at
+    #: ``now``, given to ``select`` as ``view["today"]`` so no day that has passed is shown, and
+    #: part of the cache key and ETag, so answers change at local midnight. Called (now, options).
+    today: Callable[[float, BaseModel], str] | None = None

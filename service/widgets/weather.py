@@ -185,9 +185,18 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
 def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> dict[str, Any]:
     assert isinstance(options, WeatherOptions)
     days = view.get("days", options.days)
-    if len(data["daily"]) <= days:
-        return data
-    return {**data, "daily": data["daily"][:days]}
+    daily = data["daily"]
+    if "today" in view:  # never a day that has passed: `days` counts from today
+        daily = [day for day in daily if day["date"] >= view["today"]]
+    if len(daily) > days:
+        daily = daily[:days]
+    return data if daily == data["daily"] else {**data, "daily": daily}
+
+
+def today(now: float, options: BaseModel) -> str:
+    """The configured zone's date at ``now`` (ISO), which the forecast's rows are compared with."""
+    assert isinstance(options, WeatherOptions)
+    return datetime.fromtimestamp(now, tz=options.zone).date().isoformat()
 
 
 WEATHER = WidgetSpec(
@@ -200,4 +209,5 @@ WEATHER = WidgetSpec(
     template="widgets/weather.html",
     parse_query=parse_query,
     select=select,
+    today=today,
 )

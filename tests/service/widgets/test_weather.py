@@ -18,6 +18,7 @@ from service.web.app import create_app
 from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.weather import day
+from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.weather import metno_now
 
@@ -213,3 +214,24 @@ async def test_the_daily_table_names_its_max_and_min_columns(aiohttp_client, ups
     head = html[html.index("<thead>") : html.index("</thead>")]
     assert head.index("بیشینه") < head.index("کمینه")
     assert "دمای محسوس" in html and "احساسی" not in html
+
+
+async def test_a_day_that_has_passed_is_never_shown_and_days_count_from_today(aiohttp_client, upstream):
+    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
+    clock = FakeClock(datetime(2026, 11, 26, 12, 0, tzinfo=TEHRAN).timestamp())
+    client = await aiohttp_client(
+        create_app(weather_settings(upstream, refresh_seconds=86400, days=3), clock=clock)
+    )
+    before = await (await client.get("/widgets/weather.json")).json()
+    assert [d["date"] for d in before["data"]["daily"]] == ["2026-11-26", "2026-11-27", "2026-11-28"]
+    etag = (await client.get("/widgets/weather.html")).headers["ETag"]
+
+    await clock.advance(12 * 3600 + 600)  # 00:10 the next day, the same snapshot
+
+    after = await (await client.get("/widgets/weather.json")).json()
+    assert after["fetched_at"] == before["fetched_at"] and upstream.hits[FORECAST] == 1
+    assert [d["date"] for d in after["data"]["daily"]] == ["2026-11-27", "2026-11-28", "2026-11-29"]
+    response = await client.get("/widgets/weather.html")
+    html = await response.text()
+    assert 'data-date="2026-11-26"' not in html and html.count("<tr data-date=") == 3
+    assert response.headers["ETag"] != etag  # a cache must not keep yesterday's rows
