@@ -58,6 +58,10 @@ SYMBOLS: dict[str, int] = {
     "heavysnowshowers": 86,
 }
 THUNDER = 95
+#: A local day whose first sample is later than this, or last earlier than the next, is partial
+#: (six-hourly days, 03:30 … 21:30 in Tehran, are whole).
+PARTIAL_FIRST_HOUR = 6
+PARTIAL_LAST_HOUR = 18
 KMH_PER_MS = 3.6
 
 
@@ -157,6 +161,7 @@ def _current(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone:
 def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: ZoneInfo) -> list[Any]:
     """Local-day min/max from the instants; the day's condition is its worst daytime symbol."""
     temperatures: dict[date, list[float]] = defaultdict(list)
+    hours: dict[date, list[int]] = defaultdict(list)
     daytime_codes: dict[date, list[int]] = defaultdict(list)
     any_codes: dict[date, list[int]] = defaultdict(list)
     for when, data in series:
@@ -164,6 +169,7 @@ def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: Z
         temperature = _number(data["instant"]["details"], "air_temperature")
         if temperature is not None:
             temperatures[local.date()].append(temperature)
+            hours[local.date()].append(local.hour)
         code = wmo_code(_symbol(data, "next_6_hours") or _symbol(data, "next_1_hours"))
         if code is not None:
             any_codes[local.date()].append(code)
@@ -181,6 +187,8 @@ def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: Z
                 max_c=max(temperatures[on]),
                 code=max(codes) if codes else None,
                 rain=None,  # compact gives amounts, not probabilities
+                # The night's low and the afternoon's high need the day's start and end.
+                partial=min(hours[on]) > PARTIAL_FIRST_HOUR or max(hours[on]) < PARTIAL_LAST_HOUR,
             )
         )
     return result

@@ -103,6 +103,10 @@ class Day(BaseModel):
     condition_code: WmoCode | None = None
     condition: str | None = None
     precipitation_probability: float | None = Field(default=None, ge=0, le=100)
+    #: The source covered only part of this local day (MET's compact answer drops the hours that
+    #: have passed), so min/max may miss the night's cold: kept from the last good data when it
+    #: has the same day, else said so.
+    partial: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> Day:
@@ -156,7 +160,15 @@ def condition(code: int | None) -> str | None:
     return None if code is None else CONDITIONS.get(code)
 
 
-def day(on: date, *, min_c: float | None, max_c: float | None, code: int | None, rain: float | None) -> Day:
+def day(
+    on: date,
+    *,
+    min_c: float | None,
+    max_c: float | None,
+    code: int | None,
+    rain: float | None,
+    partial: bool = False,
+) -> Day:
     """A forecast day with its Jalali date and Persian weekday."""
     jalali = jdatetime.date.fromgregorian(date=on)
     return Day(
@@ -168,7 +180,32 @@ def day(on: date, *, min_c: float | None, max_c: float | None, code: int | None,
         condition_code=code,
         condition=condition(code),
         precipitation_probability=rain,
+        partial=partial,
     )
+
+
+def reconcile(
+    new: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel
+) -> tuple[dict[str, Any], list[str]]:
+    """A partial day takes in what the last good data saw of the same day (its earlier hours)."""
+    if previous is None:
+        return new, []
+    earlier = {row["date"]: row for row in previous.get("daily", [])}
+    daily = []
+    for row in new["daily"]:
+        seen = earlier.get(row["date"])
+        if row.get("partial") and seen is not None:
+            lows = [v for v in (row["min_c"], seen["min_c"]) if v is not None]
+            highs = [v for v in (row["max_c"], seen["max_c"]) if v is not None]
+            row = {
+                **row,
+                "min_c": min(lows) if lows else None,
+                "max_c": max(highs) if highs else None,
+                # Whole once the data it was merged with covered the day's start.
+                "partial": bool(seen.get("partial", False)),
+            }
+        daily.append(row)
+    return {**new, "daily": daily}, []
 
 
 def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
@@ -210,4 +247,5 @@ WEATHER = WidgetSpec(
     parse_query=parse_query,
     select=select,
     today=today,
+    reconcile=reconcile,
 )

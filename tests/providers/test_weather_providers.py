@@ -293,3 +293,33 @@ def test_an_open_meteo_answer_in_another_zone_is_refused(change):
     with pytest.raises(UpstreamError) as caught:
         parse_forecast(payload, WeatherOptions())
     assert caught.value.reason == "validation"
+
+
+def test_metno_today_without_its_early_hours_is_marked_partial_and_later_days_are_whole():
+    payload = metno_fixture()
+    steps = payload["properties"]["timeseries"]
+    payload["properties"]["timeseries"] = [s for s in steps if s["time"] >= "2026-11-26T08:00:00Z"]
+
+    data = parse_compact(payload, FAMENIN, now=datetime(2026, 11, 26, 8, 20, tzinfo=UTC))
+
+    assert data.daily[0].date == date(2026, 11, 26) and data.daily[0].partial  # from 11:30 local
+    assert not any(d.partial for d in data.daily[1:-1])  # hourly and six-hourly days are whole
+
+
+def test_a_partial_day_keeps_what_the_last_good_data_saw_of_it():
+    from service.widgets.weather import reconcile
+
+    earlier = {"daily": [{"date": "2026-11-26", "min_c": -9.0, "max_c": 1.0, "partial": False}]}
+    new = {
+        "daily": [
+            {"date": "2026-11-26", "min_c": -3.0, "max_c": 2.5, "partial": True},
+            {"date": "2026-11-27", "min_c": -5.0, "max_c": 0.0, "partial": False},
+        ]
+    }
+
+    merged, problems = reconcile(new, earlier, WeatherOptions())
+
+    assert problems == []
+    assert merged["daily"][0] == {"date": "2026-11-26", "min_c": -9.0, "max_c": 2.5, "partial": False}
+    assert merged["daily"][1] == new["daily"][1]
+    assert reconcile(new, None, WeatherOptions())[0]["daily"][0]["partial"] is True  # said so

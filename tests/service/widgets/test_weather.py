@@ -85,6 +85,7 @@ async def test_json_has_location_current_and_the_configured_days(aiohttp_client,
         "condition_code": 71,
         "condition": "برف سبک",
         "precipitation_probability": 72.0,
+        "partial": False,
     }
     seven = await (await client.get("/widgets/weather.json?days=7")).json()
     assert len(seven["data"]["daily"]) == 7
