@@ -33,8 +33,18 @@ TITLES: dict[str, str] = {
     "ons": "انس طلا",
 }
 DEFAULT_ITEMS: tuple[str, ...] = tuple(TITLES)
+#: Offered, not shown by default (add them to ``[widgets.prices] items``): what tgju's pages also
+#: carry that readers of an Iranian news site look for. Keys as tgju writes them.
+OPTIONAL_TITLES: dict[str, str] = {
+    "oil_brent": "نفت برنت (بشکه)",
+    "crypto-tether-irr": "تتر",
+    "crypto-bitcoin": "بیت‌کوین",
+    "silver_925": "نقره ۹۲۵ (گرم)",
+    "silver_999": "نقره ۹۹۹ (گرم)",
+}
+TITLES.update(OPTIONAL_TITLES)
 #: Quoted in US dollars upstream (with cents); everything else is Iranian Rial.
-USD_ITEMS = frozenset({"ons"})
+USD_ITEMS = frozenset({"ons", "oil_brent", "crypto-bitcoin"})
 #: A price more than this many times (or less than 1/this of) the last good one is held back
 #: until it is confirmed.
 MAX_JUMP = 3.0

@@ -295,3 +295,21 @@ async def test_unknown_columns_are_400_naming_the_valid_ones(aiohttp_client, ups
     assert response.status == 400
     error = (await response.json())["error"]
     assert "change, percent, low, high, time" in error and len(error) < 200
+
+
+async def test_optional_rates_are_offered_not_default_and_keep_their_units(aiohttp_client, upstream):
+    from service.widgets.prices import DEFAULT_ITEMS, OPTIONAL_TITLES
+
+    assert not set(OPTIONAL_TITLES) & set(DEFAULT_ITEMS)
+    serve_tgju(upstream)
+    wanted = ["oil_brent", "crypto-tether-irr", "silver_925", "sekee"]
+    client = await aiohttp_client(create_app(prices_settings(upstream, items=wanted)))
+
+    body = await (await client.get("/widgets/prices.json")).json()
+
+    found = {i["key"]: i for i in body["data"]["items"]}
+    assert set(found) == set(wanted) and body["data"].get("missing", []) == []
+    assert (found["oil_brent"]["price"], found["oil_brent"]["unit"]) == (63.75, "USD")  # info bar
+    assert (found["crypto-tether-irr"]["price"], found["crypto-tether-irr"]["unit"]) == (1_232_050, "IRR")
+    assert (found["silver_925"]["price"], found["silver_925"]["unit"]) == (3_765_900, "IRR")  # gold page
+    assert found["oil_brent"]["title"] == "نفت برنت (بشکه)"
