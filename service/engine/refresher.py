@@ -229,8 +229,9 @@ class WidgetRefresher:
             # whatever raises here is this provider's failure, never the refresh's crash.
             spec = self.widget.spec
             combined = spec.combine([(p.id, data) for p, data in parts], self.widget.options)
+            fetched_at = self.now()
             stored, problems = spec.reconcile(
-                combined, held.data if held is not None else None, self.widget.options
+                combined, held.data if held is not None else None, self.widget.options, fetched_at
             )
             # What reconcile kept from the held data must pass the same bounds as fresh data.
             stored = spec.data_model.model_validate(stored).model_dump(mode="json")
@@ -238,7 +239,7 @@ class WidgetRefresher:
             snapshot = Snapshot.create(
                 self.name,
                 provider.id,
-                self.now(),
+                fetched_at,
                 stored,
                 attribution=" · ".join(dict.fromkeys(attributions)) or None,
                 validators=session.new_validators,

@@ -99,6 +99,17 @@ async def health(request: web.Request) -> web.Response:
             check["output"] = "missing: " + ", ".join(check["missingItems"])
             if status == "pass":
                 status = check["status"] = "warn"
+        items = snapshot.data.get("items") if snapshot is not None else None
+        stale_items = [
+            str(item.get("key"))
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict) and item.get("stale") is True
+        ]
+        if stale_items:
+            # Shown from an earlier fetch (held back until confirmed, or gone upstream).
+            check["staleItems"] = stale_items
+            if status == "pass":
+                status = check["status"] = "warn"
         if refresher.widget.skipped:
             check["skippedProviders"] = list(refresher.widget.skipped)
         if state.last_error and state.consecutive_failures:

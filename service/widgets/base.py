@@ -22,7 +22,10 @@ QueryParser = Callable[[Mapping[str, str], BaseModel], dict[str, Any]]
 
 
 #: (new data, last good data or None, widget options) → (data to store, problems found).
-Reconciler = Callable[[dict[str, Any], dict[str, Any] | None, BaseModel], tuple[dict[str, Any], list[str]]]
+#: The last argument is the time of the fetch (shared clock), for widgets that date their parts.
+Reconciler = Callable[
+    [dict[str, Any], dict[str, Any] | None, BaseModel, float], tuple[dict[str, Any], list[str]]
+]
 
 
 #: (providers' answers in chain order as (provider id, data), widget options) → merged data.
@@ -52,7 +55,7 @@ class WidgetSpec:
     )
     #: Sanity checks against the last good data, run before a snapshot is accepted:
     #: returns the data to store and the problems found (logged, counted, shown in /health).
-    reconcile: Reconciler = field(default=lambda new, previous, options: (new, []))
+    reconcile: Reconciler = field(default=lambda new, previous, options, now: (new, []))
     #: For a widget made of keyed items that several providers carry (prices): the keys the data
     #: still lacks, which the next providers of the chain are asked for. None: the first provider
     #: that answers supplies everything. Called with (validated data, options).

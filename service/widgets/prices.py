@@ -8,7 +8,7 @@ the engine calls before a snapshot is accepted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,6 +84,11 @@ class PriceItem(BaseModel):
     updated_at: datetime | None = None
     #: The provider this item came from (the chain fills items the first provider lacks).
     source: str | None = Field(default=None, max_length=64)
+    #: When this item's price was last fetched; older than its snapshot when it is ``stale``.
+    fetched_at: datetime | None = None
+    #: Shown from an earlier fetch: held back awaiting confirmation, or gone from every upstream
+    #: (dropped after ``item_max_age_seconds``).
+    stale: bool = False
 
     @model_validator(mode="after")
     def _amounts_in_the_units_precision(self) -> PriceItem:
@@ -169,6 +174,8 @@ class PricesOptions(BaseModel):
     display_unit: Literal["toman", "rial"] = "toman"
     #: A move beyond the guard is shown once this many later fetches repeat it (within 1 %).
     confirm_fetches: int = Field(default=2, ge=1, le=100)
+    #: An item no fetch has brought (or confirmed) for this long is dropped, not shown as current.
+    item_max_age_seconds: float = Field(default=86400, gt=0)
 
     @field_validator("items")
     @classmethod
@@ -246,10 +253,17 @@ def _in_toman(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def reconcile(
-    new: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel
+    new: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel, now: float | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """Guard against absurd jumps and keep last good values for items this fetch lacks."""
+    """Guard against absurd jumps and keep last good values for items this fetch lacks.
+
+    Every item carries its own ``fetched_at``; one kept from earlier data is ``stale`` and is
+    dropped once older than ``item_max_age_seconds``.
+    """
     assert isinstance(options, PricesOptions)
+    # To the second, like the envelope's own fetched_at.
+    stamp = None if now is None else datetime.fromtimestamp(int(now), tz=UTC).isoformat()
+    new = {**new, "items": [{**item, "fetched_at": stamp, "stale": False} for item in new["items"]]}
     problems = list(new.get("problems", []))
     old_items = {item["key"]: item for item in (previous or {}).get("items", [])}
     old_pending: dict[str, Any] = (previous or {}).get("pending", {})
@@ -273,11 +287,13 @@ def reconcile(
                     f"{key}: {item['price']} is {ratio:.2f}× the last good {old['price']}; held back "
                     f"until confirmed ({repeats} of {options.confirm_fetches} repeats)"
                 )
-                accepted[key] = old
+                if not _too_old(old, now, options):
+                    accepted[key] = {**old, "stale": True}
                 continue
         accepted[key] = item
     for key, old in old_items.items():
-        accepted.setdefault(key, old)
+        if key not in accepted and not _too_old(old, now, options):
+            accepted[key] = {**old, "stale": True}
     stored = {
         "items": [accepted[key] for key in options.items if key in accepted],
         # Said in the data, not only in a log: a reader's box lacks these and should say so.
@@ -285,6 +301,13 @@ def reconcile(
         "pending": pending,
     }
     return stored, problems
+
+
+def _too_old(item: dict[str, Any], now: float | None, options: PricesOptions) -> bool:
+    fetched_at = item.get("fetched_at")
+    if now is None or not fetched_at:
+        return False
+    return now - datetime.fromisoformat(fetched_at).timestamp() > options.item_max_age_seconds
 
 
 def _close(price: float, other: float) -> bool:

@@ -185,7 +185,7 @@ def day(
 
 
 def reconcile(
-    new: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel
+    new: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel, now: float | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """A partial day takes in what the last good data saw of the same day (its earlier hours)."""
     if previous is None:

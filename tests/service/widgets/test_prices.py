@@ -91,7 +91,10 @@ async def test_json_items_are_integer_rial_with_the_promised_fields(aiohttp_clie
         "high",
         "updated_at",
         "source",
+        "fetched_at",
+        "stale",
     }
+    assert dollar["fetched_at"] == body["fetched_at"] and dollar["stale"] is False
     assert body["data"]["missing"] == []
     assert {i["source"] for i in items} == {"tgju"}
     assert dollar["price"] == 1_052_300 and dollar["unit"] == "IRR" and dollar["title"] == "دلار آمریکا"
@@ -162,9 +165,9 @@ async def test_an_upstream_title_with_markup_is_shown_as_text(aiohttp_client, up
     assert "فرانک &lt;script&gt;alert(1)&lt;/script&gt; سوئیس" in html
 
 
-async def test_a_ten_fold_jump_is_rejected_and_reported(aiohttp_client, upstream):
+async def test_a_ten_fold_jump_is_rejected_and_reported(aiohttp_client, upstream, clock):
     serve_tgju(upstream)
-    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    client = await aiohttp_client(create_app(prices_settings(upstream), clock=clock))
     await client.get("/widgets/prices.json")
     jumped = (
         fixture_text("tgju_currency.html")
@@ -174,16 +177,24 @@ async def test_a_ten_fold_jump_is_rejected_and_reported(aiohttp_client, upstream
     )
     serve_tgju(upstream)
     upstream.on("/currency", html_page(jumped))
-    await asyncio.sleep(0.35)
+    await clock.advance(60)
 
     await client.app[ENGINE].refreshers["prices"].trigger()
 
     body = await (await client.get("/widgets/prices.json")).json()
     dollar = next(i for i in body["data"]["items"] if i["key"] == "price_dollar_rl")
     assert dollar["price"] == 1_052_300
+    assert dollar["stale"] is True and dollar["fetched_at"] < body["fetched_at"]  # its own age
     assert body["status"] == "fresh"
     health = await (await client.get("/health")).json()
-    assert any("price_dollar_rl" in r for r in health["checks"]["prices:dataAge"][0]["rejected"])
+    check = health["checks"]["prices:dataAge"][0]
+    assert any("price_dollar_rl" in r for r in check["rejected"])
+    assert check["staleItems"] == ["price_dollar_rl"] and check["status"] == "warn"
+    html = await (await client.get("/widgets/prices.html")).text()
+    row = html[html.index('data-key="price_dollar_rl"') :].split("</tr>")[0]
+    assert 'data-stale="true"' in row and "sw-item-age" in row and "ساعت" in row
+    euro = html[html.index('data-key="price_eur"') :].split("</tr>")[0]
+    assert "data-stale" not in euro
     metrics = await (await client.get("/metrics")).text()
     assert 'sidebar_rejected_items_total{widget="prices"} 1.0' in metrics
 
@@ -313,3 +324,23 @@ async def test_optional_rates_are_offered_not_default_and_keep_their_units(aioht
     assert (found["crypto-tether-irr"]["price"], found["crypto-tether-irr"]["unit"]) == (1_232_050, "IRR")
     assert (found["silver_925"]["price"], found["silver_925"]["unit"]) == (3_765_900, "IRR")  # gold page
     assert found["oil_brent"]["title"] == "نفت برنت (بشکه)"
+
+
+def test_an_item_kept_from_earlier_data_says_so_with_its_own_age_and_is_dropped_when_too_old():
+    options = PricesOptions(items=["sekee", "price_dollar_rl"], item_max_age_seconds=3600)
+    first, _ = reconcile({"items": [item("sekee", 1_000), item("price_dollar_rl", 500)]}, None, options, 0.0)
+    assert all(i["stale"] is False and i["fetched_at"] == "1970-01-01T00:00:00+00:00" for i in first["items"])
+    # (reconcile's output is the raw data; the model writes these times with a "Z" when stored)
+
+    # The dollar is gone from the upstream; the coin jumps 10× (held back until confirmed).
+    later, _ = reconcile({"items": [item("sekee", 10_000)]}, first, options, 600.0)
+    by_key = {i["key"]: i for i in later["items"]}
+    assert by_key["price_dollar_rl"]["stale"] is True and by_key["price_dollar_rl"]["price"] == 500
+    assert by_key["price_dollar_rl"]["fetched_at"] == "1970-01-01T00:00:00+00:00"  # its own age
+    assert by_key["sekee"]["stale"] is True and by_key["sekee"]["price"] == 1_000
+    assert later["missing"] == []
+
+    # An hour and more after they were last fetched, neither is shown as if it were current.
+    much_later, _ = reconcile({"items": [item("sekee", 10_000)]}, later, options, 3601.0)
+    assert much_later["items"] == [] or all(i["key"] != "price_dollar_rl" for i in much_later["items"])
+    assert "price_dollar_rl" in much_later["missing"]
