@@ -45,6 +45,10 @@ OPTIONAL_TITLES: dict[str, str] = {
 TITLES.update(OPTIONAL_TITLES)
 #: Quoted in US dollars upstream (with cents); everything else is Iranian Rial.
 USD_ITEMS = frozenset({"ons", "oil_brent", "crypto-bitcoin"})
+#: Most items moving by one factor (within this share) at once is a unit change, not a market.
+FACTOR_TOLERANCE = 0.05
+#: ... judged only when at least this many items can be compared with their last good values.
+MIN_ITEMS_FOR_A_FACTOR = 3
 #: A price more than this many times (or less than 1/this of) the last good one is held back
 #: until it is confirmed.
 MAX_JUMP = 3.0
@@ -176,6 +180,9 @@ class PricesOptions(BaseModel):
     confirm_fetches: int = Field(default=2, ge=1, le=100)
     #: An item no fetch has brought (or confirmed) for this long is dropped, not shown as current.
     item_max_age_seconds: float = Field(default=86400, gt=0)
+    #: Set when an upstream really changed its unit (e.g. 0.1 for Rial to Toman): a move of most
+    #: items by this factor at once is then accepted instead of held back.
+    unit_change_factor: float | None = Field(default=None, gt=0, lt=1e6)
 
     @field_validator("items")
     @classmethod
@@ -269,20 +276,33 @@ def reconcile(
     old_pending: dict[str, Any] = (previous or {}).get("pending", {})
     pending: dict[str, dict[str, Any]] = {}
     accepted: dict[str, dict[str, Any]] = {}
+    factor = _common_factor(new["items"], old_items)
+    unit_changed = factor is not None and _declared(factor, options)
+    if factor is not None:
+        problems.append(
+            f"most items moved ×{factor:.3g} at once: "
+            + (
+                "the configured unit_change_factor, accepted"
+                if unit_changed
+                else "a unit change or shifted columns, not a market; held back until the "
+                "configuration's [widgets.prices] unit_change_factor says so"
+            )
+        )
     for item in new["items"]:
         key = item["key"]
         old = old_items.get(key)
-        if old is not None and old["unit"] == item["unit"]:
+        if old is not None and old["unit"] == item["unit"] and not unit_changed:
             ratio = item["price"] / old["price"]
             if ratio > MAX_JUMP or ratio < 1 / MAX_JUMP:
                 # Compared with the last good value alone, a real jump (or a bad first value)
-                # would be refused for ever: it is held back and shown once it repeats.
+                # would be refused for ever: it is held back and shown once it repeats. Not when
+                # most items moved together: repeating a unit change proves nothing.
                 seen = old_pending.get(key)
                 repeats = seen["repeats"] + 1 if seen and _close(item["price"], seen["price"]) else 0
-                if repeats >= options.confirm_fetches:
+                if factor is None and repeats >= options.confirm_fetches:
                     accepted[key] = item
                     continue
-                pending[key] = {"price": item["price"], "repeats": repeats}
+                pending[key] = {"price": item["price"], "repeats": 0 if factor is not None else repeats}
                 problems.append(
                     f"{key}: {item['price']} is {ratio:.2f}× the last good {old['price']}; held back "
                     f"until confirmed ({repeats} of {options.confirm_fetches} repeats)"
@@ -301,6 +321,31 @@ def reconcile(
         "pending": pending,
     }
     return stored, problems
+
+
+def _common_factor(items: list[dict[str, Any]], old_items: dict[str, dict[str, Any]]) -> float | None:
+    """The factor most items moved by together beyond the guard, if they did (else None).
+
+    A market does not move a dozen currencies and coins by one factor between two fetches; a
+    changed unit (Rial to Toman) or shifted columns does.
+    """
+    ratios = sorted(
+        item["price"] / old_items[item["key"]]["price"]
+        for item in items
+        if item["key"] in old_items and old_items[item["key"]]["unit"] == item["unit"]
+    )
+    if len(ratios) < MIN_ITEMS_FOR_A_FACTOR:
+        return None
+    median = ratios[len(ratios) // 2]
+    if MAX_JUMP ** -1 <= median <= MAX_JUMP:
+        return None
+    together = [r for r in ratios if abs(r / median - 1) <= FACTOR_TOLERANCE]
+    return median if len(together) * 2 > len(ratios) else None
+
+
+def _declared(factor: float, options: PricesOptions) -> bool:
+    declared = options.unit_change_factor
+    return declared is not None and abs(factor / declared - 1) <= FACTOR_TOLERANCE
 
 
 def _too_old(item: dict[str, Any], now: float | None, options: PricesOptions) -> bool:

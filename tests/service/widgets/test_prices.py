@@ -344,3 +344,45 @@ def test_an_item_kept_from_earlier_data_says_so_with_its_own_age_and_is_dropped_
     much_later, _ = reconcile({"items": [item("sekee", 10_000)]}, later, options, 3601.0)
     assert much_later["items"] == [] or all(i["key"] != "price_dollar_rl" for i in much_later["items"])
     assert "price_dollar_rl" in much_later["missing"]
+
+
+def test_most_items_moving_by_one_factor_is_held_however_often_it_repeats():
+    options = PricesOptions(items=["sekee", "price_dollar_rl", "price_eur", "rob"])
+    good = [
+        item("sekee", 1_000_000),
+        item("price_dollar_rl", 50_000),
+        item("price_eur", 60_000),
+        item("rob", 300_000),
+    ]
+    data, _ = reconcile({"items": good}, None, options, 0.0)
+    shifted = [{**i, "price": i["price"] * 10} for i in good]  # Rial where Toman was: ×10 everywhere
+
+    for fetch in range(1, 6):
+        data, problems = reconcile({"items": shifted}, data, options, 60.0 * fetch)
+        assert [i["price"] for i in data["items"]] == [1_000_000, 50_000, 60_000, 300_000], fetch
+        assert all(i["stale"] for i in data["items"])
+        assert any("unit change or shifted columns" in p for p in problems)
+
+
+def test_a_declared_unit_change_is_accepted_at_once():
+    options = PricesOptions(items=["sekee", "price_dollar_rl", "price_eur"], unit_change_factor=10)
+    good = [item("sekee", 1_000_000), item("price_dollar_rl", 50_000), item("price_eur", 60_000)]
+    data, _ = reconcile({"items": good}, None, options, 0.0)
+
+    data, problems = reconcile(
+        {"items": [{**i, "price": i["price"] * 10} for i in good]}, data, options, 60.0
+    )
+
+    assert [i["price"] for i in data["items"]] == [10_000_000, 500_000, 600_000]
+    assert not any(i["stale"] for i in data["items"]) and data["pending"] == {}
+    assert any("unit_change_factor, accepted" in p for p in problems)
+
+
+def test_one_item_jumping_alone_is_still_confirmed_by_repeating():
+    options = PricesOptions(items=["sekee", "price_dollar_rl", "price_eur"], confirm_fetches=2)
+    good = [item("sekee", 1_000_000), item("price_dollar_rl", 50_000), item("price_eur", 60_000)]
+    data, _ = reconcile({"items": good}, None, options, 0.0)
+    jumped = [item("sekee", 5_000_000), item("price_dollar_rl", 50_100), item("price_eur", 60_100)]
+    for fetch in (1, 2, 3):
+        data, _ = reconcile({"items": jumped}, data, options, 60.0 * fetch)
+    assert data["items"][0]["price"] == 5_000_000 and not data["items"][0]["stale"]
