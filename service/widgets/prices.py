@@ -337,7 +337,7 @@ def _common_factor(items: list[dict[str, Any]], old_items: dict[str, dict[str, A
     if len(ratios) < MIN_ITEMS_FOR_A_FACTOR:
         return None
     median = ratios[len(ratios) // 2]
-    if MAX_JUMP ** -1 <= median <= MAX_JUMP:
+    if MAX_JUMP**-1 <= median <= MAX_JUMP:
         return None
     together = [r for r in ratios if abs(r / median - 1) <= FACTOR_TOLERANCE]
     return median if len(together) * 2 > len(ratios) else None
