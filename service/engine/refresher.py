@@ -223,7 +223,7 @@ class WidgetRefresher:
         if isinstance(answer, UpstreamError):
             return answer
         parts = [(provider, answer)]
-        parts.extend(await self._fill(parts, later))
+        parts.extend(await self._fill(parts, later, held.data if held is not None else None))
         try:
             # Everything from the upstream's answer to a stored snapshot is part of the attempt:
             # whatever raises here is this provider's failure, never the refresh's crash.
@@ -255,7 +255,10 @@ class WidgetRefresher:
         return self._count(provider, error)
 
     async def _fill(
-        self, first: list[tuple[Provider, dict[str, Any]]], later: list[Provider]
+        self,
+        first: list[tuple[Provider, dict[str, Any]]],
+        later: list[Provider],
+        previous: dict[str, Any] | None,
     ) -> list[tuple[Provider, dict[str, Any]]]:
         """Ask the later providers of the chain for what the answers so far lack (per-item fallback).
 
@@ -267,7 +270,7 @@ class WidgetRefresher:
         found: list[tuple[Provider, dict[str, Any]]] = []
         for provider in later:
             have = spec.combine([(p.id, data) for p, data in [*first, *found]], options)
-            if not spec.missing(have, options):
+            if not spec.missing(have, previous, options):
                 break
             # Never with the held snapshot's validators: a 304 here would bring no items.
             answer = await self._fetch(provider, self._session(provider, None))

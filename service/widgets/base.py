@@ -57,9 +57,10 @@ class WidgetSpec:
     #: returns the data to store and the problems found (logged, counted, shown in /health).
     reconcile: Reconciler = field(default=lambda new, previous, options, now: (new, []))
     #: For a widget made of keyed items that several providers carry (prices): the keys the data
-    #: still lacks, which the next providers of the chain are asked for. None: the first provider
-    #: that answers supplies everything. Called with (validated data, options).
-    missing: Callable[[dict[str, Any], BaseModel], list[str]] | None = None
+    #: still lacks, or needs a second opinion on, which the next providers of the chain are asked
+    #: for. None: the first provider that answers supplies everything. Called with (the answers
+    #: combined so far, the last good data or None, options).
+    missing: Callable[[dict[str, Any], dict[str, Any] | None, BaseModel], list[str]] | None = None
     #: Merges what the providers of one refresh returned, in chain order, before ``reconcile``:
     #: (list of (provider id, validated data), options) → data. Only the first by default.
     combine: Combiner = field(default=lambda parts, options: parts[0][1])

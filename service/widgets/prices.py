@@ -284,8 +284,8 @@ def reconcile(
             + (
                 "the configured unit_change_factor, accepted"
                 if unit_changed
-                else "a unit change or shifted columns, not a market; held back until the "
-                "configuration's [widgets.prices] unit_change_factor says so"
+                else "a unit change or shifted columns, not a market; held back unless another "
+                "provider of the chain agrees or [widgets.prices] unit_change_factor says so"
             )
         )
     for item in new["items"]:
@@ -293,6 +293,10 @@ def reconcile(
         old = old_items.get(key)
         if old is not None and old["unit"] == item["unit"] and not unit_changed:
             ratio = item["price"] / old["price"]
+            opinion = new.get("second_opinions", {}).get(key)
+            if opinion is not None and _close(item["price"], opinion["price"]):
+                accepted[key] = item  # another provider of the chain sees the same: a real move
+                continue
             if ratio > MAX_JUMP or ratio < 1 / MAX_JUMP:
                 # Compared with the last good value alone, a real jump (or a bad first value)
                 # would be refused for ever: it is held back and shown once it repeats. Not when
@@ -359,23 +363,39 @@ def _close(price: float, other: float) -> bool:
     return abs(price - other) <= CONFIRM_TOLERANCE * other
 
 
-def missing_items(data: dict[str, Any], options: BaseModel) -> list[str]:
-    """Configured keys this fetch lacks: the next providers of the chain are asked for them."""
+def missing_items(data: dict[str, Any], previous: dict[str, Any] | None, options: BaseModel) -> list[str]:
+    """What the next providers of the chain are asked for: configured keys this fetch lacks, and
+    keys whose move beyond the guard a second provider could confirm at once."""
     assert isinstance(options, PricesOptions)
-    have = {item["key"] for item in data["items"]}
-    return [key for key in options.items if key not in have]
+    have = {item["key"]: item for item in data["items"]}
+    old_items = {item["key"]: item for item in (previous or {}).get("items", [])}
+    opinions = data.get("second_opinions", {})
+    wanted = [key for key in options.items if key not in have]
+    for key, item in have.items():
+        old = old_items.get(key)
+        if old is not None and old["unit"] == item["unit"] and key not in opinions:
+            ratio = item["price"] / old["price"]
+            if ratio > MAX_JUMP or ratio < 1 / MAX_JUMP:
+                wanted.append(key)
+    return wanted
 
 
 def combine(parts: list[tuple[str, dict[str, Any]]], options: BaseModel) -> dict[str, Any]:
     """The first provider's items, then only what it lacked from the next; each item names its source."""
     items: dict[str, dict[str, Any]] = {}
+    # What a later provider says of an item an earlier one already gave: never shown, only used
+    # to confirm a move beyond the guard at once (reconcile).
+    opinions: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     for provider_id, data in parts:
         for item in data["items"]:
-            if item["key"] not in items:
-                items[item["key"]] = {**item, "source": provider_id}
+            key = item["key"]
+            if key not in items:
+                items[key] = {**item, "source": provider_id}
+            elif key not in opinions and item["unit"] == items[key]["unit"]:
+                opinions[key] = {"price": item["price"], "source": provider_id}
         problems.extend(data.get("problems", []))
-    return {"items": list(items.values()), "problems": problems}
+    return {"items": list(items.values()), "problems": problems, "second_opinions": opinions}
 
 
 PRICES = WidgetSpec(

@@ -8,9 +8,10 @@ from aiohttp import web
 
 from service.settings import EngineSettings, Settings
 from service.web.app import create_app
+from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from tests.support.fixtures import fixture_text
-from tests.support.prices import serve_tgju
+from tests.support.prices import html_page, serve_tgju
 
 ITEMS = ["price_dollar_rl", "sekee", "ons"]
 
@@ -94,3 +95,57 @@ async def test_items_query_keeps_the_missing_list_to_the_asked_keys(aiohttp_clie
 
     assert asked["data"]["missing"] == []
     assert with_ounce["data"]["missing"] == ["ons"]
+
+
+async def test_a_jump_another_provider_agrees_with_is_shown_at_once(aiohttp_client, upstream, clock):
+    serve_tgju(upstream, home=False)
+    serve_brsapi(upstream)
+    client = await aiohttp_client(
+        create_app(chain_settings(upstream, {"tgju": {}, "brsapi": {"api_key": "k"}}), clock=clock)
+    )
+    assert (await client.get("/widgets/prices.json")).status == 200
+
+    # The dollar quintuples on tgju; BrsApi (in Toman) sees the same market.
+    jumped = (
+        fixture_text("tgju_currency.html")
+        .replace("1,052,300", "5,261,500")
+        .replace("<td>1,047,100</td>", "<td>5,235,500</td>")
+        .replace("<td>1,055,000</td>", "<td>5,275,000</td>")
+    )
+    upstream.on("/currency", html_page(jumped))
+    agreeing = fixture_text("brsapi_gold_currency.json").replace('"price": 105230', '"price": 526150')
+
+    async def brsapi(request: web.Request) -> web.Response:
+        return web.Response(text=agreeing, content_type="application/json")
+
+    upstream.on("/Api/Market/Gold_Currency.php", brsapi)
+    await clock.advance(301)
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    body = await (await client.get("/widgets/prices.json")).json()
+    dollar = next(i for i in body["data"]["items"] if i["key"] == "price_dollar_rl")
+    assert dollar["price"] == 5_261_500 and dollar["stale"] is False and dollar["source"] == "tgju"
+    assert "price_dollar_rl" not in body["data"]["pending"]
+
+
+async def test_a_jump_no_other_provider_confirms_is_held_back(aiohttp_client, upstream, clock):
+    serve_tgju(upstream, home=False)
+    serve_brsapi(upstream)
+    client = await aiohttp_client(
+        create_app(chain_settings(upstream, {"tgju": {}, "brsapi": {"api_key": "k"}}), clock=clock)
+    )
+    assert (await client.get("/widgets/prices.json")).status == 200
+    jumped = (
+        fixture_text("tgju_currency.html")
+        .replace("1,052,300", "5,261,500")
+        .replace("<td>1,047,100</td>", "<td>5,235,500</td>")
+        .replace("<td>1,055,000</td>", "<td>5,275,000</td>")
+    )
+    upstream.on("/currency", html_page(jumped))
+    await clock.advance(301)
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    body = await (await client.get("/widgets/prices.json")).json()
+    dollar = next(i for i in body["data"]["items"] if i["key"] == "price_dollar_rl")
+    assert dollar["price"] == 1_052_300 and dollar["stale"] is True  # BrsApi still says 105,230 Toman
+    assert "price_dollar_rl" in body["data"]["pending"]
