@@ -323,3 +323,62 @@ def test_a_partial_day_keeps_what_the_last_good_data_saw_of_it():
     assert merged["daily"][0] == {"date": "2026-11-26", "min_c": -9.0, "max_c": 2.5, "partial": False}
     assert merged["daily"][1] == new["daily"][1]
     assert reconcile(new, None, WeatherOptions())[0]["daily"][0]["partial"] is True  # said so
+
+
+def _met_series_for(daily: dict[str, list], days: int) -> dict:
+    """A MET compact answer describing the same days an Open-Meteo answer describes: hourly
+    instants over each whole Tehran day, coldest before dawn and warmest mid-afternoon, with the
+    day's symbol in its daytime hours (the shape of the captured MET samples)."""
+    symbols = {0: "clearsky_day", 2: "partlycloudy_day", 3: "cloudy", 71: "lightsnow"}
+    steps = []
+    for index in range(days):
+        on = date.fromisoformat(daily["time"][index])
+        low, high = daily["temperature_2m_min"][index], daily["temperature_2m_max"][index]
+        for hour in range(24):
+            local = datetime(on.year, on.month, on.day, hour, 30, tzinfo=TEHRAN)
+            # Coldest at 05:30, warmest at 14:30, in between on a straight line.
+            distance = min(abs(hour - 5), 24 - abs(hour - 5)) / 9 if hour != 14 else 1.0
+            temperature = round(low + (high - low) * min(distance, 1.0), 1)
+            symbol = symbols[daily["weather_code"][index]] if 6 <= hour < 18 else "cloudy"
+            steps.append(
+                {
+                    "time": local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "data": {
+                        "instant": {
+                            "details": {
+                                "air_temperature": temperature,
+                                "relative_humidity": 70.0,
+                                "wind_speed": 2.0,
+                            }
+                        },
+                        "next_1_hours": {
+                            "summary": {"symbol_code": symbol},
+                            "details": {"precipitation_amount": 0.0},
+                        },
+                    },
+                }
+            )
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [48.973, 35.116, 1640]},
+        "properties": {"meta": {"updated_at": steps[0]["time"]}, "timeseries": steps},
+    }
+
+
+def test_both_providers_fed_the_same_weather_show_the_same_rows():
+    forecast = json.loads(fixture_text("openmeteo_forecast.json"))
+    days = 3
+    met = parse_compact(
+        _met_series_for(forecast["daily"], days),
+        FAMENIN,
+        now=datetime(2026, 11, 26, 0, 0, tzinfo=TEHRAN).astimezone(UTC),
+    )
+    om = parse_forecast(forecast, FAMENIN)
+
+    def rows(data):
+        return [
+            (d.date, d.jalali_date, d.weekday, d.min_c, d.max_c, d.condition_code, d.condition, d.partial)
+            for d in data.daily[:days]
+        ]
+
+    assert rows(met) == rows(om)
