@@ -11,6 +11,7 @@ import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -28,8 +29,6 @@ from service.widgets.weather import (
 )
 
 if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
-
     from providers.http import UpstreamSession
 
 FREE_URL = "https://api.open-meteo.com"
@@ -131,7 +130,7 @@ def _check_zone(payload: dict[str, Any], options: WeatherOptions) -> None:
     request) would put readers' days on the wrong dates: it is refused, and the chain moves on.
     """
     answered = payload.get("timezone")
-    if answered != options.timezone:
+    if answered != options.timezone and not _same_zone(answered, options.zone):
         raise UpstreamError(
             "validation", f"openmeteo: answer is in zone {str(answered)[:40]!r}, not {options.timezone}"
         )
@@ -146,6 +145,16 @@ def _check_zone(payload: dict[str, Any], options: WeatherOptions) -> None:
         raise UpstreamError(
             "validation", f"openmeteo: UTC offset {str(offset)[:20]} is not {options.timezone}'s"
         )
+
+
+def _same_zone(name: Any, zone: ZoneInfo) -> bool:
+    """An alias of the configured zone (``Iran`` for ``Asia/Tehran``): the same offsets all year."""
+    try:
+        answered = ZoneInfo(str(name)[:64])
+    except (ValueError, KeyError, OSError):
+        return False
+    moments = [datetime(2026, month, 1, tzinfo=UTC) for month in (1, 4, 7, 10)]
+    return all(m.astimezone(answered).utcoffset() == m.astimezone(zone).utcoffset() for m in moments)
 
 
 def _current(payload: dict[str, Any], zone: ZoneInfo) -> Current:

@@ -154,17 +154,24 @@ class PendingPrice(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     price: Amount = Field(gt=0, lt=MAX_RIAL)
+    #: Held as part of a move of most items by one factor: repeating it confirms nothing.
+    unit_change: bool = False
     #: How many later fetches repeated it (within ``CONFIRM_TOLERANCE``).
     repeats: int = Field(ge=0, le=1000)
 
 
 class PricesData(BaseModel):
-    items: list[PriceItem] = Field(min_length=1)
+    # May be empty: when every item is held back past item_max_age_seconds, the box honestly has
+    # no price (all listed under ``missing``) instead of refusing every later fetch.
+    items: list[PriceItem] = Field(default_factory=list, max_length=1000)
     #: Moves beyond the guard awaiting confirmation, by key (kept in the snapshot so every replica
     #: and the next fetch see them).
     pending: dict[str, PendingPrice] = Field(default_factory=dict, max_length=1000)
     #: Configured keys no provider of the chain supplied (and no last good value covers).
     missing: list[str] = Field(default_factory=list, max_length=1000)
+    #: The ``unit_change_factor`` already applied: a declared change is applied once, so a later
+    #: shift by the same factor (shifted columns) is held like any other.
+    unit_change_applied: float | None = None
     #: Item-level rejections found while parsing; the engine reports them and does not store them.
     problems: list[str] = Field(default_factory=list)
 
@@ -277,7 +284,8 @@ def reconcile(
     pending: dict[str, dict[str, Any]] = {}
     accepted: dict[str, dict[str, Any]] = {}
     factor = _common_factor(new["items"], old_items)
-    unit_changed = factor is not None and _declared(factor, options)
+    applied = (previous or {}).get("unit_change_applied")
+    unit_changed = factor is not None and _declared(factor, options) and applied != options.unit_change_factor
     if factor is not None:
         problems.append(
             f"most items moved ×{factor:.3g} at once: "
@@ -291,8 +299,23 @@ def reconcile(
     for item in new["items"]:
         key = item["key"]
         old = old_items.get(key)
-        if old is not None and old["unit"] == item["unit"] and not unit_changed:
+        seen_before = old_pending.get(key)
+        if old is None and seen_before is not None:
+            # Its last good value is gone (too old), but its move was never confirmed: still held.
+            opinion = new.get("second_opinions", {}).get(key)
+            confirmed_by_another = opinion is not None and _close(item["price"], opinion["price"])
+            repeats = seen_before["repeats"] + 1 if _close(item["price"], seen_before["price"]) else 0
+            held_as_unit_change = bool(seen_before.get("unit_change"))
+            if confirmed_by_another or (not held_as_unit_change and repeats >= options.confirm_fetches):
+                accepted[key] = item
+            else:
+                pending[key] = {**seen_before, "price": item["price"], "repeats": repeats}
+            continue
+        if old is not None and old["unit"] == item["unit"]:
             ratio = item["price"] / old["price"]
+            if unit_changed and factor is not None and abs(ratio / factor - 1) <= FACTOR_TOLERANCE:
+                accepted[key] = item  # moved by the declared unit change; others still guarded
+                continue
             opinion = new.get("second_opinions", {}).get(key)
             if opinion is not None and _close(item["price"], opinion["price"]):
                 accepted[key] = item  # another provider of the chain sees the same: a real move
@@ -306,7 +329,11 @@ def reconcile(
                 if factor is None and repeats >= options.confirm_fetches:
                     accepted[key] = item
                     continue
-                pending[key] = {"price": item["price"], "repeats": 0 if factor is not None else repeats}
+                pending[key] = (
+                    {"price": item["price"], "repeats": 0, "unit_change": True}
+                    if factor is not None
+                    else {"price": item["price"], "repeats": repeats}
+                )
                 problems.append(
                     f"{key}: {item['price']} is {ratio:.2f}× the last good {old['price']}; held back "
                     f"until confirmed ({repeats} of {options.confirm_fetches} repeats)"
@@ -318,12 +345,19 @@ def reconcile(
     for key, old in old_items.items():
         if key not in accepted and not _too_old(old, now, options):
             accepted[key] = {**old, "stale": True}
+    fetched = {item["key"] for item in new["items"]}
+    for key, seen in old_pending.items():
+        # A fetch that lacks the item does not restart its confirmation.
+        if key not in fetched and key not in pending and key in options.items:
+            pending[key] = seen
     stored = {
         "items": [accepted[key] for key in options.items if key in accepted],
         # Said in the data, not only in a log: a reader's box lacks these and should say so.
         "missing": [key for key in options.items if key not in accepted],
         "pending": pending,
     }
+    if unit_changed or applied is not None:
+        stored["unit_change_applied"] = options.unit_change_factor if unit_changed else applied
     return stored, problems
 
 
