@@ -48,8 +48,6 @@ class SingleFlight(Generic[T]):
         self._lock_seconds = lock_seconds
         self._poll_seconds = poll_seconds
         self._inflight: dict[str, asyncio.Task[T | None]] = {}
-        #: Producers run by this process (for tests and metrics).
-        self.produced = 0
 
     def running(self, key: str) -> asyncio.Task[T | None] | None:
         return self._inflight.get(key)
@@ -85,7 +83,6 @@ class SingleFlight(Generic[T]):
         try:
             locked = await self._cache.acquire_lock(lock, token, self._lock_seconds)
         except CacheUnavailable:
-            self.produced += 1
             return await produce()  # degraded: coalesced within this process only
         if not locked:
             await self._follow(lock)
@@ -96,7 +93,6 @@ class SingleFlight(Generic[T]):
                 value = await read()  # again: the previous holder may have just finished
                 if value is not None:
                     return value
-            self.produced += 1
             return await produce()
         finally:
             keeper.cancel()

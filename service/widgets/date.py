@@ -15,7 +15,7 @@ import jdatetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.widgets.base import WidgetSpec
-from service.widgets.local_day import known_zone, next_local_midnight
+from service.widgets.local_day import known_zone, midnight_after
 
 HIJRI_MONTHS = (
     "محرم",
@@ -115,11 +115,6 @@ class DateOptions(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-def _next_midnight(fetched_at: float, options: BaseModel) -> float:
-    assert isinstance(options, DateOptions)
-    return next_local_midnight(fetched_at, options.zone)
-
-
 DATE = WidgetSpec(
     name="date",
     title="امروز",
@@ -128,5 +123,5 @@ DATE = WidgetSpec(
     default_refresh_seconds=86400,
     options_model=DateOptions,
     template="widgets/date.html",
-    next_refresh=_next_midnight,
+    next_refresh=midnight_after,
 )

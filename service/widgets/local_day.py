@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel
+
 
 def known_zone(name: str) -> str:
     """A pydantic validator body: the zone must exist (``tzdata`` ships them on slim systems)."""
@@ -18,6 +20,13 @@ def known_zone(name: str) -> str:
 def local_today(epoch_seconds: float, zone: ZoneInfo) -> date:
     """The calendar date in ``zone`` at this instant."""
     return datetime.fromtimestamp(epoch_seconds, tz=UTC).astimezone(zone).date()
+
+
+def midnight_after(fetched_at: float, options: BaseModel) -> float:
+    """``WidgetSpec.next_refresh`` for a widget whose options name its zone (``options.zone``)."""
+    zone = getattr(options, "zone", None)
+    assert isinstance(zone, ZoneInfo)
+    return next_local_midnight(fetched_at, zone)
 
 
 def next_local_midnight(epoch_seconds: float, zone: ZoneInfo) -> float:

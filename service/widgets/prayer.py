@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from service.prayer_times import TIME_KEYS, Place, day_times
 from service.widgets.base import QueryError, WidgetSpec
-from service.widgets.local_day import known_zone, next_local_midnight
+from service.widgets.local_day import known_zone, midnight_after
 
 MAX_DAYS = 7
 #: Beyond this the sun does not reach 17.7° below the horizon on summer nights: no Fajr exists.
@@ -244,11 +244,6 @@ def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> di
     return {**data, "days": prayer_days(options, first, count)}
 
 
-def _next_midnight(fetched_at: float, options: BaseModel) -> float:
-    assert isinstance(options, PrayerOptions)
-    return next_local_midnight(fetched_at, options.zone)
-
-
 PRAYER = WidgetSpec(
     name="prayer",
     title="اوقات شرعی",
@@ -260,6 +255,6 @@ PRAYER = WidgetSpec(
     template="widgets/prayer.html",
     parse_query=parse_query,
     select=select,
-    next_refresh=_next_midnight,
+    next_refresh=midnight_after,
     clock_dependent=True,
 )

@@ -15,6 +15,7 @@ import jdatetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.widgets.base import QueryError, WidgetSpec
+from service.widgets.local_day import local_today
 
 MAX_DAYS = 7
 #: WMO weather interpretation codes (WMO 4677, the subset Open-Meteo and our MET mapping use), in
@@ -233,7 +234,7 @@ def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> di
 def today(now: float, options: BaseModel) -> str:
     """The configured zone's date at ``now`` (ISO), which the forecast's rows are compared with."""
     assert isinstance(options, WeatherOptions)
-    return datetime.fromtimestamp(now, tz=options.zone).date().isoformat()
+    return local_today(now, options.zone).isoformat()
 
 
 WEATHER = WidgetSpec(

@@ -57,7 +57,9 @@ def test_a_unit_change_held_past_max_age_leaves_no_price_shown_and_a_valid_snaps
     assert again["items"] == [] and set(again["pending"]) == set(after["pending"])
 
 
-async def test_a_unit_change_in_the_app_never_shows_old_prices_past_their_age(aiohttp_client, upstream, clock):
+async def test_a_unit_change_in_the_app_never_shows_old_prices_past_their_age(
+    aiohttp_client, upstream, clock
+):
     serve_tgju(upstream)
     client = await aiohttp_client(
         create_app(
