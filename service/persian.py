@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -90,3 +91,19 @@ def age_phrase(seconds: float) -> str:
     if hours < 24:
         return f"{digits(hours)} ساعت پیش"
     return f"{digits(hours // 24)} روز پیش"
+
+
+#: Letters of the Arabic script (Persian's): their presence marks a string as Persian.
+_ARABIC_SCRIPT = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+
+
+def language(text: str) -> str:
+    """``en`` for text in Latin letters only (an upstream's own attribution), else ``fa``.
+
+    Screen readers pick their voice from ``lang`` (WCAG 3.1.2): Persian words with a Latin name
+    inside stay Persian, a wholly English string is marked as English.
+    """
+    if _LATIN_LETTER.search(text) and not _ARABIC_SCRIPT.search(text):
+        return "en"
+    return "fa"

@@ -8,6 +8,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
@@ -17,7 +18,7 @@ from service.web.errors import RequestError, endpoint
 from service.web.http_caching import etag_matches
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, SETTINGS
 from service.web.rendering import Renderer
-from service.web.routes import fragment, widget_view
+from service.web.routes import THEMES, fragment, widget_view
 
 routes = web.RouteTableDef()
 
@@ -106,6 +107,8 @@ async def embed_js(request: web.Request) -> web.Response:
 async def embed_page(request: web.Request) -> web.Response:
     """A complete page for an iframe; the only kind of page other sites may frame."""
     refresher, view = widget_view(request)
+    # The page is the widget alone: its title is the page's level-1 heading, whatever ``heading`` says.
+    view = {**view, "heading": 1}
     page = (
         request.app[REPRESENTATIONS]
         .renderer.env.get_template("embed/page.html")
@@ -130,9 +133,14 @@ async def embed_page(request: web.Request) -> web.Response:
 @endpoint("/")
 async def gallery(request: web.Request) -> web.Response:
     base = _base_url(request)
+    theme = request.query.get("theme", "light")
+    if theme not in THEMES:
+        raise RequestError(400, "theme: must be light, dark or auto")
+    # The page carries the rules every fragment shares once, in its head; each fragment keeps its own.
+    view: dict[str, Any] = {"shared_style": False, "theme": theme}
     refreshers = list(request.app[ENGINE].refreshers.values())
     # Concurrently: a widget still waiting for its first data must not hold the others up.
-    fragments = await asyncio.gather(*(fragment(request, refresher, {}) for refresher in refreshers))
+    fragments = await asyncio.gather(*(fragment(request, refresher, view) for refresher in refreshers))
     shown = [
         {
             "name": refresher.name,
@@ -144,7 +152,11 @@ async def gallery(request: web.Request) -> web.Response:
     ]
     if not shown:
         raise RequestError(404, "no widget is enabled")
-    page = request.app[REPRESENTATIONS].renderer.env.get_template("embed/gallery.html").render(widgets=shown)
+    page = (
+        request.app[REPRESENTATIONS]
+        .renderer.env.get_template("embed/gallery.html")
+        .render(widgets=shown, theme=theme)
+    )
     return web.Response(
         text=page, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-cache"}
     )

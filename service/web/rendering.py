@@ -31,6 +31,7 @@ def create_environment() -> Environment:
     env.filters["clock_time"] = persian.clock_time
     env.filters["epoch"] = persian.epoch
     env.filters["shown_minute"] = persian.shown_minute
+    env.filters["language"] = persian.language
     return env
 
 

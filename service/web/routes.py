@@ -26,6 +26,9 @@ from service.widgets.base import QueryError
 routes = web.RouteTableDef()
 
 THEMES = ("light", "dark", "auto")
+#: The widget title's heading level, chosen to fit the host page's outline.
+HEADINGS = ("2", "3", "4")
+DEFAULT_HEADING = 3
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 
@@ -87,6 +90,13 @@ def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
         if theme not in THEMES:
             raise RequestError(400, "theme: must be light, dark or auto")
         view["theme"] = theme
+    heading = request.query.get("heading")
+    if heading is not None:
+        if heading not in HEADINGS:
+            raise RequestError(400, "heading: must be 2, 3 or 4")
+        # The default level is the plain fragment: no second cached rendering of it.
+        if int(heading) != DEFAULT_HEADING:
+            view["heading"] = int(heading)
     return refresher, view
 
 

@@ -29,3 +29,10 @@ def test_age_phrases() -> None:
     assert persian.age_phrase(5 * 60 + 3) == "۵ دقیقه پیش"
     assert persian.age_phrase(3 * 3600) == "۳ ساعت پیش"
     assert persian.age_phrase(2 * 86400) == "۲ روز پیش"
+
+
+def test_language_is_english_only_for_text_without_persian_letters() -> None:
+    assert persian.language("Tiles © Esri — Source: Esri, Maxar") == "en"
+    assert persian.language("داده‌های هواشناسی: Open-Meteo.com (CC BY 4.0)") == "fa"
+    assert persian.language("منبع: tgju.org") == "fa"
+    assert persian.language("۱۴۰۳ — 2024") == "fa"  # no Latin letter: nothing English to mark

@@ -138,4 +138,4 @@ async def test_gallery_shows_every_enabled_widget_with_three_snippets(aiohttp_cl
     assert "&lt;iframe src=&#34;https://widgets.example.org/embed/links&#34;" in page
     assert "&lt;script async src=&#34;https://widgets.example.org/embed.js&#34;&gt;" in page
     assert 'href="/health"' in page and 'href="/widgets/links.json"' in page
-    assert 'id="gl-toggle"' in page
+    assert 'href="?theme=dark"' in page  # the dark gallery is a page of its own

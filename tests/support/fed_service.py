@@ -1,0 +1,35 @@
+"""A service whose upstreams are local fakes serving captured real answers, every widget on."""
+
+from __future__ import annotations
+
+import json
+
+from service.settings import Settings
+from tests.support.fixtures import fixture_text
+from tests.support.prices import serve_tgju
+from tests.support.tiles import FakeTiles
+from tests.support.upstream import FakeUpstream
+from tests.support.weather import metno_document
+
+#: Every built-in widget, in the order pages show them.
+WIDGETS = ("weather", "prices", "satellite", "prayer", "date", "links")
+
+
+def fed_settings(upstream: FakeUpstream, public_url: str = "") -> Settings:
+    """Settings for a service fed real-shaped data: tgju's pages, Open-Meteo and MET, tiles."""
+    serve_tgju(upstream)
+    upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
+    upstream.json("/weatherapi/locationforecast/2.0/compact", metno_document())
+    tiles = FakeTiles(upstream)
+    return Settings(
+        public_url=public_url,
+        engine={"background": False},
+        # The prayer box's widest form: a week's table of six times in a 300 px column.
+        widgets={"prices": {"items": ["price_dollar_rl", "sekee", "ons"]}, "prayer": {"days": 7}},
+        providers={
+            "tgju": {"url": upstream.url("")},
+            "openmeteo": {"url": upstream.url("")},
+            "metno": {"url": upstream.url("")},
+            "tiles": {"url": tiles.template},
+        },
+    )
