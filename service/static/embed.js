@@ -7,7 +7,7 @@
   "use strict";
   var script = document.currentScript;
   var base = script && script.src ? new URL(script.src, location.href).origin : location.origin;
-  var OPTIONS = ["items", "days", "theme", "unit"];
+  var OPTIONS = ["items", "days", "theme", "unit", "heading"];
   var MIN_SECONDS = 30;
   var RETRY_SECONDS = 60;
 

@@ -3,12 +3,13 @@
 The host page is served from another origin (``localhost`` vs ``127.0.0.1``), sets
 ``* { color: red !important; font-size: 40px !important }`` and a 300 px column; the service's
 upstreams are local fakes. Screenshots (light and dark) land in the test's temporary folder.
+axe-core checks the gallery, every embed page and a plain host page of script embeds against
+WCAG 2.1 AA, light and dark.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from importlib.resources import files
 
@@ -17,14 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright
 
-from service.settings import Settings
 from service.web.app import create_app
 from service.web.keys import METRICS
 from tests.support.browser import CHROMIUM_ARGS, chromium_executable
-from tests.support.fixtures import fixture_text
-from tests.support.prices import serve_tgju
+from tests.support.fed_service import fed_settings
 from tests.support.redis_server import free_port
-from tests.support.tiles import FakeTiles
+from tests.support.validators import WCAG21AA, axe_source
 
 WIDGETS = ("weather", "prices", "satellite", "prayer", "date", "links")
 EXPECTED_TEXT = {
@@ -55,24 +54,9 @@ iframe {{ border: 0; display: block; }}
 
 @pytest.fixture
 async def service_url(upstream) -> AsyncIterator[str]:
-    serve_tgju(upstream)
-    upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
-    tiles = FakeTiles(upstream)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        public_url=url,
-        engine={"background": False},
-        # The prayer box's widest form: a week's table of six times in the 300 px column.
-        widgets={"prices": {"items": ["price_dollar_rl", "sekee", "ons"]}, "prayer": {"days": 7}},
-        providers={
-            "tgju": {"url": upstream.url("")},
-            "openmeteo": {"url": upstream.url("")},
-            "metno": {"url": upstream.url("")},
-            "tiles": {"url": tiles.template},
-        },
-    )
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    server = TestServer(create_app(fed_settings(upstream, public_url=url)), host="127.0.0.1", port=port)
     await server.start_server()
     yield url
     await server.close()
@@ -204,6 +188,111 @@ async def test_every_widget_renders_by_script_and_by_iframe_on_a_hostile_page(pa
     print(f"screenshots: {tmp_path}")
 
     assert errors == []
+
+
+SCRIPT_HOST_PAGE = """<!DOCTYPE html>
+<html lang="fa" dir="rtl"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>خبرگزاری</title>
+<style>
+body {{ margin: 0; font-family: sans-serif; background: #fff; color: #1f2328; }}
+@media (prefers-color-scheme: dark) {{ body {{ background: #010409; color: #e6edf3; }} }}
+aside {{ width: 300px; }}
+</style></head>
+<body><main><h1>خبرگزاری</h1>
+<aside><h2>ستون کناری</h2>
+{scripts}
+</aside></main>
+<script async src="{service}/embed.js"></script>
+</body></html>
+"""
+
+#: axe-core's WCAG 2.1 A and AA rules over the document, open shadow roots included.
+AXE_RUN = """
+async (tags) => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: tags}, iframes: false, resultTypes: ["violations"],
+  });
+  return result.violations.flatMap((v) => v.nodes.map((node) =>
+    `${v.id} (${v.impact}): ${v.help}: ${JSON.stringify(node.target)} ${node.failureSummary}`));
+}
+"""
+
+WIDGETS_READY = (
+    "() => [...document.querySelectorAll('[data-sidebar-widget]')]"
+    ".every((d) => d.getAttribute('data-sidebar-widget-state') === 'ready')"
+)
+
+
+@pytest.fixture
+async def script_host_url(service_url) -> AsyncIterator[str]:
+    """A plain news page (its own colours pass) with every widget embedded by script."""
+    scripts = "\n".join(
+        f'<div data-sidebar-widget="{name}" data-theme="auto" data-heading="3">{name}</div>'
+        for name in WIDGETS
+    )
+    page = SCRIPT_HOST_PAGE.format(scripts=scripts, service=service_url)
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", host)
+    server = TestServer(app, host="localhost", port=free_port())
+    await server.start_server()
+    yield str(server.make_url("/"))
+    await server.close()
+
+
+async def test_the_gallery_embed_pages_and_script_embeds_meet_wcag_21_aa_light_and_dark(
+    service_url, script_host_url
+):
+    axe = axe_source()
+    pages = [f"{service_url}/", *(f"{service_url}/embed/{name}" for name in WIDGETS)]
+    violations: list[str] = []
+    console: list[str] = []
+    failed: list[str] = []
+    checked: list[str] = []
+
+    async def check(tab: Page, label: str) -> None:
+        await tab.add_script_tag(content=axe)
+        violations.extend(f"{label}: {found}" for found in await tab.evaluate(AXE_RUN, WCAG21AA))
+        checked.append(label)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        for scheme in ("light", "dark"):
+            context = await browser.new_context(color_scheme=scheme, viewport={"width": 1000, "height": 900})
+            tab = await context.new_page()
+            tab.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            tab.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            for url in pages:
+                await tab.goto(f"{url}?theme={scheme}", wait_until="load")
+                await check(tab, f"{url}?theme={scheme}")
+            await tab.goto(script_host_url, wait_until="load")
+            await tab.wait_for_function(WIDGETS_READY, timeout=30000)
+            await check(tab, f"script embeds, {scheme}")
+            await context.close()
+        await browser.close()
+
+    assert len(checked) == 2 * (len(pages) + 1)
+    assert violations == [], "\n".join(violations)
+    assert failed == [] and console == []
+
+
+async def test_axe_reports_what_it_should(service_url):
+    """The check above can fail: low-contrast text on a page is reported."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        tab = await browser.new_page()
+        await tab.set_content(
+            '<!DOCTYPE html><html lang="fa"><head><title>t</title></head><body><main><h1>t</h1>'
+            '<p style="color:#777;background:#888">کم‌رنگ</p></main></body></html>'
+        )
+        await tab.add_script_tag(content=axe_source())
+        found = await tab.evaluate(AXE_RUN, WCAG21AA)
+        await browser.close()
+
+    assert [line.split(" ")[0] for line in found] == ["color-contrast"]
 
 
 async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
