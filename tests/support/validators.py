@@ -78,33 +78,37 @@ def _installed_version(folder: Path, package: str) -> str | None:
 
 
 def npm_package(package: str) -> Path:
-    """The pinned npm ``package``'s folder in the cache, installed from the registry if missing."""
+    """The pinned npm ``package``'s folder in the cache, installed from the registry if missing.
+
+    The cache is one npm project listing every pinned package, installed together: installing
+    one at a time would prune the others.
+    """
     folder = cache_dir()
-    wanted = VERSIONS[package]
-    if _installed_version(folder, package) == wanted:
-        return folder / "node_modules" / package
-    with _locked(folder):
-        if _installed_version(folder, package) != wanted:
-            npm = _program("npm", "nodejs", "npm")
-            env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
-            result = subprocess.run(
-                [
-                    npm,
-                    "install",
-                    "--prefix",
-                    str(folder),
-                    "--no-audit",
-                    "--ignore-scripts",
-                    "--no-save",
-                    f"{package}@{wanted}",
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0 or _installed_version(folder, package) != wanted:
-                raise RuntimeError(f"npm install {package}@{wanted} failed: {result.stderr[-2000:]}")
+    if _installed_version(folder, package) != VERSIONS[package]:
+        with _locked(folder):
+            if any(_installed_version(folder, name) != version for name, version in VERSIONS.items()):
+                _npm_install(folder)
     return folder / "node_modules" / package
+
+
+def _npm_install(folder: Path) -> None:
+    npm = _program("npm", "nodejs", "npm")
+    manifest = {"name": "sidebar-widgets-test-tools", "private": True, "dependencies": VERSIONS}
+    (folder / "package.json").write_text(json.dumps(manifest, indent=2))
+    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
+    result = subprocess.run(
+        [npm, "install", "--no-audit", "--ignore-scripts", "--no-package-lock"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    wrong = [name for name, version in VERSIONS.items() if _installed_version(folder, name) != version]
+    if result.returncode != 0 or wrong:
+        raise RuntimeError(
+            f"npm install of {', '.join(wrong) or 'test tools'} failed: {result.stderr[-2000:]}"
+        )
 
 
 def axe_source() -> str:

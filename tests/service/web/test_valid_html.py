@@ -9,6 +9,8 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from service.web.app import create_app
+from service.web.rendering import Renderer
+from service.widgets import BUILTIN_WIDGETS
 from tests.support.fed_service import WIDGETS, fed_settings
 from tests.support.validators import check_html
 
@@ -62,6 +64,9 @@ async def test_every_page_and_fragment_has_no_html_errors_or_warnings(aiohttp_cl
                 path = f"/widgets/{name}.html?theme={theme}&heading={heading}"
                 documents[path] = host_document(await _get(client, path), heading)
     documents["/embed/satellite/map"] = await _get(client, "/embed/satellite/map")
+    # The placeholder a widget shows before its first data.
+    prices = next(spec for spec in BUILTIN_WIDGETS if spec.name == "prices")
+    documents["placeholder"] = host_document(Renderer().fragment(prices, None, "unavailable", {}))
     # A known-bad document in the same run shows the checker read the files and reports errors:
     # a second <style> after content, as fragments once had.
     links = await _get(client, "/widgets/links.html")
@@ -74,7 +79,7 @@ async def test_every_page_and_fragment_has_no_html_errors_or_warnings(aiohttp_cl
 
     canary = [m for m in messages if m.document == "canary"]
     assert [m.kind for m in canary] == ["error"] and "style" in canary[0].text
-    assert len(documents) == 2 * (1 + 4 * len(WIDGETS)) + 4 + 1 + 1
+    assert len(documents) == 2 * (1 + 4 * len(WIDGETS)) + 4 + 1 + 1 + 1
     errors = [
         str(m) for m in messages if m.document != "canary" and m.kind in ("error", "non-document-error")
     ]
