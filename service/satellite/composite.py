@@ -21,6 +21,7 @@ from providers.parsing import ParseCall
 from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
 from service.engine.tasks import Tasks
+from service.satellite.budget import OverBudget
 from service.satellite.tile_cache import TileCache, TileUnavailable
 from service.satellite.tile_math import TILE_SIZE, pixel_box, tile_range, world_pixel
 from service.widgets.satellite import SatelliteOptions
@@ -58,6 +59,9 @@ async def stitch(
         if isinstance(tile, TileUnavailable) or tile is None:
             placed.append((x, y, None))
             continue
+        if isinstance(tile, OverBudget):
+            # Not a patch: the picture is kept for days, so it waits until the budget allows.
+            raise TileUnavailable(f"the picture waits for the tile budget: {tile}")
         if isinstance(tile, BaseException):
             raise tile
         placed.append((x, y, tile.data))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -11,9 +13,10 @@ from aiohttp import web
 from cache.base import Cache
 from providers.http import UpstreamClient, UpstreamError
 from providers.tiles import XyzTileProvider
-from service.engine.clock import Clock
+from service.engine.clock import Clock, SystemClock
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
+from service.satellite.budget import Network, OverBudget, TileBudget, client_id
 from service.satellite.composite import Composites, Picture
 from service.satellite.tile_cache import TileCache, TileUnavailable
 from service.satellite.tile_math import tile_range
@@ -42,6 +45,8 @@ class Satellite:
     composites: Composites
     renderer: Renderer
     tasks: Tasks
+    #: Proxies whose ``X-Forwarded-For`` names the client a tile miss counts against.
+    trusted_proxies: Sequence[Network] = ()
     #: Tile ranges per served zoom, computed once: the region check costs a dict lookup.
     ranges: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
 
@@ -92,9 +97,16 @@ def create_satellite(
     renderer: Renderer,
     tasks: Tasks,
     clock: Clock | None = None,
+    trusted_proxies: Sequence[Network] = (),
 ) -> Satellite:
     """The tile cache and picture builder for the satellite widget."""
     options = source.options
+    budget = TileBudget(
+        cache,
+        clock or SystemClock(),
+        per_minute=options.upstream_tiles_per_minute,
+        per_client_per_minute=options.client_misses_per_minute,
+    )
     tiles = TileCache(
         source,
         cache,
@@ -104,9 +116,10 @@ def create_satellite(
         local_bytes=options.local_tile_bytes,
         tasks=tasks,
         clock=clock,
+        budget=budget,
     )
     composites = Composites(tiles, cache, options, tasks, parse=upstream.parse)
-    return Satellite(options, tiles, composites, renderer, tasks)
+    return Satellite(options, tiles, composites, renderer, tasks, trusted_proxies)
 
 
 def _satellite(request: web.Request) -> Satellite:
@@ -127,10 +140,18 @@ async def tile(request: web.Request) -> web.Response:
         raise RequestError(404, "tile outside the served region or zoom range")
     found = satellite.tiles.peek(z, x, y)
     if found is None:
+        client = client_id(request.remote, request.headers.get("X-Forwarded-For"), satellite.trusted_proxies)
         try:
-            found = await satellite.tiles.get(z, x, y)
+            found = await satellite.tiles.get(z, x, y, client)
+        except OverBudget as exc:
+            response = json_error(429, f"too many new tiles: {exc}")
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            return response
         except TileUnavailable as exc:
-            return json_error(502, f"tile source unavailable: {exc}")
+            response = json_error(502, f"tile source unavailable: {exc}")
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            return response
         if found is None:
             raise RequestError(404, "the source has no imagery for this tile")
     etag = f'"{found.etag}"'

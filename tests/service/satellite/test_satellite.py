@@ -120,13 +120,14 @@ async def test_the_sources_no_data_placeholder_is_never_served_or_cached_as_imag
 
 
 @pytest.mark.parametrize("broken", ["fail", "html"])
-async def test_error_bodies_and_non_images_are_not_cached(aiohttp_client, tiles, broken):
+async def test_error_bodies_and_non_images_are_not_cached(aiohttp_client, tiles, broken, clock):
     getattr(tiles, broken)(Z, X, Y)
-    client = await aiohttp_client(create_app(satellite_settings(tiles)))
+    client = await aiohttp_client(create_app(satellite_settings(tiles), clock=clock))
 
     first = await client.get(f"/tiles/{Z}/{X}/{Y}.jpg")
     assert first.status == 502 and "tile source unavailable" in (await first.json())["error"]
     tiles.special.clear()
+    await clock.advance(10)  # the failed tile's first backoff step
     second = await client.get(f"/tiles/{Z}/{X}/{Y}.jpg")
 
     assert second.status == 200 and second.content_type == "image/jpeg"
@@ -242,18 +243,17 @@ async def test_json_and_fragment_describe_the_picture(aiohttp_client, tiles):
     assert "Tiles © Esri" in html and "<script" not in html
 
 
-async def test_the_map_page_loads_leaflet_from_the_configured_url_with_bounds_and_attribution(
-    aiohttp_client, tiles
-):
+async def test_the_map_page_loads_leaflet_from_a_cdn_only_when_one_is_configured(aiohttp_client, tiles):
+    cdn = "https://cdn.example.org/leaflet@1.9.4/dist/leaflet"
     settings = satellite_settings(
-        tiles, leaflet_js_url="/static/leaflet.js", leaflet_css_url="/static/leaflet.css", max_zoom=15
+        tiles, leaflet_js_url=f"{cdn}.js", leaflet_css_url=f"{cdn}.css", max_zoom=15
     )
     client = await aiohttp_client(create_app(settings))
 
     page = await (await client.get("/embed/satellite/map")).text()
 
-    assert '<script src="/static/leaflet.js"></script>' in page
-    assert '<link rel="stylesheet" href="/static/leaflet.css">' in page
+    assert f'<script src="{cdn}.js"></script>' in page
+    assert f'<link rel="stylesheet" href="{cdn}.css">' in page
     assert "[48.8, 34.85, 49.5, 35.3]" in page
     assert "minZoom: 8" in page and "maxZoom: 15" in page
     assert '"/tiles/{z}/{x}/{y}.jpg"' in page
