@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
+import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import xstatic.pkg.leaflet
 from aiohttp import web
+from markupsafe import Markup
 
 from cache.base import Cache
 from providers.http import UpstreamClient, UpstreamError
@@ -24,7 +28,7 @@ from service.settings import ConfigError
 from service.web.cors import FRAME_NONE
 from service.web.errors import RequestError, endpoint, json_error
 from service.web.http_caching import cache_control, etag_matches
-from service.web.keys import ENGINE
+from service.web.keys import EMBED, ENGINE
 from service.web.rendering import Renderer
 from service.widget_config import ConfiguredWidget
 from service.widgets.satellite import SatelliteOptions
@@ -36,6 +40,28 @@ routes = web.RouteTableDef()
 #: Browsers and CDNs may keep a tile for a day (a CDN a week); expired copies only a minute.
 TILE_CACHE_CONTROL = "public, max-age=86400, s-maxage=604800, stale-if-error=604800"
 STALE_TILE_CACHE_CONTROL = "public, max-age=60, s-maxage=60"
+
+#: Leaflet served by this service, from the xstatic-leaflet package: readers whose network filters
+#: foreign CDNs still get the map. The version is in the path, so the files never change.
+LEAFLET_VERSION = xstatic.pkg.leaflet.VERSION
+LEAFLET_PATH = f"/static/leaflet/{LEAFLET_VERSION}"
+LEAFLET_FILES = (
+    "leaflet.js",
+    "leaflet.css",
+    *(
+        f"images/{name}"
+        for name in (
+            "layers.png",
+            "layers-2x.png",
+            "marker-icon.png",
+            "marker-icon-2x.png",
+            "marker-shadow.png",
+        )
+    ),
+)
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: Shown before the tile source's credit, in place of Leaflet's default (a link with a flag).
+ATTRIBUTION_PREFIX = Markup('<a href="https://leafletjs.com" lang="en">Leaflet</a>')
 
 
 @dataclass
@@ -194,6 +220,39 @@ async def picture(request: web.Request) -> web.Response:
     return web.Response(body=built.data, headers=headers)
 
 
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def _leaflet_files() -> dict[str, StaticFile]:
+    found = {}
+    for name in LEAFLET_FILES:
+        with open(f"{xstatic.pkg.leaflet.BASE_DIR}/{name}", "rb") as file:
+            body = file.read()
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        found[name] = StaticFile(body, content_type, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+    return found
+
+
+LEAFLET = _leaflet_files()
+
+
+@routes.get(LEAFLET_PATH + "/{name:.+}")
+@endpoint(LEAFLET_PATH + "/{name}")
+async def leaflet(request: web.Request) -> web.Response:
+    found = LEAFLET.get(request.match_info["name"])
+    if found is None:
+        raise RequestError(404, "no such file")
+    headers = {"ETag": found.etag, "Cache-Control": IMMUTABLE}
+    if etag_matches(request.headers.get("If-None-Match"), found.etag):
+        return web.Response(status=304, headers=headers)
+    charset = "utf-8" if found.content_type.startswith("text/") else None
+    return web.Response(body=found.body, content_type=found.content_type, charset=charset, headers=headers)
+
+
 @routes.get("/embed/satellite/map")
 @endpoint("/embed/satellite/map")
 async def map_page(request: web.Request) -> web.Response:
@@ -202,11 +261,18 @@ async def map_page(request: web.Request) -> web.Response:
     page = satellite.renderer.env.get_template("embed/satellite_map.html").render(
         options=options,
         attribution=options.tile_source.attribution,
+        attribution_prefix=ATTRIBUTION_PREFIX,
         max_zoom=options.served_max_zoom,
+        leaflet_js=options.leaflet_js_url or f"{LEAFLET_PATH}/leaflet.js",
+        leaflet_css=options.leaflet_css_url or f"{LEAFLET_PATH}/leaflet.css",
     )
     return web.Response(
         text=page,
         content_type="text/html",
         charset="utf-8",
-        headers={"Cache-Control": "public, max-age=3600"},
+        # An /embed/ page: framed by the sites allowed to embed, like the others.
+        headers={
+            "Cache-Control": "public, max-age=3600",
+            "Content-Security-Policy": request.app[EMBED].frame_ancestors,
+        },
     )
