@@ -25,9 +25,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class OverBudget(Exception):
     """No upstream fetch is allowed now; ``retry_after`` seconds until the next window."""
 
-    def __init__(self, who: str, retry_after: float) -> None:
+    def __init__(self, budget: str, retry_after: float) -> None:
+        who = "this client's" if budget == "client" else "the upstream"
         super().__init__(f"{who} tile budget spent; try again in {math.ceil(retry_after)} s")
-        self.who = who
+        #: ``client`` or ``upstream``: whose budget is spent.
+        self.budget = budget
         self.retry_after = retry_after
 
 
@@ -51,9 +53,9 @@ class TileBudget:
         retry_after = WINDOW_SECONDS - now % WINDOW_SECONDS
         if client is not None:
             if await self._count(f"budget:tiles:{window}:{client}") > self.per_client_per_minute:
-                raise OverBudget("this client's", retry_after)
+                raise OverBudget("client", retry_after)
         if await self._count(f"budget:tiles:{window}") > self.per_minute:
-            raise OverBudget("the upstream", retry_after)
+            raise OverBudget("upstream", retry_after)
 
     async def _count(self, key: str) -> int:
         # Kept a window longer than it counts: a replica whose clock lags a little still finds it.

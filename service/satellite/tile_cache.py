@@ -172,6 +172,7 @@ class TileCache:
             return held if isinstance(held, Tile) else None
         failure = self._failures.get(key)
         if failure is not None and failure.retry_at > self._clock.time():
+            self._metrics.tiles_held_back.labels("backoff").inc()
             return self._stale_or_raise(key, failure.reason, failure)
         # A local miss goes to the shared cache and the upstream through one flight per key, so a
         # burst of requests costs one Redis read and at most one upstream fetch.
@@ -181,7 +182,8 @@ class TileCache:
             )
         except UpstreamError as exc:
             return self._stale_or_raise(key, str(exc), self._failures.get(key))
-        except OverBudget:
+        except OverBudget as exc:
+            self._metrics.tiles_held_back.labels(exc.budget).inc()
             stale = self._stale(key)
             if stale is None:
                 raise

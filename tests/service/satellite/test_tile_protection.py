@@ -60,6 +60,8 @@ async def test_one_client_walking_the_box_gets_429_with_retry_after_past_its_bud
     assert tiles.at_zoom(Z) == 5
     # Tiles already cached are never limited.
     assert {(await client.get(tile_path(x, y))).status for x, y in WALK[:5]} == {200}
+    metrics = await (await client.get("/metrics")).text()
+    assert 'sidebar_tiles_held_back_total{reason="client"} 1.0' in metrics
     await clock.advance(60)  # a new minute, a new budget
     assert (await client.get(tile_path(*WALK[5]))).status == 200
 
@@ -151,6 +153,7 @@ async def test_fifty_readers_of_a_broken_tile_cost_one_upstream_request_per_back
         hits.append(tiles.hits(Z, x, y))
 
     assert hits == [1, 2, 2, 3, 3, 3, 3]
+    assert 'sidebar_tiles_held_back_total{reason="backoff"}' in await (await client.get("/metrics")).text()
     refused = await client.get(tile_path(x, y))
     assert 1 <= int(refused.headers["Retry-After"]) <= 40
     tiles.special.clear()
