@@ -25,12 +25,14 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class OverBudget(Exception):
     """No upstream fetch is allowed now; ``retry_after`` seconds until the next window."""
 
-    def __init__(self, budget: str, retry_after: float) -> None:
+    def __init__(self, budget: str, retry_after: float, client: str | None = None) -> None:
         who = "this client's" if budget == "client" else "the upstream"
         super().__init__(f"{who} tile budget spent; try again in {math.ceil(retry_after)} s")
         #: ``client`` or ``upstream``: whose budget is spent.
         self.budget = budget
         self.retry_after = retry_after
+        #: The client whose budget is spent (for ``client``).
+        self.client = client
 
 
 class TileBudget:
@@ -53,7 +55,7 @@ class TileBudget:
         retry_after = WINDOW_SECONDS - now % WINDOW_SECONDS
         if client is not None:
             if await self._count(f"budget:tiles:{window}:{client}") > self.per_client_per_minute:
-                raise OverBudget("client", retry_after)
+                raise OverBudget("client", retry_after, client)
         if await self._count(f"budget:tiles:{window}") > self.per_minute:
             raise OverBudget("upstream", retry_after)
 

@@ -177,9 +177,17 @@ class TileCache:
         # A local miss goes to the shared cache and the upstream through one flight per key, so a
         # burst of requests costs one Redis read and at most one upstream fetch.
         try:
-            result = await self._flight.run(
-                key, lambda: self._fetch(key, z, x, y, client), read=lambda: self._shared(key)
-            )
+            try:
+                result = await self._flight.run(
+                    key, lambda: self._fetch(key, z, x, y, client), read=lambda: self._shared(key)
+                )
+            except OverBudget as exc:
+                if exc.budget != "client" or exc.client == client:
+                    raise
+                # The flight we joined was another client's, refused on its budget: not ours.
+                result = await self._flight.run(
+                    key, lambda: self._fetch(key, z, x, y, client), read=lambda: self._shared(key)
+                )
         except UpstreamError as exc:
             return self._stale_or_raise(key, str(exc), self._failures.get(key))
         except OverBudget as exc:

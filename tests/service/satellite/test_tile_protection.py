@@ -12,8 +12,9 @@ import pytest
 import redis.asyncio as redis
 from PIL import Image
 
-from service.satellite.budget import client_id
+from service.satellite.budget import OverBudget, client_id
 from service.satellite.composite import NEUTRAL, compose
+from service.satellite.routes import SATELLITE
 from service.satellite.tile_math import tile_range
 from service.settings import ConfigError
 from service.web.app import create_app
@@ -86,6 +87,28 @@ async def test_clients_behind_a_trusted_proxy_have_a_budget_each_and_others_cann
     # Without a trusted proxy the header is the client's own invention: one peer, one budget.
     assert await statuses(direct, WALK[10:13], "203.0.113.1") == [200, 200, 429]
     assert await statuses(direct, WALK[13:14], "203.0.113.2") == [429]
+
+
+async def test_a_client_within_its_budget_is_not_refused_for_sharing_a_fetch_with_one_past_it(
+    aiohttp_client, tiles, clock
+):
+    client = await aiohttp_client(
+        create_app(satellite_settings(tiles, client_misses_per_minute=1), clock=clock)
+    )
+    await at_start_of_a_minute(client, clock)
+    cache = client.app[SATELLITE].tiles
+    await cache.get(Z, *WALK[0], client="crawler")
+
+    # Both ask for the same new tile at once: the crawler's request starts the one fetch.
+    crawler, reader = await asyncio.gather(
+        cache.get(Z, *WALK[1], client="crawler"),
+        cache.get(Z, *WALK[1], client="reader"),
+        return_exceptions=True,
+    )
+
+    assert isinstance(crawler, OverBudget) and crawler.budget == "client"
+    assert not isinstance(reader, BaseException) and reader is not None and not reader.stale
+    assert tiles.hits(Z, *WALK[1]) == 1
 
 
 def test_a_client_is_its_address_its_ipv6_network_or_its_trusted_proxys_first_hop():
