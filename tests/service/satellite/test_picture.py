@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
-from service.satellite.composite import band_lines, compose, drawable, font_glyphs
+from service.satellite.composite import FONT_PATH, TEXT_PIXELS, band_lines, compose, drawable, font_glyphs
 from service.satellite.tile_math import pixel_box, tile_range, world_pixel
 from service.widgets.satellite import BUILTIN_SOURCES, SatelliteOptions
 from tests.support.tiles import jpeg
@@ -64,11 +64,7 @@ def test_the_attribution_is_whole_and_legible_in_a_300_px_column(source):
     assert rows[-1] < shown.height - 1  # the band's padding keeps text off the edge
 
 
-def _font_for(width: int):
-    from PIL import ImageFont
-
-    from service.satellite.composite import FONT_PATH, TEXT_PIXELS
-
+def _font_for(width: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(FONT_PATH, size=round(TEXT_PIXELS * width / COLUMN))
 
 

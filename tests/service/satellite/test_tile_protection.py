@@ -10,12 +10,13 @@ import zlib
 
 import pytest
 import redis.asyncio as redis
+from aiohttp import web
 from PIL import Image
 
 from service.satellite.budget import OverBudget, client_id
 from service.satellite.composite import NEUTRAL, compose
 from service.satellite.routes import SATELLITE
-from service.satellite.tile_math import tile_range
+from service.satellite.tile_math import pixel_box, tile_range
 from service.settings import ConfigError
 from service.web.app import create_app
 from service.web.keys import ENGINE
@@ -231,8 +232,6 @@ def bomb() -> bytes:
 async def test_tiles_that_do_not_decode_to_the_tile_size_are_refused_and_not_cached(
     aiohttp_client, tiles, clock, body, content_type
 ):
-    from aiohttp import web
-
     x, y = WALK[0]
     tiles.special[(Z, x, y)] = lambda: web.Response(body=body, content_type=content_type)
     client = await aiohttp_client(create_app(satellite_settings(tiles), clock=clock))
@@ -257,8 +256,6 @@ def test_a_bad_tile_in_the_cache_becomes_a_neutral_patch_in_the_picture():
     ]
 
     picture = Image.open(io.BytesIO(compose(placed, options, "Tiles © Esri"))).convert("RGB")
-
-    from service.satellite.tile_math import pixel_box
 
     left, top, _, _ = pixel_box(options.bbox, options.zoom)
     centre = ((x_min + 1) * 256 + 128 - left, (y_min + 1) * 256 + 128 - top)
