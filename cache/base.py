@@ -26,6 +26,14 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None: ...
 
+    async def count(self, key: str, ttl_seconds: float) -> int:
+        """Add one to the counter at ``key`` and return it; a new counter lives ``ttl_seconds``.
+
+        Atomic in the backend, so every replica counting against one key sees one total (rate
+        budgets per time window: the window is in the key, the expiry only cleans up).
+        """
+        ...
+
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         """Take ``key`` if free; it expires after ``ttl_seconds`` in case the owner dies."""
         ...

@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 
 from cache.base import FUTURE_TOLERANCE_SECONDS
 
+#: Past this many live counters, expired ones are swept before the next is added.
+MAX_COUNTERS = 10_000
+
 
 class MemoryCache:
     """A dict with expiry, a byte bound (least recently used go first), locks and local pub/sub."""
@@ -22,6 +25,7 @@ class MemoryCache:
         self._locks: dict[str, tuple[str, float]] = {}
         self._versions: dict[str, float] = {}
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+        self._counters: dict[str, tuple[int, float]] = {}
 
     async def get(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -46,6 +50,17 @@ class MemoryCache:
         entry = self._values.pop(key, None)
         if entry is not None:
             self._bytes -= len(entry[0])
+
+    async def count(self, key: str, ttl_seconds: float) -> int:
+        now = time.monotonic()
+        if len(self._counters) > MAX_COUNTERS:
+            # Counters are per client and window: dead ones must not pile up between uses.
+            self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+        value, expires_at = self._counters.get(key, (0, 0.0))
+        if expires_at <= now:
+            value, expires_at = 0, now + ttl_seconds
+        self._counters[key] = (value + 1, expires_at)
+        return value + 1
 
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         now = time.monotonic()
@@ -109,4 +124,5 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._values.clear()
+        self._counters.clear()
         self._bytes = 0

@@ -27,6 +27,15 @@ end
 return 0
 """
 
+# The expiry is set by whoever creates the counter, in the same step, so no counter lives forever.
+_COUNT = """
+local value = redis.call('incr', KEYS[1])
+if value == 1 then
+    redis.call('pexpire', KEYS[1], ARGV[1])
+end
+return value
+"""
+
 # Compare-and-set on a version kept beside the value, decided inside Redis: whichever replica's
 # write arrives last, the stored value is the newest one. Publishing in the same script means the
 # announcement can never describe a value that lost.
@@ -66,6 +75,7 @@ class RedisCache:
         self._release = self._client.register_script(_RELEASE_IF_OWNER)
         self._extend = self._client.register_script(_EXTEND_IF_OWNER)
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
+        self._count = self._client.register_script(_COUNT)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -82,6 +92,12 @@ class RedisCache:
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
         try:
             await self._client.set(self._key(key), value, px=px)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def count(self, key: str, ttl_seconds: float) -> int:
+        try:
+            return int(await self._count(keys=[self._key(key)], args=[max(1, int(ttl_seconds * 1000))]))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 

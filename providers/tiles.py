@@ -108,22 +108,31 @@ class XyzTileProvider(Provider):
         sniffed = next((kind for magic, kind in _MAGIC.items() if response.body.startswith(magic)), None)
         if sniffed is None:
             raise UpstreamError("parse", f"tile {z}/{x}/{y}: the body is not a JPEG or PNG image")
-        size = _declared_size(response.body)
-        if size != (TILE_SIZE, TILE_SIZE):
-            # Passed on to browsers and decoded when the picture is stitched: a wrong-sized tile or
-            # a decompression bomb (kilobytes on the wire, gigapixels decoded) is refused here.
-            shown = "an unreadable header" if size is None else f"{size[0]}x{size[1]} pixels"
-            raise UpstreamError("parse", f"tile {z}/{x}/{y}: {shown}, not {TILE_SIZE}x{TILE_SIZE}")
+        # Decoded in full, off the event loop: what browsers and the picture will decode later.
+        problem = await http.parse(tile_problem, response.body)
+        if problem is not None:
+            raise UpstreamError("parse", f"tile {z}/{x}/{y}: {problem}")
         return TileImage(response.body, sniffed)
 
 
-def _declared_size(data: bytes) -> tuple[int, int] | None:
-    """The image's size from its header alone (no pixel is decoded; cheap enough for the loop)."""
+def tile_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a usable tile, or None: it must decode to a ``TILE_SIZE`` square.
+
+    The size is read from the header before any pixel is decoded, so a decompression bomb (a
+    few kilobytes on the wire, gigapixels decoded) or a 1x1 pixel is refused without the cost;
+    then every pixel is decoded, so junk or a truncated body behind a valid magic is refused too.
+    Blocking: runs in a parsing process.
+    """
     try:
         with warnings.catch_warnings():
             # Pillow warns about large images while opening; the size check below decides.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=("JPEG", "PNG")) as image:
-                return image.size
-    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
-        return None
+                if image.size != (TILE_SIZE, TILE_SIZE):
+                    return f"{image.size[0]}x{image.size[1]} pixels, not {TILE_SIZE}x{TILE_SIZE}"
+                image.load()
+    except Image.DecompressionBombError:
+        return f"gigapixels declared, not {TILE_SIZE}x{TILE_SIZE}"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"not a decodable {TILE_SIZE}x{TILE_SIZE} image ({type(exc).__name__})"
+    return None

@@ -18,23 +18,34 @@ from service.settings import ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
 
 EXIT_CONFIG = 2
+# --help shows these plain words, not the module's docstring (its markup would show as is).
+DESCRIPTION = "Live Persian sidebar widgets (prices, weather, satellite, prayer times, date, links)."
+EPILOG = "Configuration: SIDEBAR_* environment variables, or a TOML file named by SIDEBAR_CONFIG."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sidebar-widgets", description=__doc__)
-    commands = parser.add_subparsers(dest="command")
-    serve = commands.add_parser("serve", help="run the HTTP service (the default)")
+    parser = argparse.ArgumentParser(prog="sidebar-widgets", description=DESCRIPTION, epilog=EPILOG)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the HTTP service", description="Run the HTTP service.")
     serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
     serve.add_argument("--port", type=int, help="listen port (default from SIDEBAR_PORT, else 8080)")
-    fetch = commands.add_parser("fetch", help="run a widget's provider chain once and print its JSON")
-    fetch.add_argument("widget")
+    names = ", ".join(sorted(default_registry().widgets))
+    fetch = commands.add_parser(
+        "fetch",
+        help="run a widget's provider chain once and print its JSON",
+        description="Run a widget's provider chain once and print the validated data as JSON.",
+    )
+    fetch.add_argument("widget", help=f"the widget's name: {names}")
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
 
     try:
         settings = load_settings()
         if args.command == "fetch":
             return asyncio.run(_fetch(settings, args.widget))
-        return _serve(settings, host=getattr(args, "host", None), port=getattr(args, "port", None))
+        return _serve(settings, host=args.host, port=args.port)
     except ConfigError as exc:
         print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -101,6 +101,12 @@ class Metrics:
             ["provider"],
             registry=self.registry,
         )
+        self.tiles_held_back = Counter(
+            "sidebar_tiles_held_back_total",
+            "Tile misses not fetched upstream: a spent budget (client, upstream) or a failed tile's backoff.",
+            ["reason"],
+            registry=self.registry,
+        )
         self._requests: dict[tuple[str, int], int] = {}
         self._lookups: dict[str, int] = {"local": 0, "shared": 0, "miss": 0}
         self.registry.register(_HotPathCollector(self._requests, self._lookups))

@@ -10,7 +10,16 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, UrlConstraints, field_validator
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    UrlConstraints,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,6 +132,9 @@ class Settings(BaseSettings):
     #: Where browsers reach this service (``https://widgets.example.org``): fragments embedded in
     #: another site's pages need absolute URLs for images and links. Empty: root-relative URLs.
     public_url: str = ""
+    #: Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the real client;
+    #: from anyone else the header is ignored (it is the client's to write).
+    trusted_proxies: list[IPvAnyNetwork] = []
     redis_url: RedisUrl | None = None
     redis_prefix: str = "sidebar:"
     #: On SIGTERM the service stops accepting connections and gives requests in flight this long

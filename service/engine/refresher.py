@@ -374,7 +374,8 @@ class WidgetRefresher:
         self.state.last_error = summary
         self.state.last_error_reason = failures[-1][1].reason if failures else None
         if self.state.consecutive_failures == 1:
-            log.warning("widget %s failing, keeping last good data: %s", self.name, summary)
+            kept = "keeping last good data" if self.store.local(self.name) is not None else "no data yet"
+            log.warning("widget %s failing, %s: %s", self.name, kept, summary)
 
     async def _load_shared_state(self) -> RefreshState | None:
         if not self.store.cache.shared:

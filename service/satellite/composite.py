@@ -8,12 +8,15 @@ stitch the same picture. A tile that cannot be had becomes a neutral patch, neve
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import logging
 import warnings
 from dataclasses import dataclass
 
+import ttf_opensans
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
 from cache.base import Cache, CacheUnavailable
@@ -21,6 +24,7 @@ from providers.parsing import ParseCall
 from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
 from service.engine.tasks import Tasks
+from service.satellite.budget import OverBudget
 from service.satellite.tile_cache import TileCache, TileUnavailable
 from service.satellite.tile_math import TILE_SIZE, pixel_box, tile_range, world_pixel
 from service.widgets.satellite import SatelliteOptions
@@ -28,7 +32,16 @@ from service.widgets.satellite import SatelliteOptions
 log = logging.getLogger(__name__)
 
 NEUTRAL = (120, 124, 118)
-BAND_HEIGHT = 20
+#: The picture is shown in a column this wide: text and marker are sized to read well there.
+COLUMN_PIXELS = 300
+#: Sizes as seen in that column, in its pixels.
+TEXT_PIXELS = 11
+MARKER_RADIUS_PIXELS = 5
+MAX_BAND_LINES = 3
+#: Open Sans (bundled by a PyPI package, so every install draws the same): Latin, ©, — and …
+#: all have glyphs. The Arabic script has none, and drawing Persian would also need shaping and
+#: bidi, so the picture carries no Persian text; the page around it does.
+FONT_PATH = str(ttf_opensans.OPENSANS_SEMIBOLD.path)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,9 @@ async def stitch(
         if isinstance(tile, TileUnavailable) or tile is None:
             placed.append((x, y, None))
             continue
+        if isinstance(tile, OverBudget):
+            # Not a patch: the picture is kept for days, so it waits until the budget allows.
+            raise TileUnavailable(f"the picture waits for the tile budget: {tile}")
         if isinstance(tile, BaseException):
             raise tile
         placed.append((x, y, tile.data))
@@ -117,27 +133,74 @@ def compose(
     return out.getvalue()
 
 
+def _scale(picture: Image.Image) -> float:
+    """Picture pixels per pixel of the column it is shown in."""
+    return max(1.0, picture.width / COLUMN_PIXELS)
+
+
 def _marker(picture: Image.Image, options: SatelliteOptions, left: int, top: int) -> None:
     assert options.marker is not None
     px, py = world_pixel(options.marker[0], options.marker[1], options.zoom)
     x, y = px - left, py - top
+    radius = MARKER_RADIUS_PIXELS * _scale(picture)
+    outline = max(2, round(radius / 3))
     draw = ImageDraw.Draw(picture)
-    draw.ellipse((x - 7, y - 7, x + 7, y + 7), fill=(220, 38, 38), outline=(255, 255, 255), width=2)
+    box = (x - radius, y - radius, x + radius, y + radius)
+    draw.ellipse(box, fill=(220, 38, 38), outline=(255, 255, 255), width=outline)
+
+
+@functools.lru_cache(maxsize=1)
+def font_glyphs() -> frozenset[int]:
+    """The code points the band's font has a glyph for."""
+    with TTFont(FONT_PATH, lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+def drawable(text: str) -> str:
+    """``text`` without the characters the font has no glyph for (no box ever stands in)."""
+    glyphs = font_glyphs()
+    kept = "".join(ch if ord(ch) in glyphs else " " for ch in text)
+    return " ".join(kept.split())
+
+
+def band_lines(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """``text`` wrapped at spaces into lines at most ``width`` wide; the last cut with "…"."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > MAX_BAND_LINES:
+        lines = lines[: MAX_BAND_LINES - 1] + [" ".join(lines[MAX_BAND_LINES - 1 :])]
+    last = lines[-1] if lines else ""
+    while font.getlength(last) > width and len(last) > 1:
+        last = last[:-2].rstrip() + "…"
+    return [*lines[:-1], last] if lines else []
 
 
 def _attribution_band(picture: Image.Image, text: str) -> None:
-    """A dark band along the bottom edge with the source's attribution (its terms require it)."""
+    """A dark band along the bottom edge with the source's attribution (its terms require it).
+
+    Sized for the column the picture is shown in: about 11 px text there, whatever the
+    picture's own size.
+    """
     width, height = picture.size
-    band = Image.new("RGB", (width, BAND_HEIGHT), (20, 20, 20))
+    scale = _scale(picture)
+    font = ImageFont.truetype(FONT_PATH, size=round(TEXT_PIXELS * scale))
+    padding = round(4 * scale)
+    line_height = round(TEXT_PIXELS * 1.3 * scale)
+    lines = band_lines(drawable(text), font, width - 2 * padding)
+    band_height = min(height, len(lines) * line_height + 2 * padding)
+    band = Image.new("RGB", (width, band_height), (20, 20, 20))
     picture.paste(
-        Image.blend(picture.crop((0, height - BAND_HEIGHT, width, height)), band, 0.75),
-        (0, height - BAND_HEIGHT),
+        Image.blend(picture.crop((0, height - band_height, width, height)), band, 0.8),
+        (0, height - band_height),
     )
     draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default(size=12)
-    while draw.textlength(text, font=font) > width - 12 and len(text) > 10:
-        text = text[:-2].rstrip() + "…"
-    draw.text((6, height - BAND_HEIGHT + 3), text, fill=(255, 255, 255), font=font)
+    for number, line in enumerate(lines):
+        top = height - band_height + padding + number * line_height
+        draw.text((padding, top), line, fill=(255, 255, 255), font=font)
 
 
 class Composites:

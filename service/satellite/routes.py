@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import math
+import mimetypes
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import xstatic.pkg.leaflet
 from aiohttp import web
+from markupsafe import Markup
 
 from cache.base import Cache
 from providers.http import UpstreamClient, UpstreamError
 from providers.tiles import XyzTileProvider
-from service.engine.clock import Clock
+from service.engine.clock import Clock, SystemClock
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
+from service.satellite.budget import Network, OverBudget, TileBudget, client_id
 from service.satellite.composite import Composites, Picture
 from service.satellite.tile_cache import TileCache, TileUnavailable
 from service.satellite.tile_math import tile_range
@@ -21,7 +28,7 @@ from service.settings import ConfigError
 from service.web.cors import FRAME_NONE
 from service.web.errors import RequestError, endpoint, json_error
 from service.web.http_caching import cache_control, etag_matches
-from service.web.keys import ENGINE
+from service.web.keys import EMBED, ENGINE
 from service.web.rendering import Renderer
 from service.widget_config import ConfiguredWidget
 from service.widgets.satellite import SatelliteOptions
@@ -34,6 +41,28 @@ routes = web.RouteTableDef()
 TILE_CACHE_CONTROL = "public, max-age=86400, s-maxage=604800, stale-if-error=604800"
 STALE_TILE_CACHE_CONTROL = "public, max-age=60, s-maxage=60"
 
+#: Leaflet served by this service, from the xstatic-leaflet package: readers whose network filters
+#: foreign CDNs still get the map. The version is in the path, so the files never change.
+LEAFLET_VERSION = xstatic.pkg.leaflet.VERSION
+LEAFLET_PATH = f"/static/leaflet/{LEAFLET_VERSION}"
+LEAFLET_FILES = (
+    "leaflet.js",
+    "leaflet.css",
+    *(
+        f"images/{name}"
+        for name in (
+            "layers.png",
+            "layers-2x.png",
+            "marker-icon.png",
+            "marker-icon-2x.png",
+            "marker-shadow.png",
+        )
+    ),
+)
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: Shown before the tile source's credit, in place of Leaflet's default (a link with a flag).
+ATTRIBUTION_PREFIX = Markup('<a href="https://leafletjs.com" lang="en">Leaflet</a>')
+
 
 @dataclass
 class Satellite:
@@ -42,6 +71,8 @@ class Satellite:
     composites: Composites
     renderer: Renderer
     tasks: Tasks
+    #: Proxies whose ``X-Forwarded-For`` names the client a tile miss counts against.
+    trusted_proxies: Sequence[Network] = ()
     #: Tile ranges per served zoom, computed once: the region check costs a dict lookup.
     ranges: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
 
@@ -92,9 +123,16 @@ def create_satellite(
     renderer: Renderer,
     tasks: Tasks,
     clock: Clock | None = None,
+    trusted_proxies: Sequence[Network] = (),
 ) -> Satellite:
     """The tile cache and picture builder for the satellite widget."""
     options = source.options
+    budget = TileBudget(
+        cache,
+        clock or SystemClock(),
+        per_minute=options.upstream_tiles_per_minute,
+        per_client_per_minute=options.client_misses_per_minute,
+    )
     tiles = TileCache(
         source,
         cache,
@@ -104,9 +142,10 @@ def create_satellite(
         local_bytes=options.local_tile_bytes,
         tasks=tasks,
         clock=clock,
+        budget=budget,
     )
     composites = Composites(tiles, cache, options, tasks, parse=upstream.parse)
-    return Satellite(options, tiles, composites, renderer, tasks)
+    return Satellite(options, tiles, composites, renderer, tasks, trusted_proxies)
 
 
 def _satellite(request: web.Request) -> Satellite:
@@ -127,10 +166,18 @@ async def tile(request: web.Request) -> web.Response:
         raise RequestError(404, "tile outside the served region or zoom range")
     found = satellite.tiles.peek(z, x, y)
     if found is None:
+        client = client_id(request.remote, request.headers.get("X-Forwarded-For"), satellite.trusted_proxies)
         try:
-            found = await satellite.tiles.get(z, x, y)
+            found = await satellite.tiles.get(z, x, y, client)
+        except OverBudget as exc:
+            response = json_error(429, f"too many new tiles: {exc}")
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            return response
         except TileUnavailable as exc:
-            return json_error(502, f"tile source unavailable: {exc}")
+            response = json_error(502, f"tile source unavailable: {exc}")
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            return response
         if found is None:
             raise RequestError(404, "the source has no imagery for this tile")
     etag = f'"{found.etag}"'
@@ -173,6 +220,39 @@ async def picture(request: web.Request) -> web.Response:
     return web.Response(body=built.data, headers=headers)
 
 
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def _leaflet_files() -> dict[str, StaticFile]:
+    found = {}
+    for name in LEAFLET_FILES:
+        with open(f"{xstatic.pkg.leaflet.BASE_DIR}/{name}", "rb") as file:
+            body = file.read()
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        found[name] = StaticFile(body, content_type, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+    return found
+
+
+LEAFLET = _leaflet_files()
+
+
+@routes.get(LEAFLET_PATH + "/{name:.+}")
+@endpoint(LEAFLET_PATH + "/{name}")
+async def leaflet(request: web.Request) -> web.Response:
+    found = LEAFLET.get(request.match_info["name"])
+    if found is None:
+        raise RequestError(404, "no such file")
+    headers = {"ETag": found.etag, "Cache-Control": IMMUTABLE}
+    if etag_matches(request.headers.get("If-None-Match"), found.etag):
+        return web.Response(status=304, headers=headers)
+    charset = "utf-8" if found.content_type.startswith("text/") else None
+    return web.Response(body=found.body, content_type=found.content_type, charset=charset, headers=headers)
+
+
 @routes.get("/embed/satellite/map")
 @endpoint("/embed/satellite/map")
 async def map_page(request: web.Request) -> web.Response:
@@ -181,11 +261,18 @@ async def map_page(request: web.Request) -> web.Response:
     page = satellite.renderer.env.get_template("embed/satellite_map.html").render(
         options=options,
         attribution=options.tile_source.attribution,
+        attribution_prefix=ATTRIBUTION_PREFIX,
         max_zoom=options.served_max_zoom,
+        leaflet_js=options.leaflet_js_url or f"{LEAFLET_PATH}/leaflet.js",
+        leaflet_css=options.leaflet_css_url or f"{LEAFLET_PATH}/leaflet.css",
     )
     return web.Response(
         text=page,
         content_type="text/html",
         charset="utf-8",
-        headers={"Cache-Control": "public, max-age=3600"},
+        # An /embed/ page: framed by the sites allowed to embed, like the others.
+        headers={
+            "Cache-Control": "public, max-age=3600",
+            "Content-Security-Policy": request.app[EMBED].frame_ancestors,
+        },
     )

@@ -1,9 +1,12 @@
 """Tiles on demand: in-process copies, then the shared cache, then one upstream fetch.
 
 Fresh tiles are served from memory; a missing tile is fetched exactly once however many requests
-and processes ask (``SingleFlight``); a failed fetch serves the expired copy when there is one.
-The source's "no imagery" placeholder and anything that is not an image are never cached as
-imagery (a short-lived "no tile" marker keeps us from asking again at once).
+and processes ask (``SingleFlight``), and only within the upstream budget (``TileBudget``); a
+failed fetch serves the expired copy when there is one. The source's "no imagery" placeholder and
+anything that is not an image are never cached as imagery (a "no tile" marker keeps us from
+asking again at once). A tile whose fetch failed is remembered as failed, in every replica, for
+a time that doubles with each failure: a broken tile costs one upstream request per step however
+many readers ask for it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ from service.engine.clock import Clock, SystemClock
 from service.engine.single_flight import SingleFlight
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
+from service.satellite.budget import OverBudget, TileBudget
 
 NO_TILE_SECONDS = 86400.0
+#: A failed tile is not asked for again for this long, doubled with each failure in a row.
+FAILED_TILE_SECONDS = 10.0
+MAX_FAILED_TILE_SECONDS = 600.0
+#: Failure records kept in this process (the shared cache keeps the others).
+MAX_LOCAL_FAILURES = 4096
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,33 @@ class LocalTiles:
 class TileUnavailable(Exception):
     """The source failed and no copy of the tile exists."""
 
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        #: When a new attempt may be made (the failed tile's backoff), if known.
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The tile's last fetches failed: ``failures`` in a row, not asked again before ``retry_at``."""
+
+    failures: int
+    retry_at: float
+    reason: str
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {"failures": self.failures, "retry_at": self.retry_at, "reason": self.reason}
+        ).encode()
+
+    @staticmethod
+    def decode(raw: bytes) -> Failure | None:
+        try:
+            head = json.loads(raw)
+            return Failure(int(head["failures"]), float(head["retry_at"]), str(head["reason"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
 
 def _encode(entry: Tile | float) -> bytes:
     if not isinstance(entry, Tile):
@@ -95,6 +131,7 @@ class TileCache:
         local_bytes: int,
         tasks: Tasks,
         clock: Clock | None = None,
+        budget: TileBudget | None = None,
     ) -> None:
         self.source = source
         #: Tile ages are shared through Redis: measured on the engine's shared clock.
@@ -106,32 +143,59 @@ class TileCache:
         # Expired copies are kept (as long again) so a failing source still has something to show.
         self._keep_seconds = ttl_seconds * 2
         self._local = LocalTiles(local_bytes)
+        self._failures: OrderedDict[str, Failure] = OrderedDict()
+        self._budget = budget
+        # The template names the imagery: another source or mirror never serves these copies.
+        self._identity = hashlib.sha256(source.source.url.encode()).hexdigest()[:12]
         self._flight: SingleFlight[Tile | float] = SingleFlight(
             cache, tasks, max_wait_seconds=source.config.timeout_seconds + 5
         )
 
     def _key(self, z: int, x: int, y: int) -> str:
-        return f"tile:{self.source.source_name}:{z}:{x}:{y}"
+        return f"tile:{self.source.source_name}:{self._identity}:{z}:{x}:{y}"
 
     def peek(self, z: int, x: int, y: int) -> Tile | None:
         """A fresh tile already in this process, without any I/O (the hot path)."""
         held = self._local.get(self._key(z, x, y))
         return held if isinstance(held, Tile) and self._fresh_entry(held) else None
 
-    async def get(self, z: int, x: int, y: int) -> Tile | None:
-        """The tile, or None where the source has no imagery; ``TileUnavailable`` on failure."""
+    async def get(self, z: int, x: int, y: int, client: str | None = None) -> Tile | None:
+        """The tile, or None where the source has no imagery.
+
+        ``TileUnavailable`` when the source fails (or failed a moment ago) and ``OverBudget`` when
+        no fetch is allowed now, each only when no expired copy exists. ``client`` is who a fetch
+        counts against (None: the service itself, e.g. for the picture).
+        """
         key = self._key(z, x, y)
         held = self._local.get(key)
         if held is not None and self._fresh_entry(held):
             return held if isinstance(held, Tile) else None
+        failure = self._failures.get(key)
+        if failure is not None and failure.retry_at > self._clock.time():
+            self._metrics.tiles_held_back.labels("backoff").inc()
+            return self._stale_or_raise(key, failure.reason, failure)
         # A local miss goes to the shared cache and the upstream through one flight per key, so a
         # burst of requests costs one Redis read and at most one upstream fetch.
         try:
-            result = await self._flight.run(
-                key, lambda: self._fetch(key, z, x, y), read=lambda: self._shared(key)
-            )
+            try:
+                result = await self._flight.run(
+                    key, lambda: self._fetch(key, z, x, y, client), read=lambda: self._shared(key)
+                )
+            except OverBudget as exc:
+                if exc.budget != "client" or exc.client == client:
+                    raise
+                # The flight we joined was another client's, refused on its budget: not ours.
+                result = await self._flight.run(
+                    key, lambda: self._fetch(key, z, x, y, client), read=lambda: self._shared(key)
+                )
         except UpstreamError as exc:
-            return self._stale_or_raise(key, str(exc))
+            return self._stale_or_raise(key, str(exc), self._failures.get(key))
+        except OverBudget as exc:
+            self._metrics.tiles_held_back.labels(exc.budget).inc()
+            stale = self._stale(key)
+            if stale is None:
+                raise
+            return stale
         if result is None:  # another process held the lock and produced nothing
             return self._stale_or_raise(key, "tile source did not answer in time")
         return result if isinstance(result, Tile) else None
@@ -140,11 +204,18 @@ class TileCache:
         age = self._clock.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
         return age < (self._ttl if isinstance(entry, Tile) else NO_TILE_SECONDS)
 
-    def _stale_or_raise(self, key: str, reason: str) -> Tile:
+    def _stale(self, key: str) -> Tile | None:
         held = self._local.get(key)
         if isinstance(held, Tile):
             return Tile(held.data, held.content_type, held.fetched_at, held.etag, stale=True)
-        raise TileUnavailable(reason)
+        return None
+
+    def _stale_or_raise(self, key: str, reason: str, failure: Failure | None = None) -> Tile:
+        stale = self._stale(key)
+        if stale is not None:
+            return stale
+        retry_after = None if failure is None else max(1.0, failure.retry_at - self._clock.time())
+        raise TileUnavailable(reason, retry_after)
 
     async def _shared(self, key: str) -> Tile | float | None:
         """The shared copy if fresh; an expired one is kept locally as the fallback."""
@@ -159,7 +230,14 @@ class TileCache:
             self._local.put(key, entry)
         return entry if self._fresh_entry(entry) else None
 
-    async def _fetch(self, key: str, z: int, x: int, y: int) -> Tile | float:
+    async def _fetch(self, key: str, z: int, x: int, y: int, client: str | None) -> Tile | float:
+        # Another replica may have just failed on this tile: its backoff holds here too.
+        failure = await self._shared_failure(key)
+        if failure is not None and failure.retry_at > self._clock.time():
+            self._remember_failure(key, failure)
+            raise UpstreamError("status", failure.reason)
+        if self._budget is not None:
+            await self._budget.take(client)
         session = self._upstream.session(
             timeout_seconds=self.source.config.timeout_seconds,
             user_agent=self.source.config.user_agent,
@@ -176,12 +254,44 @@ class TileCache:
             return now
         except UpstreamError as exc:
             self._metrics.upstream_errors.labels(self.source.id, exc.reason).inc()
+            await self._record_failure(key, failure, str(exc), exc.retry_after)
             raise
         finally:
             self._metrics.fetch_duration.labels(self.source.id).observe(time.perf_counter() - started)
+        self._failures.pop(key, None)
         tile = Tile(image.data, image.content_type, now, hashlib.sha256(image.data).hexdigest()[:20])
         await self._store(key, tile, self._keep_seconds)
         return tile
+
+    async def _shared_failure(self, key: str) -> Failure | None:
+        try:
+            raw = await self._cache.get("failed:" + key)
+        except CacheUnavailable:
+            return self._failures.get(key)
+        return None if raw is None else Failure.decode(raw)
+
+    def _remember_failure(self, key: str, failure: Failure) -> None:
+        self._failures.pop(key, None)
+        self._failures[key] = failure
+        while len(self._failures) > MAX_LOCAL_FAILURES:
+            self._failures.popitem(last=False)
+
+    async def _record_failure(
+        self, key: str, previous: Failure | None, reason: str, retry_after: float | None
+    ) -> None:
+        failures = (previous.failures if previous is not None else 0) + 1
+        wait = min(MAX_FAILED_TILE_SECONDS, FAILED_TILE_SECONDS * 2 ** (failures - 1))
+        if retry_after is not None:  # the source said when to come back: never sooner
+            wait = max(wait, min(retry_after, MAX_FAILED_TILE_SECONDS))
+        failure = Failure(failures, self._clock.time() + wait, reason)
+        self._remember_failure(key, failure)
+        try:
+            # Kept past its wait, so the next failure in a row doubles the wait again.
+            await self._cache.set(
+                "failed:" + key, failure.encode(), ttl_seconds=wait + MAX_FAILED_TILE_SECONDS
+            )
+        except CacheUnavailable:
+            pass
 
     async def _store(self, key: str, entry: Tile | float, ttl: float) -> None:
         self._local.put(key, entry)

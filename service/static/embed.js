@@ -10,6 +10,10 @@
   var OPTIONS = ["items", "days", "theme", "unit", "heading"];
   var MIN_SECONDS = 30;
   var RETRY_SECONDS = 60;
+  var URL_ATTRIBUTES = ["src", "href", "srcset", "poster", "action"];
+  /* A widget directly after another gets a gap; the host page's own CSS for the div still wins. */
+  var STYLE = "<style>:host{display:block;max-width:100%}" +
+    ":host([data-sidebar-widget-stacked]){margin-top:16px}</style>";
 
   function widgetUrl(el) {
     var query = [];
@@ -19,6 +23,33 @@
     });
     var name = encodeURIComponent(el.getAttribute("data-sidebar-widget"));
     return base + "/widgets/" + name + ".html" + (query.length ? "?" + query.join("&") : "");
+  }
+
+  /* The fragment, with its root-relative URLs (/widgets/satellite.jpg, /embed/...) made absolute
+     against the service, so images and links work without the service knowing its public URL.
+     Parsed in an inert <template>: nothing is fetched from the host page's origin meanwhile. */
+  function fromService(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    var nodes = template.content.querySelectorAll("[src], [href], [srcset], [poster], [action]");
+    for (var i = 0; i < nodes.length; i++) {
+      URL_ATTRIBUTES.forEach(function (name) {
+        var value = nodes[i].getAttribute(name);
+        if (value === null) return;
+        if (name === "srcset") {
+          nodes[i].setAttribute(name, value.split(",").map(function (candidate) {
+            return absolute(candidate.trim());
+          }).join(", "));
+        } else {
+          nodes[i].setAttribute(name, absolute(value));
+        }
+      });
+    }
+    return template.content;
+  }
+
+  function absolute(value) {
+    return value.charAt(0) === "/" && value.charAt(1) !== "/" ? base + value : value;
   }
 
   function maxAge(response) {
@@ -37,7 +68,8 @@
         var wait = maxAge(response);
         return response.text().then(function (html) {
           var root = el.shadowRoot || el.attachShadow({ mode: "open" });
-          root.innerHTML = "<style>:host{display:block;max-width:100%}</style>" + html;
+          root.innerHTML = STYLE;
+          root.appendChild(fromService(html));
           el.setAttribute("data-sidebar-widget-state", "ready");
           later(el, wait);
         });
@@ -51,6 +83,10 @@
     var nodes = document.querySelectorAll("div[data-sidebar-widget]");
     for (var i = 0; i < nodes.length; i++) {
       if (!nodes[i].hasAttribute("data-sidebar-widget-state")) {
+        var previous = nodes[i].previousElementSibling;
+        if (previous && previous.hasAttribute("data-sidebar-widget")) {
+          nodes[i].setAttribute("data-sidebar-widget-stacked", "");
+        }
         nodes[i].setAttribute("data-sidebar-widget-state", "loading");
         load(nodes[i]);
       }

@@ -70,7 +70,16 @@ def create_app(
         upstream.now = engine.clock.time
         engine.store.on_change(representations.forget)
         satellite = (
-            create_satellite(tiles, backend, upstream, metrics, renderer, engine.tasks, engine.clock)
+            create_satellite(
+                tiles,
+                backend,
+                upstream,
+                metrics,
+                renderer,
+                engine.tasks,
+                engine.clock,
+                trusted_proxies=settings.trusted_proxies,
+            )
             if tiles
             else None
         )

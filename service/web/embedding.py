@@ -26,8 +26,16 @@ EMBED_JS = files("service").joinpath("static/embed.js").read_bytes()
 EMBED_JS_ETAG = f'"{hashlib.sha256(EMBED_JS).hexdigest()[:20]}"'
 #: A day fresh, then a week of serving the old copy while revalidating: embed.js rarely changes.
 EMBED_JS_CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
-#: Starting iframe heights; the page reports its real height to embed.js once loaded.
-IFRAME_HEIGHTS = {"weather": 430, "satellite": 330, "prices": 650, "links": 270}
+#: iframe snippet heights: each widget's height at 300 px wide with the default options, plus a
+#: little room. The page also reports its real height to embed.js, when the host page has it.
+IFRAME_HEIGHTS = {
+    "weather": 462,
+    "prices": 917,
+    "satellite": 381,
+    "prayer": 299,
+    "date": 171,
+    "links": 245,
+}
 
 
 @dataclass(frozen=True)

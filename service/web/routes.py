@@ -220,7 +220,8 @@ def _unavailable(
 
 
 # Registered after the GET routes: the router tries resources in order, and GETs are the hot path.
-@routes.route("OPTIONS", "/widgets/{tail:.+}")
+# Only the widget documents: any other path under /widgets/ is a 404, not a 405 for a GET.
+@routes.route("OPTIONS", "/widgets/{name}.{format:json|html}")
 @endpoint("/widgets/*")
 async def preflight(request: web.Request) -> web.Response:
     """CORS preflight for the widget endpoints (GET only; If-None-Match may be sent)."""

@@ -208,7 +208,8 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
     assert isinstance(options, PricesOptions)
     view: dict[str, Any] = {}
     if "items" in query:
-        wanted = [key.strip() for key in query["items"].split(",") if key.strip()]
+        # A key asked twice is shown once (and the view, the cache key, is the same as without).
+        wanted = list(dict.fromkeys(key.strip() for key in query["items"].split(",") if key.strip()))
         unknown = [key for key in wanted if key not in options.items]
         if not wanted or unknown:
             # Name a few unknown keys, each cut short: the reason must stay short whatever was sent.

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from service.satellite.tile_math import composite_size, tile_range
 from service.widgets.base import WidgetSpec
 
 
@@ -60,6 +61,11 @@ BUILTIN_SOURCES: dict[str, TileSourceSettings] = {
 FAMENIN_BBOX = (48.80, 34.85, 49.50, 35.30)
 
 
+#: Bounds on the stitched picture (a 300 px column needs about a thousand pixels at most).
+MAX_COMPOSITE_SIDE = 4096
+MAX_COMPOSITE_TILES = 256
+
+
 class SatelliteOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,8 +82,15 @@ class SatelliteOptions(BaseModel):
     tile_ttl_seconds: int = Field(default=30 * 86400, gt=0)
     #: In-process tile copies (bytes), in front of the shared cache.
     local_tile_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    leaflet_js_url: str = "https://unpkg.com/leaflet@1.9.4/dist/leaflet.js"
-    leaflet_css_url: str = "https://unpkg.com/leaflet@1.9.4/dist/leaflet.css"
+    #: Upstream tile fetches per minute, all replicas together (the source's terms forbid bulk
+    #: fetching); past it a miss gets the expired copy, or 429.
+    upstream_tiles_per_minute: int = Field(default=120, ge=1)
+    #: Tile misses one client may cause per minute (cached tiles are never counted).
+    client_misses_per_minute: int = Field(default=60, ge=1)
+    #: Leaflet for the map page. Empty: served by this service itself (readers whose network
+    #: filters foreign CDNs still get the map); set both to use a CDN instead.
+    leaflet_js_url: str = ""
+    leaflet_css_url: str = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> SatelliteOptions:
@@ -90,6 +103,18 @@ class SatelliteOptions(BaseModel):
             raise ValueError(f"source {self.source!r} is not one of {', '.join(sorted(self.all_sources))}")
         if self.zoom > self.tile_source.max_zoom:
             raise ValueError(f"zoom {self.zoom} is beyond the source's max_zoom {self.tile_source.max_zoom}")
+        if bool(self.leaflet_js_url) != bool(self.leaflet_css_url):
+            raise ValueError("leaflet_js_url and leaflet_css_url: set both (a CDN) or neither (self-hosted)")
+        # The picture is stitched in memory from every tile under the box: a wide box at a deep
+        # zoom would be hundreds of upstream fetches and a gigapixel canvas.
+        width, height = composite_size(self.bbox, self.zoom)
+        x_min, y_min, x_max, y_max = tile_range(self.bbox, self.zoom)
+        tiles = (x_max - x_min + 1) * (y_max - y_min + 1)
+        if max(width, height) > MAX_COMPOSITE_SIDE or tiles > MAX_COMPOSITE_TILES:
+            raise ValueError(
+                f"zoom {self.zoom} makes the picture {width}x{height} pixels from {tiles} tiles; at most "
+                f"{MAX_COMPOSITE_SIDE} pixels a side and {MAX_COMPOSITE_TILES} tiles (lower zoom or bbox)"
+            )
         return self
 
     @property

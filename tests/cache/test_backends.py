@@ -143,3 +143,12 @@ async def test_the_server_clock_is_the_wall_clock_of_this_machine(cache: Cache) 
     import time
 
     assert abs(await cache.server_time() - time.time()) < 5
+
+
+async def test_a_counter_counts_every_caller_once_and_starts_again_after_it_expires(cache: Cache) -> None:
+    counted = await asyncio.gather(*(cache.count("window", ttl_seconds=0.2) for _ in range(20)))
+
+    assert sorted(counted) == list(range(1, 21))
+    await asyncio.sleep(0.3)
+    assert await cache.count("window", ttl_seconds=0.2) == 1
+    assert await cache.count("other", ttl_seconds=0.2) == 1

@@ -185,3 +185,19 @@ async def test_sigterm_gives_up_on_a_request_after_the_grace_period(upstream):
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_no_command_prints_usage_and_the_commands_instead_of_serving():
+    code, out, err = await run(timeout=15)
+    assert code == 2
+    assert "usage: sidebar-widgets" in err and "serve" in err and "fetch" in err
+
+
+async def test_help_is_plain_text_and_fetch_help_names_the_widgets():
+    code, out, _ = await run("--help")
+    assert code == 0 and "usage: sidebar-widgets" in out
+    assert "``" not in out and "`" not in out
+    code, out, _ = await run("fetch", "--help")
+    assert code == 0
+    for name in ("prices", "weather", "satellite", "prayer", "date", "links"):
+        assert name in out

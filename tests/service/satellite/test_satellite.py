@@ -120,13 +120,14 @@ async def test_the_sources_no_data_placeholder_is_never_served_or_cached_as_imag
 
 
 @pytest.mark.parametrize("broken", ["fail", "html"])
-async def test_error_bodies_and_non_images_are_not_cached(aiohttp_client, tiles, broken):
+async def test_error_bodies_and_non_images_are_not_cached(aiohttp_client, tiles, broken, clock):
     getattr(tiles, broken)(Z, X, Y)
-    client = await aiohttp_client(create_app(satellite_settings(tiles)))
+    client = await aiohttp_client(create_app(satellite_settings(tiles), clock=clock))
 
     first = await client.get(f"/tiles/{Z}/{X}/{Y}.jpg")
     assert first.status == 502 and "tile source unavailable" in (await first.json())["error"]
     tiles.special.clear()
+    await clock.advance(10)  # the failed tile's first backoff step
     second = await client.get(f"/tiles/{Z}/{X}/{Y}.jpg")
 
     assert second.status == 200 and second.content_type == "image/jpeg"
@@ -173,7 +174,7 @@ async def test_the_picture_has_the_bbox_size_a_marker_and_an_attribution_band(ai
     assert image.size == (1020, 802)
     band = [image.getpixel((x, 801)) for x in range(0, 1020, 50)]
     assert all(sum(pixel) < 3 * 90 for pixel in band)  # darkened band along the bottom edge
-    assert any(min(image.getpixel((x, y))) > 200 for x in range(0, 400) for y in range(785, 800))  # text
+    assert any(min(image.getpixel((x, y))) > 200 for x in range(0, 400, 2) for y in range(700, 800))  # text
     assert tiles.at_zoom(11) == 20  # z11 covers the box with 20 tiles, each fetched once
     assert "ETag" in response.headers and "max-age=" in response.headers["Cache-Control"]
 
@@ -208,12 +209,14 @@ async def test_a_missing_tile_becomes_a_neutral_patch(aiohttp_client, tiles):
 async def test_the_picture_is_built_in_the_background_when_the_widget_refreshes(aiohttp_client, tiles):
     client = await aiohttp_client(create_app(satellite_settings(tiles)))
 
-    await client.app[ENGINE].refreshers["satellite"].trigger()
-    deadline = time.monotonic() + 5
-    while client.app[SATELLITE].composites.builds == 0 or tiles.at_zoom(11) < 20:
+    refresher = client.app[ENGINE].refreshers["satellite"]
+    await refresher.trigger()
+    composites = client.app[SATELLITE].composites
+    deadline = time.monotonic() + 10
+    # Nobody asked for the picture: it is built once its snapshot lands.
+    while composites.current(refresher.store.local("satellite")) is None:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.1)
 
     started = time.monotonic()
     response = await client.get("/widgets/satellite.jpg")
@@ -242,18 +245,17 @@ async def test_json_and_fragment_describe_the_picture(aiohttp_client, tiles):
     assert "Tiles © Esri" in html and "<script" not in html
 
 
-async def test_the_map_page_loads_leaflet_from_the_configured_url_with_bounds_and_attribution(
-    aiohttp_client, tiles
-):
+async def test_the_map_page_loads_leaflet_from_a_cdn_only_when_one_is_configured(aiohttp_client, tiles):
+    cdn = "https://cdn.example.org/leaflet@1.9.4/dist/leaflet"
     settings = satellite_settings(
-        tiles, leaflet_js_url="/static/leaflet.js", leaflet_css_url="/static/leaflet.css", max_zoom=15
+        tiles, leaflet_js_url=f"{cdn}.js", leaflet_css_url=f"{cdn}.css", max_zoom=15
     )
     client = await aiohttp_client(create_app(settings))
 
     page = await (await client.get("/embed/satellite/map")).text()
 
-    assert '<script src="/static/leaflet.js"></script>' in page
-    assert '<link rel="stylesheet" href="/static/leaflet.css">' in page
+    assert f'<script src="{cdn}.js"></script>' in page
+    assert f'<link rel="stylesheet" href="{cdn}.css">' in page
     assert "[48.8, 34.85, 49.5, 35.3]" in page
     assert "minZoom: 8" in page and "maxZoom: 15" in page
     assert '"/tiles/{z}/{x}/{y}.jpg"' in page
