@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -15,13 +17,16 @@ class MemoryCache:
 
     shared = False
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_series: int = 1024) -> None:
         self._values: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
         self._bytes = 0
         self._max_bytes = max_bytes
         self._locks: dict[str, tuple[str, float]] = {}
         self._versions: dict[str, float] = {}
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+        #: Time series, each sorted by time; the least recently written go first beyond ``max_series``.
+        self._series: OrderedDict[str, list[tuple[float, bytes]]] = OrderedDict()
+        self._max_series = max_series
 
     async def get(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -87,6 +92,35 @@ class MemoryCache:
         await self.publish(channel, message)
         return True
 
+    async def series_add(
+        self,
+        key: str,
+        at: float,
+        value: bytes,
+        *,
+        keep_seconds: float,
+        bucket_seconds: float = 0.0,
+        max_points: int = 10_000,
+    ) -> None:
+        points = self._series.pop(key, [])
+        if bucket_seconds > 0:
+            first = math.floor(at / bucket_seconds) * bucket_seconds
+            same = [p for p in points if first <= p[0] < first + bucket_seconds]
+            if any(when > at for when, _ in same):
+                self._series[key] = points
+                return
+            points = [p for p in points if p not in same]
+        else:
+            points = [p for p in points if p[0] != at]
+        bisect.insort(points, (at, value), key=lambda p: p[0])
+        points = [p for p in points if p[0] >= at - keep_seconds][-max_points:]
+        self._series[key] = points
+        while len(self._series) > self._max_series:
+            self._series.popitem(last=False)
+
+    async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
+        return [p for p in self._series.get(key, []) if start <= p[0] <= end]
+
     async def server_time(self) -> float:
         return time.time()
 
@@ -110,3 +144,4 @@ class MemoryCache:
     async def close(self) -> None:
         self._values.clear()
         self._bytes = 0
+        self._series.clear()
