@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from service.engine.snapshot import Snapshot, iso_utc
-from service.history.series import RANGES, PriceHistory
+from service.history.series import RANGES, PriceHistory, current_unit
 from service.history.sparkline import fragment_context
 from service.web.errors import RequestError, endpoint, json_error
 from service.web.http_caching import cache_control, etag_matches
@@ -40,11 +40,10 @@ async def history_body(history: PriceHistory, snapshot: Snapshot, key: str, span
     async def make() -> bytes:
         points = await history.points(snapshot, key, tier, snapshot.fetched_at - seconds)
         prices = [price for _, price in points]
-        unit = next((i["unit"] for i in snapshot.data.get("items", []) if i["key"] == key), None)
         body = {
             "item": key,
             "title": TITLES.get(key, key),
-            "unit": unit or ("USD" if isinstance(prices[-1] if prices else 0, float) else "IRR"),
+            "unit": current_unit(snapshot, key)[0],
             "range": span,
             "resolution": tier.name,
             "from": iso_utc(snapshot.fetched_at - seconds),

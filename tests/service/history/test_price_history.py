@@ -299,3 +299,32 @@ async def test_history_in_redis_outlives_a_restart(aiohttp_client, upstream, clo
     second = await aiohttp_client(create_app(shared, clock=clock))
 
     assert [p for _, p in (await history(second))["points"]] == [1_050_000, 1_051_000]
+
+
+def _luminance(colour: str) -> float:
+    if len(colour) == 4:  # #fff
+        colour = "#" + "".join(c * 2 for c in colour[1:])
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    dark, light = sorted([_luminance(a), _luminance(b)])
+    return (light + 0.05) / (dark + 0.05)
+
+
+async def test_sparkline_and_24_hour_change_colours_meet_text_contrast_on_both_themes(
+    aiohttp_client, upstream, clock
+):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+
+    html = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+
+    themes = re.findall(r"\.sw-widget(?:\.sw-theme-dark)?\{(--_fg:[^}]*)\}", html)
+    assert len(themes) == 2
+    for rule in themes:
+        colours = dict(re.findall(r"--_(\w+):var\(--sw-\w+,(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3})\)", rule))
+        for name in ("up", "down", "muted"):
+            assert _contrast(colours[name], colours["bg"]) >= 4.5, (name, colours)
