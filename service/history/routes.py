@@ -13,7 +13,7 @@ from service.history.sparkline import fragment_context
 from service.web.errors import RequestError, endpoint, json_error
 from service.web.http_caching import cache_control, etag_matches
 from service.web.keys import ENGINE, REPRESENTATIONS
-from service.web.representations import Extra
+from service.web.representations import Enricher, Extra
 from service.widgets.prices import TITLES, PricesOptions
 
 routes = web.RouteTableDef()
@@ -22,7 +22,7 @@ HISTORY = web.AppKey("history", PriceHistory)
 _JSON = "application/json; charset=utf-8"
 
 
-def enricher(history: PriceHistory) -> Any:
+def enricher(history: PriceHistory) -> Enricher:
     """The prices fragment's extra context: sparklines and 24-hour changes for ``chart=sparkline``."""
 
     async def enrich(snapshot: Snapshot, view: dict[str, Any]) -> Extra | None:
@@ -56,8 +56,7 @@ async def history_body(history: PriceHistory, snapshot: Snapshot, key: str, span
         }
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-    result: bytes = await history.prepared(snapshot, ("json", key, span), make)
-    return result
+    return await history.prepared(snapshot, ("json", key, span), make)
 
 
 @routes.get("/widgets/prices/history.json")

@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cache.base import Cache
 from service.engine.snapshot import Snapshot
@@ -63,6 +64,7 @@ RANGES: dict[str, tuple[Tier, float]] = {
 
 Amount = int | float
 Point = tuple[float, Amount]
+T = TypeVar("T")
 
 
 def series_key(widget: str, item: str, unit: str, scale: float | None, tier: Tier) -> str:
@@ -147,13 +149,15 @@ class PriceHistory:
                     found.append((at, price))
         return found
 
-    async def prepared(self, snapshot: Snapshot, what: tuple[Any, ...], make: Any) -> Any:
+    async def prepared(
+        self, snapshot: Snapshot, what: tuple[Any, ...], make: Callable[[], Awaitable[T]]
+    ) -> T:
         """``await make()`` once per (snapshot, what), shared by every request asking meanwhile.
 
         A failure is not kept: the next request for the same snapshot tries again.
         """
         key = (snapshot.digest, snapshot.fetched_at, *what)
-        future = self._prepared.get(key)
+        future: asyncio.Future[T] | None = self._prepared.get(key)
         if future is None:
             future = asyncio.ensure_future(make())
             self._prepared[key] = future

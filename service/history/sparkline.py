@@ -112,8 +112,7 @@ async def sparklines(history: PriceHistory, snapshot: Snapshot) -> dict[str, Spa
                 found[item["key"]] = line
         return found
 
-    result: dict[str, Sparkline] = await history.prepared(snapshot, ("sparklines",), make)
-    return result
+    return await history.prepared(snapshot, ("sparklines",), make)
 
 
 async def fragment_context(history: PriceHistory, snapshot: Snapshot) -> tuple[str, dict[str, object]]:

@@ -328,3 +328,17 @@ async def test_sparkline_and_24_hour_change_colours_meet_text_contrast_on_both_t
         colours = dict(re.findall(r"--_(\w+):var\(--sw-\w+,(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3})\)", rule))
         for name in ("up", "down", "muted"):
             assert _contrast(colours[name], colours["bg"]) >= 4.5, (name, colours)
+
+
+async def test_the_embed_page_takes_the_same_options(aiohttp_client, upstream, clock):
+    serve_dollar_at(upstream, 1_050_000)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    await client.get("/widgets/prices.json")
+    await refresh_at(client, clock, upstream, 1_052_000, after=FIVE_MINUTES)
+
+    spark = await (await client.get("/embed/prices?chart=sparkline&items=price_dollar_rl")).text()
+    ticker = await (await client.get("/embed/prices?layout=ticker")).text()
+
+    assert spark.count("<svg") == 1 and "<polyline" in spark
+    assert 'class="sw-ticker"' in ticker and "<table" not in ticker
+    assert (await client.get("/embed/prices?chart=pie")).status == 400
