@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cache.base import CacheUnavailable
 from service.engine.snapshot import Snapshot, iso_utc
 from service.history.series import RANGES, PriceHistory, current_unit
 from service.history.sparkline import fragment_context
@@ -76,7 +77,10 @@ async def price_history(request: web.Request) -> web.Response:
     snapshot = refresher.serve_now() or await refresher.current()
     if snapshot is None:
         return json_error(503, refresher.state.last_error or "no data yet")
-    body = await history_body(request.app[HISTORY], snapshot, key, span)
+    try:
+        body = await history_body(request.app[HISTORY], snapshot, key, span)
+    except CacheUnavailable:
+        return json_error(503, "history is unavailable while the cache is unreachable")
     now = refresher.now()
     settings = refresher.settings
     headers = {

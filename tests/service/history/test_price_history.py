@@ -342,3 +342,21 @@ async def test_the_embed_page_takes_the_same_options(aiohttp_client, upstream, c
     assert spark.count("<svg") == 1 and "<polyline" in spark
     assert 'class="sw-ticker"' in ticker and "<table" not in ticker
     assert (await client.get("/embed/prices?chart=pie")).status == 400
+
+
+async def test_an_unreachable_history_leaves_the_box_whole_and_the_endpoint_503(
+    aiohttp_client, upstream, clock
+):
+    class Unreachable(MemoryCache):
+        async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
+            raise CacheUnavailable("connection refused")
+
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock, cache=Unreachable()))
+
+    fragment = await client.get("/widgets/prices.html?chart=sparkline")
+    history_answer = await client.get("/widgets/prices/history.json?item=sekee&range=7d")
+
+    html = await fragment.text()
+    assert fragment.status == 200 and html.count('<td class="sw-spark"') == 14 and "<svg" not in html
+    assert history_answer.status == 503 and set(await history_answer.json()) == {"error"}
