@@ -74,19 +74,22 @@ def geometry(points: list[Point], start: float, end: float) -> str:
 
 
 def sparkline(points: list[Point], end: float) -> Sparkline | None:
+    """The last 24 hours to ``end``. When the price of 24 hours ago is known the line starts from
+    it, so the line's direction, its colour and the 24-hour change beside it always agree."""
     start = end - DAY
     reference = [price for at, price in points if end - DAY - REFERENCE_SLACK <= at <= start]
-    shown = [(at, price) for at, price in points if at >= start]
+    shown = [(at, price) for at, price in points if at > start]
+    if reference:
+        shown.insert(0, (start, reference[-1]))
     if not shown:
         return None
     prices = [price for _, price in shown]
     first, last = prices[0], prices[-1]
     change = percent = None
     if reference:
-        base = reference[-1]
-        change = last - base
+        change = last - first
         change = round(change, 2) if isinstance(change, float) else change
-        percent = round(change / base * 100, 2)
+        percent = round(change / first * 100, 2)
     return Sparkline(
         points=geometry(shown, start, end),
         direction=_direction(last - first),

@@ -156,9 +156,14 @@ async def test_a_sparkline_per_row_with_persian_accessible_text_and_the_24_hour_
 
     html = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
 
-    rows = re.findall(r'<tr data-key="([^"]+)".*?</tr>', html, re.S)
+    rows = re.findall(
+        r'<tr data-key="([^"]+)">.*?</tr>\n<tr class="sw-spark-row" data-spark="\1">', html, re.S
+    )
     assert html.count("<svg") == len(rows) == 14 and "<script" not in html
-    dollar = re.search(r'<tr data-key="price_dollar_rl".*?</tr>', html, re.S)
+    # The item's row, then a row of its own under it with the line and the 24-hour change.
+    dollar = re.search(
+        r'<tr data-key="price_dollar_rl">.*?</tr>\n<tr class="sw-spark-row".*?</tr>', html, re.S
+    )
     assert dollar is not None
     row = dollar.group(0)
     svg = re.search(
@@ -169,9 +174,10 @@ async def test_a_sparkline_per_row_with_persian_accessible_text_and_the_24_hour_
     assert svg is not None, row
     label, title, points = svg.groups()
     assert label == title and "دلار آمریکا" in label and "افزایشی" in label
-    # In Toman, as the row: the line starts at the first point of the last 24 hours (1,049,000 Rial).
-    assert "۱۰۴٬۹۰۰" in label and "۱۰۵٬۴۰۰" in label and not re.search(r"[0-9]", label)
-    assert len(points.split()) == 5
+    # In Toman, as the row: the line starts from the price of 24 hours ago (1,048,000 Rial, the
+    # last known then) and ends on the price shown.
+    assert "از ۱۰۴٬۸۰۰ به ۱۰۵٬۴۰۰" in label and not re.search(r"[0-9]", label)
+    assert len(points.split()) == 6 and points.startswith("0.0,")
     # Against the price 24 hours ago (the 1,048,000 of an hour before that, the last one known then):
     # 1,054,000 is +0.57 %.
     change = re.search(r'<span class="sw-change24 sw-up">۲۴ ساعت: <bdi dir="ltr">([^<]+)</bdi></span>', row)
@@ -358,5 +364,6 @@ async def test_an_unreachable_history_leaves_the_box_whole_and_the_endpoint_503(
     history_answer = await client.get("/widgets/prices/history.json?item=sekee&range=7d")
 
     html = await fragment.text()
-    assert fragment.status == 200 and html.count('<td class="sw-spark"') == 14 and "<svg" not in html
+    assert fragment.status == 200 and html.count("<tr data-key") == 14
+    assert "<svg" not in html and '<tr class="sw-spark-row"' not in html
     assert history_answer.status == 503 and set(await history_answer.json()) == {"error"}
