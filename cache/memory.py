@@ -102,24 +102,30 @@ class MemoryCache:
         bucket_seconds: float = 0.0,
         max_points: int = 10_000,
     ) -> None:
+        # Sorted by time, so every step is a binary search and a slice: no pass over the series.
         points = self._series.pop(key, [])
+        self._series[key] = points
         if bucket_seconds > 0:
             first = math.floor(at / bucket_seconds) * bucket_seconds
-            same = [p for p in points if first <= p[0] < first + bucket_seconds]
-            if any(when > at for when, _ in same):
-                self._series[key] = points
-                return
-            points = [p for p in points if p not in same]
+            low = bisect.bisect_left(points, first, key=_time)
+            high = bisect.bisect_left(points, first + bucket_seconds, key=_time)
+            if high > low and points[high - 1][0] > at:
+                return  # a newer point of this bucket is already there
         else:
-            points = [p for p in points if p[0] != at]
-        bisect.insort(points, (at, value), key=lambda p: p[0])
-        points = [p for p in points if p[0] >= at - keep_seconds][-max_points:]
-        self._series[key] = points
+            low = bisect.bisect_left(points, at, key=_time)
+            high = bisect.bisect_right(points, at, key=_time)
+        del points[low:high]
+        bisect.insort(points, (at, value), key=_time)
+        del points[: bisect.bisect_left(points, at - keep_seconds, key=_time)]
+        del points[: max(0, len(points) - max_points)]
         while len(self._series) > self._max_series:
             self._series.popitem(last=False)
 
     async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
-        return [p for p in self._series.get(key, []) if start <= p[0] <= end]
+        points = self._series.get(key, [])
+        return points[
+            bisect.bisect_left(points, start, key=_time) : bisect.bisect_right(points, end, key=_time)
+        ]
 
     async def server_time(self) -> float:
         return time.time()
@@ -145,3 +151,7 @@ class MemoryCache:
         self._values.clear()
         self._bytes = 0
         self._series.clear()
+
+
+def _time(point: tuple[float, bytes]) -> float:
+    return point[0]
