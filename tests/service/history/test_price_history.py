@@ -227,10 +227,12 @@ async def test_the_ticker_is_one_css_only_line_paused_on_hover_and_still_for_red
     assert lists[0][1] == lists[1][1] and lists[0][1].count("<li") == 2
     assert re.search(r"\.sw-ticker:hover \.sw-ticker-track[^{]*\{animation-play-state:paused\}", html)
     assert re.search(
-        r"@media \(prefers-reduced-motion:reduce\)\{[^}]*\}\.sw-prices \.sw-ticker-track\{animation:none\}",
+        r"@media \(prefers-reduced-motion:reduce\)\{[^}]*\}\.sw-prices \.sw-ticker-track\{animation:none\}"
+        r"\.sw-prices \.sw-ticker-items\[aria-hidden\]\{display:none\}",
         html,
     )
     assert "۱۰۵٬۲۳۰" in lists[0][1]
+    assert 'style="animation-duration:8s"' in html  # two items: the shortest loop allowed
 
 
 async def test_recording_failures_never_fail_a_refresh_and_are_logged_once_and_counted(
