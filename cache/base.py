@@ -59,6 +59,29 @@ class Cache(Protocol):
         """
         ...
 
+    async def series_add(
+        self,
+        key: str,
+        at: float,
+        value: bytes,
+        *,
+        keep_seconds: float,
+        bucket_seconds: float = 0.0,
+        max_points: int = 10_000,
+    ) -> None:
+        """Add the point (``at``, ``value``) to the time series ``key`` (a sorted set in Redis).
+
+        With ``bucket_seconds``, the series keeps one point per bucket (aligned on the epoch): the
+        latest, so a point older than one already in its bucket is dropped. Points older than
+        ``at - keep_seconds`` and all but the newest ``max_points`` are removed in the same step,
+        and a series nobody writes to expires after ``keep_seconds``.
+        """
+        ...
+
+    async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
+        """The points of ``key`` with ``start <= at <= end``, oldest first."""
+        ...
+
     async def server_time(self) -> float:
         """The backend's clock (seconds since the epoch): the one clock every replica shares."""
         ...

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -18,7 +20,7 @@ class MemoryCache:
 
     shared = False
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_series: int = 1024) -> None:
         self._values: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
         self._bytes = 0
         self._max_bytes = max_bytes
@@ -26,6 +28,9 @@ class MemoryCache:
         self._versions: dict[str, float] = {}
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
+        #: Time series, each sorted by time; the least recently written go first beyond ``max_series``.
+        self._series: OrderedDict[str, list[tuple[float, bytes]]] = OrderedDict()
+        self._max_series = max_series
 
     async def get(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -102,6 +107,41 @@ class MemoryCache:
         await self.publish(channel, message)
         return True
 
+    async def series_add(
+        self,
+        key: str,
+        at: float,
+        value: bytes,
+        *,
+        keep_seconds: float,
+        bucket_seconds: float = 0.0,
+        max_points: int = 10_000,
+    ) -> None:
+        # Sorted by time, so every step is a binary search and a slice: no pass over the series.
+        points = self._series.pop(key, [])
+        self._series[key] = points
+        if bucket_seconds > 0:
+            first = math.floor(at / bucket_seconds) * bucket_seconds
+            low = bisect.bisect_left(points, first, key=_time)
+            high = bisect.bisect_left(points, first + bucket_seconds, key=_time)
+            if high > low and points[high - 1][0] > at:
+                return  # a newer point of this bucket is already there
+        else:
+            low = bisect.bisect_left(points, at, key=_time)
+            high = bisect.bisect_right(points, at, key=_time)
+        del points[low:high]
+        bisect.insort(points, (at, value), key=_time)
+        del points[: bisect.bisect_left(points, at - keep_seconds, key=_time)]
+        del points[: max(0, len(points) - max_points)]
+        while len(self._series) > self._max_series:
+            self._series.popitem(last=False)
+
+    async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
+        points = self._series.get(key, [])
+        return points[
+            bisect.bisect_left(points, start, key=_time) : bisect.bisect_right(points, end, key=_time)
+        ]
+
     async def server_time(self) -> float:
         return time.time()
 
@@ -126,3 +166,8 @@ class MemoryCache:
         self._values.clear()
         self._counters.clear()
         self._bytes = 0
+        self._series.clear()
+
+
+def _time(point: tuple[float, bytes]) -> float:
+    return point[0]

@@ -53,6 +53,28 @@ redis.call('publish', KEYS[3], ARGV[3])
 return 1
 """
 
+# One point of a time series per call, decided in Redis so downsampling and trimming can never
+# interleave with another writer's. Members are "<at> <value>" (unique per time); scores are times.
+_SERIES_ADD = """
+local key, at = KEYS[1], tonumber(ARGV[1])
+local bucket, keep, most = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if bucket > 0 then
+    local first = math.floor(at / bucket) * bucket
+    local after = string.format('(%.17g', first + bucket)
+    if redis.call('zcount', key, '(' .. ARGV[1], after) > 0 then
+        return 0
+    end
+    redis.call('zremrangebyscore', key, string.format('%.17g', first), after)
+else
+    redis.call('zremrangebyscore', key, ARGV[1], ARGV[1])
+end
+redis.call('zadd', key, ARGV[1], ARGV[1] .. ' ' .. ARGV[2])
+redis.call('zremrangebyscore', key, '-inf', string.format('(%.17g', at - keep))
+redis.call('zremrangebyrank', key, 0, -(most + 1))
+redis.call('pexpire', key, math.ceil(keep * 1000))
+return 1
+"""
+
 
 class RedisCache:
     shared = True
@@ -76,6 +98,7 @@ class RedisCache:
         self._extend = self._client.register_script(_EXTEND_IF_OWNER)
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
         self._count = self._client.register_script(_COUNT)
+        self._series_add = self._client.register_script(_SERIES_ADD)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -136,6 +159,42 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
         return bool(written)
+
+    async def series_add(
+        self,
+        key: str,
+        at: float,
+        value: bytes,
+        *,
+        keep_seconds: float,
+        bucket_seconds: float = 0.0,
+        max_points: int = 10_000,
+    ) -> None:
+        try:
+            await self._series_add(
+                keys=[self._key(key)],
+                args=[
+                    repr(float(at)),
+                    value,
+                    repr(float(bucket_seconds)),
+                    repr(float(keep_seconds)),
+                    max_points,
+                ],
+            )
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
+        try:
+            members = await self._client.zrangebyscore(self._key(key), repr(float(start)), repr(float(end)))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        points = []
+        for member in members:
+            raw = member if isinstance(member, bytes) else str(member).encode()
+            at, _, value = raw.partition(b" ")
+            points.append((float(at), value))
+        return points
 
     async def server_time(self) -> float:
         try:

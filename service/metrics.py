@@ -107,6 +107,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.snapshot_listener_errors = Counter(
+            "sidebar_snapshot_listener_errors_total",
+            "Failures of work done after a snapshot is stored (e.g. recording price history), by widget.",
+            ["widget"],
+            registry=self.registry,
+        )
         self._requests: dict[tuple[str, int], int] = {}
         self._lookups: dict[str, int] = {"local": 0, "shared": 0, "miss": 0}
         self.registry.register(_HotPathCollector(self._requests, self._lookups))

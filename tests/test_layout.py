@@ -19,6 +19,7 @@ FORBIDDEN = {
     "service/engine": ("service.web", "service.satellite"),
     "service/widgets": ("service.engine", "service.web", "providers"),
     "cache": ("service", "providers"),
+    "service/history": ("providers",),
 }
 
 

@@ -15,7 +15,7 @@ from service.engine.clock import Clock, SharedClock
 from service.engine.refresher import WidgetRefresher
 from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
-from service.engine.store import SnapshotStore
+from service.engine.store import SnapshotStore, WrittenListener
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
 from service.settings import EngineSettings
@@ -63,6 +63,11 @@ class Engine:
         }
         metrics.watch_data_age(self._data_ages)
         metrics.watch_missing_items(self._missing_items)
+
+    def on_new_snapshot(self, listener: WrittenListener) -> None:
+        """``listener`` runs once per new snapshot across every process sharing the cache (in the
+        process that stored it), e.g. to record history; it can never fail the refresh."""
+        self.store.on_written(listener)
 
     def _data_ages(self) -> Iterator[tuple[str, float]]:
         now = self.clock.time()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "snapshots"
 #: 2020-01-01: no snapshot of this service was fetched before.
 EARLIEST = 1577836800.0
+
+
+#: Called with a snapshot this process stored: once per snapshot across every process.
+WrittenListener = Callable[[Snapshot], Awaitable[None]]
 
 
 def snapshot_key(widget: str) -> str:
@@ -53,12 +57,21 @@ class SnapshotStore:
         self._unreadable: set[str] = set()
         self._local: dict[str, Snapshot] = {}
         self._listeners: list[Callable[[str], None]] = []
+        self._written: list[WrittenListener] = []
+        #: Widgets whose written-listeners are failing, so a failure is logged once, not per refresh.
+        self._listener_failing: set[str] = set()
         self.available = True
         self.last_error: str | None = None
         self.response_time: float | None = None
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
+
+    def on_written(self, listener: WrittenListener) -> None:
+        """Run ``listener`` after each snapshot this process wrote: once per snapshot across every
+        process (the winner of the compare-and-set), never for one adopted from another process or
+        carried in memory while the shared cache is down. Its failures never fail the refresh."""
+        self._written.append(listener)
 
     def local(self, widget: str) -> Snapshot | None:
         """The in-process copy, uncounted (for metrics and health)."""
@@ -132,6 +145,7 @@ class SnapshotStore:
         """
         if not self.cache.shared:
             self._set_local(snapshot)
+            await self._notify_written(snapshot)
             return True
         try:
             written = await self._write_if_newer(snapshot)
@@ -143,9 +157,26 @@ class SnapshotStore:
         if written:
             self._unreadable.discard(snapshot.widget)  # a good value is there now
             self._set_local(snapshot)
+            await self._notify_written(snapshot)
             return True
         await self.load_shared(snapshot.widget)  # adopt the newer one
         return False
+
+    async def _notify_written(self, snapshot: Snapshot) -> None:
+        widget, failed = snapshot.widget, False
+        for listener in self._written:
+            try:
+                await listener(snapshot)
+            except Exception as exc:  # what follows a stored snapshot must never undo its refresh
+                failed = True
+                self._metrics.snapshot_listener_errors.labels(widget).inc()
+                if widget not in self._listener_failing:
+                    log.warning("widget %s: work after storing a snapshot failed: %r", widget, exc)
+        if failed:
+            self._listener_failing.add(widget)
+        elif widget in self._listener_failing:
+            self._listener_failing.discard(widget)
+            log.info("widget %s: work after storing a snapshot works again", widget)
 
     async def _write_if_newer(self, snapshot: Snapshot) -> bool:
         return await self.cache.set_if_newer(

@@ -13,6 +13,9 @@ from cache import Cache, open_cache
 from providers.http import UpstreamClient
 from service.engine.clock import Clock
 from service.engine.engine import Engine
+from service.history import routes as history_routes
+from service.history.routes import HISTORY, enricher
+from service.history.series import PriceHistory
 from service.metrics import Metrics
 from service.registry import Registry, default_registry
 from service.satellite import routes as satellite_routes
@@ -86,6 +89,10 @@ def create_app(
         if satellite is not None:
             app[SATELLITE] = satellite
             engine.store.on_change(functools.partial(satellite.on_snapshot, app))
+        if "prices" in engine.refreshers:
+            history = app[HISTORY] = PriceHistory(backend)
+            engine.on_new_snapshot(history.record)
+            representations.enrichers["prices"] = enricher(history)
         await engine.start()
         # Everything built so far lives as long as the process: move it out of the collector's
         # sight, so the frequent young-generation passes on the request path stay cheap.
@@ -110,6 +117,7 @@ def create_app(
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
     app.add_routes(satellite_routes.routes)
+    app.add_routes(history_routes.routes)
     app.add_routes(embedding.routes)
     app.router.add_route("*", "/{tail:.*}", not_found)  # last: JSON 404/405 for everything else
     return app

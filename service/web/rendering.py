@@ -49,6 +49,7 @@ class Renderer:
         *,
         options: BaseModel | None = None,
         now: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         now = time.time() if now is None else now
         if snapshot is None:
@@ -64,4 +65,5 @@ class Renderer:
             snapshot=snapshot,
             age_seconds=snapshot.age(now),
             now=now,
+            **(extra or {}),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,19 @@ class JsonParts:
 class HtmlBody:
     body: bytes
     etag: str
+
+
+@dataclass(frozen=True)
+class Extra:
+    """What a fragment's template gets beyond the snapshot (e.g. price history for sparklines),
+    prepared once per snapshot; ``tag`` joins the cache key and ETag."""
+
+    tag: str
+    context: dict[str, Any]
+
+
+#: (snapshot, view) → the extra context that view's fragment needs, or None.
+Enricher = Callable[[Snapshot, dict[str, Any]], Awaitable[Extra | None]]
 
 
 def view_key(view: dict[str, Any]) -> str:
@@ -67,6 +81,15 @@ class Representations:
         self._cache: OrderedDict[tuple[Any, ...], JsonParts | HtmlBody] = OrderedDict()
         #: The current second's full answer per (widget, format), kept by the routes.
         self.hot: dict[tuple[str, str], Any] = {}
+        #: Per widget: what some views of its fragment add from outside the snapshot.
+        self.enrichers: dict[str, Enricher] = {}
+
+    async def extra(self, widget: str, snapshot: Snapshot | None, view: dict[str, Any]) -> Extra | None:
+        """The extra context a fragment view needs (never for the plain view: the hot path)."""
+        enricher = self.enrichers.get(widget)
+        if enricher is None or snapshot is None or not view:
+            return None
+        return await enricher(snapshot, view)
 
     def forget(self, widget: str) -> None:
         """A new snapshot landed: no prepared answer of the old one may be served again."""
@@ -121,6 +144,7 @@ class Representations:
         view: dict[str, Any],
         now: float,
         options: BaseModel | None = None,
+        extra: Extra | None = None,
     ) -> HtmlBody:
         view = _dated(spec, view, now, options)
         vkey = view_key(view)
@@ -130,12 +154,22 @@ class Representations:
         fetched_at = snapshot.fetched_at if snapshot is not None else 0.0
         # A fragment that depends on the time of day is rendered again each minute.
         minute = int(now // 60) if spec.clock_dependent else 0
-        key = ("html", spec.name, digest, fetched_at, status, vkey, age_bucket, minute)
+        tag = "" if extra is None else extra.tag
+        key = ("html", spec.name, digest, fetched_at, status, vkey, age_bucket, minute, tag)
         found = self._cache.get(key)
         if isinstance(found, HtmlBody):
             return found
-        text = self.renderer.fragment(spec, snapshot, status, view, options=options, now=now)
+        text = self.renderer.fragment(
+            spec,
+            snapshot,
+            status,
+            view,
+            options=options,
+            now=now,
+            extra=None if extra is None else extra.context,
+        )
         suffix = f"-{age_bucket}" if status == "stale" else ""
+        suffix += f"-{tag}" if tag else ""
         suffix += f"-m{minute}" if spec.clock_dependent else ""
         body = HtmlBody(text.encode(), f'W/"{digest}-{status}-{vkey}{suffix}-h"')
         self._remember(key, body)

@@ -20,7 +20,7 @@ from service.web.cors import EmbedPolicy
 from service.web.errors import RequestError, endpoint, json_error
 from service.web.http_caching import NO_STORE, cache_control, etag_matches
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
-from service.web.representations import Representations
+from service.web.representations import Extra, Representations
 from service.widgets.base import QueryError
 
 routes = web.RouteTableDef()
@@ -119,6 +119,7 @@ def _prepare(
     snapshot: Snapshot,
     view: dict[str, Any],
     now: float,
+    extra: Extra | None = None,
 ) -> Prepared:
     spec = refresher.widget.spec
     status = refresher.status(snapshot, now)
@@ -127,7 +128,7 @@ def _prepare(
         body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
         etag, content_type = parts.etag, _JSON
     else:
-        rendered = reps.html(spec, snapshot, status, view, now, refresher.widget.options)
+        rendered = reps.html(spec, snapshot, status, view, now, refresher.widget.options, extra)
         body, etag, content_type = rendered.body, rendered.etag, _HTML
     settings = refresher.settings
     caching = {
@@ -182,7 +183,8 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     now = refresher.now()
     if snapshot is None:
         return _unavailable(kind, reps, refresher, view, now)
-    prepared = _prepare(request, kind, reps, refresher, snapshot, view, now)
+    extra = await reps.extra(refresher.name, snapshot, view) if kind == "html" else None
+    prepared = _prepare(request, kind, reps, refresher, snapshot, view, now, extra)
     if not view:
         reps.hot[(refresher.name, kind)] = prepared
     return _answer(request, prepared)
@@ -193,9 +195,9 @@ async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[
     snapshot = refresher.serve_now() or await refresher.current()
     now = refresher.now()
     status = refresher.status(snapshot, now)
-    rendered = request.app[REPRESENTATIONS].html(
-        refresher.widget.spec, snapshot, status, view, now, refresher.widget.options
-    )
+    reps = request.app[REPRESENTATIONS]
+    extra = await reps.extra(refresher.name, snapshot, view)
+    rendered = reps.html(refresher.widget.spec, snapshot, status, view, now, refresher.widget.options, extra)
     return rendered.body.decode()
 
 

@@ -223,7 +223,19 @@ def parse_query(query: Mapping[str, str], options: BaseModel) -> dict[str, Any]:
         view["unit"] = query["unit"]
     if "columns" in query:
         view["columns"] = _columns(query["columns"])
+    for name, allowed in FRAGMENT_CHOICES.items():
+        if name in query:
+            if query[name] not in allowed:
+                raise QueryError(f"{name}: must be {' or '.join(allowed)}")
+            if query[name] != allowed[0]:
+                view[name] = query[name]
     return view
+
+
+#: Fragment options beyond the columns, each with its default first: ``chart=sparkline`` draws the
+#: last 24 hours beside each price (with the change over them), ``layout=ticker`` is one scrolling
+#: line for a site's header.
+FRAGMENT_CHOICES: dict[str, tuple[str, ...]] = {"chart": ("none", "sparkline"), "layout": ("table", "ticker")}
 
 
 #: The columns a prices fragment may show beside each price, as tgju's own widget offers them.

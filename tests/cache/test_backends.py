@@ -152,3 +152,54 @@ async def test_a_counter_counts_every_caller_once_and_starts_again_after_it_expi
     await asyncio.sleep(0.3)
     assert await cache.count("window", ttl_seconds=0.2) == 1
     assert await cache.count("other", ttl_seconds=0.2) == 1
+
+
+async def test_a_series_returns_its_points_in_time_order_within_the_asked_window(cache: Cache) -> None:
+    for at, value in [(300.0, b"3"), (100.0, b"1"), (200.0, b"2")]:
+        await cache.series_add("s", at, value, keep_seconds=1e9)
+
+    assert await cache.series_range("s", 0, 1e12) == [(100.0, b"1"), (200.0, b"2"), (300.0, b"3")]
+    assert await cache.series_range("s", 150, 300) == [(200.0, b"2"), (300.0, b"3")]
+    assert await cache.series_range("nothing", 0, 1e12) == []
+
+
+async def test_a_point_at_the_same_time_replaces_the_earlier_one(cache: Cache) -> None:
+    await cache.series_add("s", 100.0, b"old", keep_seconds=1e9)
+    await cache.series_add("s", 100.0, b"new", keep_seconds=1e9)
+
+    assert await cache.series_range("s", 0, 1e12) == [(100.0, b"new")]
+
+
+async def test_a_bucketed_series_keeps_the_latest_point_of_each_bucket(cache: Cache) -> None:
+    hour = 3600.0
+    for at, value in [(7200.0, b"a"), (9000.0, b"b"), (10799.0, b"c"), (10800.0, b"d"), (8000.0, b"late")]:
+        await cache.series_add("s", at, value, keep_seconds=1e9, bucket_seconds=hour)
+
+    # The late writer's older point does not replace the newer one of its hour.
+    assert await cache.series_range("s", 0, 1e12) == [(10799.0, b"c"), (10800.0, b"d")]
+
+
+async def test_a_series_drops_points_older_than_it_keeps_and_beyond_its_size(cache: Cache) -> None:
+    for at in range(1000, 1010):
+        await cache.series_add("s", float(at), str(at).encode(), keep_seconds=5, max_points=100)
+    assert [at for at, _ in await cache.series_range("s", 0, 1e12)] == [
+        1004.0,
+        1005.0,
+        1006.0,
+        1007.0,
+        1008.0,
+        1009.0,
+    ]
+
+    for at in range(2000, 2010):
+        await cache.series_add("t", float(at), b"x", keep_seconds=1e9, max_points=3)
+    assert [at for at, _ in await cache.series_range("t", 0, 1e12)] == [2007.0, 2008.0, 2009.0]
+
+
+async def test_the_memory_backend_keeps_a_bounded_number_of_series() -> None:
+    cache = MemoryCache(max_series=2)
+    for key in ("a", "b", "c"):
+        await cache.series_add(key, 1.0, b"1", keep_seconds=1e9)
+
+    assert await cache.series_range("a", 0, 10) == []
+    assert await cache.series_range("c", 0, 10) == [(1.0, b"1")]

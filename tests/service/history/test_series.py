@@ -1,0 +1,104 @@
+"""What is recorded (accepted prices only, once) and how series keep units apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cache.memory import MemoryCache
+from service.engine.snapshot import Snapshot
+from service.history.series import DAY, HOURLY, RAW, PriceHistory, accepted_points
+from service.history.sparkline import geometry, sparkline
+from service.widgets.prices import PricesOptions, reconcile
+
+T0 = 1_795_000_000.0
+
+
+def item(key: str, price: int, unit: str = "IRR") -> dict[str, Any]:
+    return {
+        "key": key,
+        "title": key,
+        "price": price,
+        "unit": unit,
+        "change": 0,
+        "change_percent": 0.0,
+        "direction": "flat",
+        "low": None,
+        "high": None,
+        "updated_at": None,
+    }
+
+
+def snapshot_of(data: dict[str, Any], at: float) -> Snapshot:
+    return Snapshot.create("prices", "tgju", at, data)
+
+
+def test_held_back_and_kept_prices_are_not_recorded_only_accepted_ones():
+    options = PricesOptions(items=["sekee", "price_dollar_rl", "price_eur"])
+    first, _ = reconcile(
+        {"items": [item("sekee", 1_000_000_000), item("price_dollar_rl", 1_000_000)]}, None, options, T0
+    )
+    # The dollar jumps ×10 (held back, shown stale at its last good value); the coin is gone from
+    # this fetch (kept, stale); the euro is new.
+    later = {"items": [item("price_dollar_rl", 10_000_000), item("price_eur", 1_200_000)]}
+    second, _ = reconcile(later, first, options, T0 + 300)
+    assert "price_dollar_rl" in second["pending"]
+
+    assert [(k, p) for k, _, _, p in accepted_points(snapshot_of(first, T0))] == [
+        ("sekee", 1_000_000_000),
+        ("price_dollar_rl", 1_000_000),
+    ]
+    assert [(k, p) for k, _, _, p in accepted_points(snapshot_of(second, T0 + 300))] == [
+        ("price_eur", 1_200_000)
+    ]
+
+
+def test_a_snapshot_renewed_by_a_304_brings_no_new_point():
+    options = PricesOptions(items=["sekee"])
+    data, _ = reconcile({"items": [item("sekee", 1_000_000_000)]}, None, options, T0)
+
+    assert accepted_points(snapshot_of(data, T0).renewed(T0 + 300)) == []
+
+
+async def test_a_declared_unit_change_starts_a_new_series_instead_of_mixing_units():
+    options = PricesOptions(items=["sekee", "rob", "nim"], unit_change_factor=0.1)
+    history = PriceHistory(MemoryCache())
+    rial = [item("sekee", 1_000_000_000), item("rob", 300_000_000), item("nim", 500_000_000)]
+    before, _ = reconcile({"items": rial}, None, options, T0)
+    await history.record(snapshot_of(before, T0))
+    toman = [{**i, "price": i["price"] // 10} for i in rial]
+    after, _ = reconcile({"items": toman}, before, options, T0 + 300)
+    assert after["unit_change_applied"] == 0.1 and after["items"][0]["price"] == 100_000_000
+    await history.record(snapshot_of(after, T0 + 300))
+
+    old = await history.points(snapshot_of(before, T0), "sekee", RAW, T0 - DAY)
+    new = await history.points(snapshot_of(after, T0 + 300), "sekee", RAW, T0 - DAY)
+
+    assert [p for _, p in old] == [1_000_000_000]
+    assert [p for _, p in new] == [100_000_000]
+
+
+async def test_a_reader_sees_the_snapshots_own_price_before_its_recording_lands():
+    options = PricesOptions(items=["sekee"])
+    history = PriceHistory(MemoryCache())
+    first, _ = reconcile({"items": [item("sekee", 1_000_000_000)]}, None, options, T0)
+    await history.record(snapshot_of(first, T0))
+    second, _ = reconcile({"items": [item("sekee", 1_010_000_000)]}, first, options, T0 + 600)
+
+    # Another process stored the second snapshot and is still recording it.
+    raw = await history.points(snapshot_of(second, T0 + 600), "sekee", RAW, T0 - DAY)
+    hourly = await history.points(snapshot_of(second, T0 + 600), "sekee", HOURLY, T0 - DAY)
+
+    assert [p for _, p in raw] == [1_000_000_000, 1_010_000_000]
+    assert [p for _, p in hourly][-1] == 1_010_000_000 and len(hourly) <= 2
+
+
+def test_the_sparkline_rises_upwards_and_spans_its_day():
+    points = [(T0, 100), (T0 + DAY / 2, 150), (T0 + DAY, 200)]
+
+    line = geometry(points, T0, T0 + DAY)
+
+    assert line == "0.0,16.5 30.0,9.0 60.0,1.5"
+    assert geometry(points[:1], T0, T0 + DAY) == ""
+    flat = sparkline([(T0, 100), (T0 + 60, 100)], T0 + 60)
+    assert flat is not None and flat.direction == "flat" and flat.change_24h is None
+    assert set(y for _, y in (xy.split(",") for xy in flat.points.split())) == {"9.0"}

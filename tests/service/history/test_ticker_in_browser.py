@@ -1,0 +1,76 @@
+"""The ticker and sparklines in Debian's Chromium: one moving line that stops on hover and for
+readers who ask for reduced motion, and sparkline rows that fit a 300 px column."""
+
+from __future__ import annotations
+
+from playwright.async_api import async_playwright
+
+from service.web.app import create_app
+from tests.service.history.test_price_history import FIVE_MINUTES, refresh_at, serve_dollar_at, settings
+from tests.support.browser import CHROMIUM_ARGS, chromium_executable
+
+TICKER = """
+() => {
+  const box = document.querySelector('.sw-ticker');
+  const track = box.querySelector('.sw-ticker-track');
+  const style = getComputedStyle(track);
+  return {
+    animation: style.animationName,
+    state: style.animationPlayState,
+    x: track.getBoundingClientRect().x,
+    overflowX: getComputedStyle(box).overflowX,
+    boxHeight: box.getBoundingClientRect().height,
+    boxWidth: box.clientWidth,
+    trackWidth: track.scrollWidth,
+  };
+}
+"""
+
+FITS = """
+() => {
+  const widget = document.querySelector('.sw-widget');
+  const svg = widget.querySelector('svg');
+  const r = svg.getBoundingClientRect();
+  return {
+    overflow: widget.scrollWidth - widget.clientWidth,
+    svg: [r.width, r.height],
+    lines: widget.querySelectorAll('polyline').length,
+  };
+}
+"""
+
+
+async def test_the_ticker_moves_stops_on_hover_and_stays_still_for_reduced_motion(
+    aiohttp_client, upstream, clock
+):
+    serve_dollar_at(upstream, 1_050_000)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    await client.get("/widgets/prices.json")
+    await refresh_at(client, clock, upstream, 1_052_000, after=FIVE_MINUTES)
+    base = str(client.make_url("/"))
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        tab = await (await browser.new_context(viewport={"width": 300, "height": 400})).new_page()
+
+        await tab.goto(base + "embed/prices?layout=ticker")
+        moving = await tab.evaluate(TICKER)
+        await tab.wait_for_timeout(400)
+        later = await tab.evaluate(TICKER)
+        await tab.hover(".sw-ticker")
+        hovered = await tab.evaluate(TICKER)
+        await tab.emulate_media(reduced_motion="reduce")
+        await tab.mouse.move(0, 390)
+        still = await tab.evaluate(TICKER)
+        await tab.goto(base + "embed/prices?chart=sparkline")
+        sparkline = await tab.evaluate(FITS)
+        await browser.close()
+
+    assert moving["animation"] == "sw-prices-ticker" and moving["state"] == "running"
+    assert later["x"] > moving["x"], "the line runs left to right"
+    assert moving["trackWidth"] > 2 * moving["boxWidth"] and moving["boxHeight"] < 40  # one line
+    assert hovered["state"] == "paused"
+    assert still["animation"] == "none" and still["overflowX"] == "auto"
+    # Each line spans its item's row, in a 300 px column, without pushing anything out of the box.
+    assert sparkline["lines"] == 14 and sparkline["svg"][0] > 150 and sparkline["svg"][1] == 18
+    assert sparkline["overflow"] <= 0
