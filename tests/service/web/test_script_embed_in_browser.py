@@ -101,7 +101,7 @@ async def gallery_snippets(tab: Page, service: str) -> dict[str, dict[str, str]]
     response = await tab.request.get(service + "/")
     text = await response.text()
     found: dict[str, dict[str, str]] = {}
-    for section in re.findall(r'<section class="gl-widget" id="(\w+)">(.*?)</section>', text, re.S):
+    for section in re.findall(r'<section class="gl-widget" id="(\w+)"[^>]*>(.*?)</section>', text, re.S):
         name, body = section
         codes = [html.unescape(code) for code in re.findall(r"<pre><code>(.*?)</code></pre>", body, re.S)]
         found[name] = {"php": codes[0], "iframe": codes[1], "script": codes[2]}
