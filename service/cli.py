@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib.util
 import json
 import logging
 import sys
@@ -13,9 +15,11 @@ from aiohttp import web
 
 from providers.http import NotModified, UpstreamClient, UpstreamError
 from providers.redaction import printable, redact
+from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from service.registry import default_registry
 from service.settings import ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
+from service.workers import supervise
 
 EXIT_CONFIG = 2
 
@@ -26,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP service (the default)")
     serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
     serve.add_argument("--port", type=int, help="listen port (default from SIDEBAR_PORT, else 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="serving processes on the port (default from SIDEBAR_WORKERS, else 1)"
+    )
     fetch = commands.add_parser("fetch", help="run a widget's provider chain once and print its JSON")
     fetch.add_argument("widget")
     args = parser.parse_args(argv)
@@ -34,28 +41,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "fetch":
             return asyncio.run(_fetch(settings, args.widget))
-        return _serve(settings, host=getattr(args, "host", None), port=getattr(args, "port", None))
+        return _serve(
+            settings,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
+        )
     except ConfigError as exc:
         print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 
-def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
+def _serve(settings: Settings, *, host: str | None, port: int | None, workers: int | None) -> int:
+    count = workers or settings.workers
+    if count > 1 and settings.redis_url is None:
+        raise ConfigError(
+            f"workers: {count} workers need redis_url "
+            "(separate in-memory caches would multiply upstream fetches)"
+        )
+    if settings.event_loop == "uvloop" and not _uvloop_installed():
+        raise ConfigError("event_loop: uvloop is not installed (pip install 'sidebar-widgets[speed]')")
+    configure_logging(settings.log_level, settings.log_format)
+    address = (host or settings.host, port or settings.port)
+    if count == 1:
+        _run_worker(settings, address, reuse_port=False)
+        return 0
+    logging.getLogger("service").info("starting %d workers on %s:%d", count, *address)
+    return supervise(
+        count, functools.partial(_worker_main, address), grace_seconds=settings.shutdown_grace_seconds
+    )
+
+
+def _worker_main(address: tuple[str, int], index: int) -> None:
+    """A worker process: settings read again from the same environment and file as the parent's."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    _run_worker(settings, address, reuse_port=True)
+
+
+def _run_worker(settings: Settings, address: tuple[str, int], *, reuse_port: bool) -> None:
     from service.web.app import create_app
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = _new_event_loop(settings.event_loop)
     app = create_app(settings)
     web.run_app(
         app,
-        host=host or settings.host,
-        port=port or settings.port,
-        access_log=None,
+        host=address[0],
+        port=address[1],
+        reuse_port=reuse_port or None,
+        loop=loop,
+        access_log=logging.getLogger(ACCESS_LOGGER) if settings.access_log else None,
+        access_log_class=AccessLogger,
         # SIGTERM: stop listening, run on_shutdown (/readyz turns 503), let requests in flight
         # finish for up to this long, then clean up and return (exit status 0).
         shutdown_timeout=settings.shutdown_grace_seconds,
         print=lambda line: logging.getLogger("service").info(line.strip()),
     )
-    return 0
+
+
+def _uvloop_installed() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    if choice != "asyncio" and _uvloop_installed():
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    logging.getLogger("service").info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
+    return loop
 
 
 async def _fetch(settings: Settings, name: str) -> int:
