@@ -31,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
     serve.add_argument("--port", type=int, help="listen port (default from SIDEBAR_PORT, else 8080)")
     serve.add_argument(
-        "--workers", type=int, help="serving processes on the port (default from SIDEBAR_WORKERS, else 1)"
+        "--workers",
+        type=_positive,
+        help="serving processes on the port (default from SIDEBAR_WORKERS, else 1)",
     )
     fetch = commands.add_parser("fetch", help="run a widget's provider chain once and print its JSON")
     fetch.add_argument("widget")
@@ -50,6 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _serve(settings: Settings, *, host: str | None, port: int | None, workers: int | None) -> int:
