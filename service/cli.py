@@ -9,7 +9,8 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from multiprocessing.synchronize import Event
 
 from aiohttp import web
 
@@ -81,15 +82,26 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
     )
 
 
-def _worker_main(address: tuple[str, int], index: int) -> None:
+def _worker_main(address: tuple[str, int], index: int, listening: Event) -> None:
     """A worker process: settings read again from the same environment and file as the parent's."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    _run_worker(settings, address, reuse_port=True)
+    _run_worker(settings, address, reuse_port=True, on_listening=listening.set)
 
 
-def _run_worker(settings: Settings, address: tuple[str, int], *, reuse_port: bool) -> None:
+def _run_worker(
+    settings: Settings,
+    address: tuple[str, int],
+    *,
+    reuse_port: bool,
+    on_listening: Callable[[], None] = lambda: None,
+) -> None:
     from service.web.app import create_app
+
+    def announce(line: str) -> None:
+        # run_app prints its banner once, right after every site is listening.
+        on_listening()
+        logging.getLogger("service").info(line.strip())
 
     loop = _new_event_loop(settings.event_loop)
     app = create_app(settings)
@@ -104,7 +116,7 @@ def _run_worker(settings: Settings, address: tuple[str, int], *, reuse_port: boo
         # SIGTERM: stop listening, run on_shutdown (/readyz turns 503), let requests in flight
         # finish for up to this long, then clean up and return (exit status 0).
         shutdown_timeout=settings.shutdown_grace_seconds,
-        print=lambda line: logging.getLogger("service").info(line.strip()),
+        print=announce,
     )
 
 

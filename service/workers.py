@@ -1,10 +1,11 @@
 """Several serving processes on one port: each binds it with SO_REUSEPORT and the kernel spreads
 new connections among them, so every core serves and no process sits in front of the others.
 
-The parent only starts, watches and stops workers. A worker that dies is started again; one that
-dies within its first seconds (a port taken by another program, a Redis URL it cannot use) stops
-them all instead of looping. SIGTERM or SIGINT is passed on; each worker drains its requests for
-``shutdown_grace_seconds`` and the parent waits for them, so no worker outlives it.
+The parent only starts, watches and stops workers. A worker that dies after it was listening is
+started again; one that dies before (a port taken by another program, a bad plug-in) stops them
+all instead of looping, since its successor would fail the same way. SIGTERM or SIGINT is passed
+on; each worker drains its requests for ``shutdown_grace_seconds`` and the parent waits for them,
+so no worker outlives it.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ import signal
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from types import FrameType
 
 log = logging.getLogger(__name__)
 
-#: A worker that exits sooner than this after its start is broken, not unlucky.
-EARLY_EXIT_SECONDS = 5.0
-
 #: Beyond the workers' own grace, how long the parent waits before killing a worker.
 KILL_MARGIN_SECONDS = 10.0
 
-Target = Callable[[int], None]
+#: Called in the worker process with its index and an event to set once it is listening.
+Target = Callable[[int, Event], None]
 
 
 def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
@@ -40,7 +40,7 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
         stopping = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    workers: dict[int, tuple[BaseProcess, float]] = {}
+    workers: dict[int, tuple[BaseProcess, Event]] = {}
     status = 0
     try:
         for index in range(count):
@@ -48,11 +48,11 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
         while not stopping:
             sentinels = [process.sentinel for process, _ in workers.values()]
             multiprocessing.connection.wait(sentinels, timeout=0.5)
-            for index, (process, started) in list(workers.items()):
+            for index, (process, listening) in list(workers.items()):
                 if process.is_alive() or stopping:
                     continue
-                if time.monotonic() - started < EARLY_EXIT_SECONDS:
-                    log.error("worker %d exited with %s at start-up; stopping", index, process.exitcode)
+                if not listening.is_set():
+                    log.error("worker %d exited with %s before listening; stopping", index, process.exitcode)
                     stopping, status = True, 1
                     break
                 log.warning("worker %d exited with %s; starting it again", index, process.exitcode)
@@ -66,10 +66,11 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
 
 def _start(
     context: multiprocessing.context.SpawnContext, target: Target, index: int
-) -> tuple[BaseProcess, float]:
-    process = context.Process(target=target, args=(index,), name=f"sidebar-worker-{index}")
+) -> tuple[BaseProcess, Event]:
+    listening = context.Event()
+    process = context.Process(target=target, args=(index, listening), name=f"sidebar-worker-{index}")
     process.start()
-    return process, time.monotonic()
+    return process, listening
 
 
 def _stop_all(processes: list[BaseProcess], timeout: float) -> None:

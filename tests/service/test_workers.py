@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 
 import aiohttp
 import psutil
@@ -109,3 +110,25 @@ async def test_two_workers_share_one_port_and_fetch_each_widget_once(
     assert process.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
     assert workers and not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_workers_that_cannot_start_stop_the_service_instead_of_restarting_forever(
+    redis_server: RedisServer,
+):
+    # Another program holds the port without SO_REUSEPORT, so no worker can bind it.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run(
+            "serve",
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env={"SIDEBAR_REDIS_URL": redis_server.url},
+        )
+    assert code == 1
+    assert "exited with 1 before listening; stopping" in err
