@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from multiprocessing.synchronize import Event
+from multiprocessing.connection import Connection
 
 from aiohttp import web
 
@@ -20,7 +20,7 @@ from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from service.registry import default_registry
 from service.settings import ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
-from service.workers import supervise
+from service.workers import LISTENING, supervise
 
 EXIT_CONFIG = 2
 
@@ -82,11 +82,11 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
     )
 
 
-def _worker_main(address: tuple[str, int], index: int, listening: Event) -> None:
+def _worker_main(address: tuple[str, int], index: int, listening: Connection) -> None:
     """A worker process: settings read again from the same environment and file as the parent's."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    _run_worker(settings, address, reuse_port=True, on_listening=listening.set)
+    _run_worker(settings, address, reuse_port=True, on_listening=lambda: listening.send_bytes(LISTENING))
 
 
 def _run_worker(

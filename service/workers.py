@@ -5,19 +5,22 @@ The parent only starts, watches and stops workers. A worker that dies after it w
 started again; one that dies before (a port taken by another program, a bad plug-in) stops them
 all instead of looping, since its successor would fail the same way. SIGTERM or SIGINT is passed
 on; each worker drains its requests for ``shutdown_grace_seconds`` and the parent waits for them,
-so no worker outlives it.
+so no worker outlives it. Should the parent itself be killed outright, the kernel sends each worker
+SIGTERM (Linux's parent-death signal), so none is left serving on its own.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
 import signal
+import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -25,14 +28,21 @@ log = logging.getLogger(__name__)
 #: Beyond the workers' own grace, how long the parent waits before killing a worker.
 KILL_MARGIN_SECONDS = 10.0
 
-#: Called in the worker process with its index and an event to set once it is listening.
-Target = Callable[[int, Event], None]
+#: Written by a worker to its pipe once it is listening.
+LISTENING = b"listening"
+
+#: Called in the worker process with its index and a pipe end to write ``LISTENING`` to.
+Target = Callable[[int, Connection], None]
+
+_PR_SET_PDEATHSIG = 1
 
 
 def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
-    """Run ``target(index)`` in ``count`` processes until a signal or a worker's early death."""
-    # A fresh interpreter per worker: nothing of the parent (no loop, no sockets) is inherited.
-    context = multiprocessing.get_context("spawn")
+    """Run ``target(index, pipe)`` in ``count`` processes until a signal or a worker's early death."""
+    # Forked from a parent that has no event loop, thread or socket yet: cheap, and nothing to
+    # share by accident. (A spawned interpreter would also start multiprocessing's resource
+    # tracker, a process that outlives the parent for a moment.)
+    context = multiprocessing.get_context("fork")
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -40,7 +50,7 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
         stopping = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    workers: dict[int, tuple[BaseProcess, Event]] = {}
+    workers: dict[int, tuple[BaseProcess, Connection]] = {}
     status = 0
     try:
         for index in range(count):
@@ -48,14 +58,15 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
         while not stopping:
             sentinels = [process.sentinel for process, _ in workers.values()]
             multiprocessing.connection.wait(sentinels, timeout=0.5)
-            for index, (process, listening) in list(workers.items()):
+            for index, (process, pipe) in list(workers.items()):
                 if process.is_alive() or stopping:
                     continue
-                if not listening.is_set():
+                if not _was_listening(pipe):
                     log.error("worker %d exited with %s before listening; stopping", index, process.exitcode)
                     stopping, status = True, 1
                     break
                 log.warning("worker %d exited with %s; starting it again", index, process.exitcode)
+                pipe.close()
                 workers[index] = _start(context, target, index)
     finally:
         for sig, handler in previous.items():
@@ -65,12 +76,30 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
 
 
 def _start(
-    context: multiprocessing.context.SpawnContext, target: Target, index: int
-) -> tuple[BaseProcess, Event]:
-    listening = context.Event()
-    process = context.Process(target=target, args=(index, listening), name=f"sidebar-worker-{index}")
+    context: multiprocessing.context.ForkContext, target: Target, index: int
+) -> tuple[BaseProcess, Connection]:
+    listening, announce = context.Pipe(duplex=False)
+    process = context.Process(target=_worker, args=(target, index, announce), name=f"sidebar-worker-{index}")
     process.start()
+    announce.close()
     return process, listening
+
+
+def _worker(target: Target, index: int, announce: Connection) -> None:
+    # The parent's handlers only set its own flag; the worker's signals are the worker's.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    target(index, announce)
+
+
+def _was_listening(pipe: Connection) -> bool:
+    try:
+        return pipe.poll() and pipe.recv_bytes() == LISTENING
+    except (EOFError, OSError):  # closed without a word: it never listened
+        return False
 
 
 def _stop_all(processes: list[BaseProcess], timeout: float) -> None:

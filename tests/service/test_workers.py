@@ -132,3 +132,63 @@ async def test_workers_that_cannot_start_stop_the_service_instead_of_restarting_
         )
     assert code == 1
     assert "exited with 1 before listening; stopping" in err
+
+
+async def test_a_worker_that_dies_while_serving_is_replaced(
+    upstream: FakeUpstream, redis_server: RedisServer
+):
+    upstream.json("/probe", {"value": 7, "label": "هفت"})
+    process, port = await start_serving_probe(
+        upstream, extra_args=["--workers", "2"], SIDEBAR_REDIS_URL=redis_server.url
+    )
+    parent = psutil.Process(process.pid)
+    try:
+
+        async def both_listening() -> bool:
+            return len(listening_workers(parent, port)) == 2
+
+        await until(both_listening, "two workers listening on the port")
+        victim = min(listening_workers(parent, port))
+        psutil.Process(victim).kill()
+
+        async def replaced() -> bool:
+            workers = listening_workers(parent, port)
+            return len(workers) == 2 and victim not in workers
+
+        await until(replaced, "a new worker listening in place of the killed one")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json") as response:
+                assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert "exited with -9; starting it again" in err.decode()
+
+
+async def test_workers_stop_when_their_parent_is_killed_outright(
+    upstream: FakeUpstream, redis_server: RedisServer
+):
+    process, port = await start_serving_probe(
+        upstream, extra_args=["--workers", "2"], SIDEBAR_REDIS_URL=redis_server.url
+    )
+    parent = psutil.Process(process.pid)
+
+    async def both_listening() -> bool:
+        return len(listening_workers(parent, port)) == 2
+
+    await until(both_listening, "two workers listening on the port")
+    workers = [psutil.Process(pid) for pid in listening_workers(parent, port)]
+    process.kill()
+
+    async def all_gone() -> bool:
+        return not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+    try:
+        await until(all_gone, "every worker gone with its parent")
+    finally:
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()
+        # Only now: the parent's pipes stay open while a worker holds them.
+        await process.wait()
