@@ -92,7 +92,12 @@ def _worker(target: Target, index: int, announce: Connection) -> None:
     if sys.platform == "linux":
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    target(index, announce)
+    try:
+        target(index, announce)
+    except Exception:
+        # Through logging, so a JSON log stays one object per line.
+        log.exception("worker %d failed", index)
+        raise SystemExit(1) from None
 
 
 def _was_listening(pipe: Connection) -> bool:
