@@ -7,7 +7,7 @@ __all__ = ["Cache", "CacheUnavailable", "MemoryCache", "open_cache"]
 
 
 def open_cache(redis_url: str | None, *, prefix: str = "sidebar:") -> Cache:
-    """The backend a URL selects: Redis for redis:// and rediss://, memory when unset."""
+    """The backend a URL selects: Redis for redis://, rediss:// and redis+sentinel://, memory when unset."""
     if not redis_url:
         return MemoryCache()
     from cache.redis import RedisCache

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from cache.base import FUTURE_TOLERANCE_SECONDS, CacheUnavailable
@@ -76,6 +78,56 @@ return 1
 """
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+def _direct_client(url: str, *, timeout_seconds: float, max_connections: int) -> redis.Redis:
+    # Short timeouts: a dead Redis must cost a request milliseconds, not the OS TCP timeout.
+    # A blocking pool: a burst waits briefly for a connection instead of failing.
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
+        health_check_interval=15,
+    )
+    return redis.Redis.from_pool(pool)
+
+
+def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) -> redis.Redis:
+    """``redis+sentinel://[:password@]host:26379,host:26380/SERVICE[/DB]``: the master those
+    sentinels name, looked up again on every new connection, so a failover is followed as soon
+    as the sentinels have promoted a replica. The password is the master's (and its replicas')."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+        sentinels.append((name, int(port or 26379)))
+    path = [part for part in parts.path.split("/") if part]
+    if not path:
+        raise ValueError("a sentinel URL names the master: redis+sentinel://host:26379/mymaster/0")
+    service, db = path[0], int(path[1]) if len(path) > 1 else 0
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
+    )
+    client: redis.Redis = sentinel.master_for(
+        unquote(service),
+        db=db,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        max_connections=max_connections,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
+        health_check_interval=15,
+    )
+    return client
+
+
 class RedisCache:
     shared = True
 
@@ -83,17 +135,11 @@ class RedisCache:
         self, url: str, *, prefix: str = "sidebar:", timeout_seconds: float = 1.0, max_connections: int = 64
     ) -> None:
         self._prefix = prefix
-        # Short timeouts: a dead Redis must cost a request milliseconds, not the OS TCP timeout.
-        # A blocking pool: a burst waits briefly for a connection instead of failing.
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            socket_timeout=timeout_seconds,
-            health_check_interval=15,
+        self._client = (
+            _sentinel_client(url, timeout_seconds=timeout_seconds, max_connections=max_connections)
+            if url.startswith(SENTINEL_SCHEME + "://")
+            else _direct_client(url, timeout_seconds=timeout_seconds, max_connections=max_connections)
         )
-        self._client = redis.Redis.from_pool(pool)
         self._release = self._client.register_script(_RELEASE_IF_OWNER)
         self._extend = self._client.register_script(_EXTEND_IF_OWNER)
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 
 from aiohttp import web
 
 from providers.http import NotModified, UpstreamClient, UpstreamError
 from providers.redaction import printable, redact
+from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from service.registry import default_registry
 from service.settings import ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
+from service.workers import LISTENING, supervise
 
 EXIT_CONFIG = 2
 # --help shows these plain words, not the module's docstring (its markup would show as is).
@@ -29,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP service", description="Run the HTTP service.")
     serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
     serve.add_argument("--port", type=int, help="listen port (default from SIDEBAR_PORT, else 8080)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="serving processes on the port (default from SIDEBAR_WORKERS, else 1)",
+    )
     names = ", ".join(sorted(default_registry().widgets))
     fetch = commands.add_parser(
         "fetch",
@@ -45,28 +55,95 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "fetch":
             return asyncio.run(_fetch(settings, args.widget))
-        return _serve(settings, host=args.host, port=args.port)
+        return _serve(
+            settings,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
+        )
     except ConfigError as exc:
         print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 
-def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _serve(settings: Settings, *, host: str | None, port: int | None, workers: int | None) -> int:
+    count = workers or settings.workers
+    if count > 1 and settings.redis_url is None:
+        raise ConfigError(
+            f"workers: {count} workers need redis_url "
+            "(separate in-memory caches would multiply upstream fetches)"
+        )
+    if settings.event_loop == "uvloop" and not _uvloop_installed():
+        raise ConfigError("event_loop: uvloop is not installed (pip install 'sidebar-widgets[speed]')")
+    configure_logging(settings.log_level, settings.log_format)
+    address = (host or settings.host, port or settings.port)
+    if count == 1:
+        _run_worker(settings, address, reuse_port=False)
+        return 0
+    logging.getLogger("service").info("starting %d workers on %s:%d", count, *address)
+    return supervise(
+        count, functools.partial(_worker_main, address), grace_seconds=settings.shutdown_grace_seconds
+    )
+
+
+def _worker_main(address: tuple[str, int], index: int, listening: Connection) -> None:
+    """A worker process: settings read again from the same environment and file as the parent's."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    _run_worker(settings, address, reuse_port=True, on_listening=lambda: listening.send_bytes(LISTENING))
+
+
+def _run_worker(
+    settings: Settings,
+    address: tuple[str, int],
+    *,
+    reuse_port: bool,
+    on_listening: Callable[[], None] = lambda: None,
+) -> None:
     from service.web.app import create_app
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def announce(line: str) -> None:
+        # run_app prints its banner once, right after every site is listening.
+        on_listening()
+        logging.getLogger("service").info(line.strip())
+
+    loop = _new_event_loop(settings.event_loop)
     app = create_app(settings)
     web.run_app(
         app,
-        host=host or settings.host,
-        port=port or settings.port,
-        access_log=None,
+        host=address[0],
+        port=address[1],
+        reuse_port=reuse_port or None,
+        loop=loop,
+        access_log=logging.getLogger(ACCESS_LOGGER) if settings.access_log else None,
+        access_log_class=AccessLogger,
         # SIGTERM: stop listening, run on_shutdown (/readyz turns 503), let requests in flight
         # finish for up to this long, then clean up and return (exit status 0).
         shutdown_timeout=settings.shutdown_grace_seconds,
-        print=lambda line: logging.getLogger("service").info(line.strip()),
+        print=announce,
     )
-    return 0
+
+
+def _uvloop_installed() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    if choice != "asyncio" and _uvloop_installed():
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    logging.getLogger("service").info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
+    return loop
 
 
 async def _fetch(settings: Settings, name: str) -> int:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AnyUrl,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +19,7 @@ from pydantic import (
     UrlConstraints,
     field_validator,
 )
+from pydantic_core import MultiHostUrl
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +27,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-RedisUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["redis", "rediss"])]
+#: ``redis+sentinel://host:26379,host:26380/SERVICE/DB`` asks those sentinels for the master.
+RedisUrl = Annotated[MultiHostUrl, UrlConstraints(allowed_schemes=["redis", "rediss", "redis+sentinel"])]
 
 DEFAULT_USER_AGENT = "sidebar-widgets/0.1 (+https://github.com/sidebar-widgets/sidebar-widgets)"
 
@@ -129,6 +130,14 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "INFO"
+    #: ``json``: one JSON object per line (widget, provider and reason as fields where known).
+    log_format: Literal["text", "json"] = "text"
+    #: One line per request, probes (/livez, /readyz, /health, /metrics) left out.
+    access_log: bool = False
+    #: Serving processes on the one port (SO_REUSEPORT); more than one needs ``redis_url``.
+    workers: int = Field(default=1, ge=1, le=64)
+    #: ``auto`` runs uvloop when it is installed (the ``speed`` extra), asyncio's loop otherwise.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     #: Where browsers reach this service (``https://widgets.example.org``): fragments embedded in
     #: another site's pages need absolute URLs for images and links. Empty: root-relative URLs.
     public_url: str = ""
@@ -150,6 +159,19 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_url_means_memory(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _one_host_unless_sentinel(cls, value: MultiHostUrl | None) -> MultiHostUrl | None:
+        if value is None:
+            return None
+        if value.scheme == "redis+sentinel":
+            parts = [part for part in (value.path or "").split("/") if part]
+            if not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+                raise ValueError("a sentinel URL names the master: redis+sentinel://host:26379/mymaster/0")
+        elif len(value.hosts()) != 1:
+            raise ValueError("several hosts need redis+sentinel:// (Redis Cluster is not supported)")
+        return value
 
     @field_validator("public_url")
     @classmethod

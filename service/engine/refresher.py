@@ -161,12 +161,13 @@ class WidgetRefresher:
                 "widget %s: unexpected engine error; the schedule keeps running",
                 self.name,
                 exc_info=(type(error), error, error.__traceback__),
+                extra={"widget": self.name},
             )
 
     def _untroubled(self) -> None:
         if self._troubled:
             self._troubled = False
-            log.info("widget %s: engine errors stopped", self.name)
+            log.info("widget %s: engine errors stopped", self.name, extra={"widget": self.name})
 
     async def _done_elsewhere(self, seen: Snapshot | None) -> Snapshot | None:
         """Did another process just refresh? Re-checked under the lock, as MapProxy does.
@@ -322,7 +323,12 @@ class WidgetRefresher:
         # is redacted and kept on one line like every upstream text that reaches a log.
         trace = "".join(traceback.format_exception(exc))
         secrets = (provider.config.api_key or "",)
-        log.debug("provider %s raised: %s", provider.id, printable(redact(trace, secrets), limit=4000))
+        log.debug(
+            "provider %s raised: %s",
+            provider.id,
+            printable(redact(trace, secrets), limit=4000),
+            extra={"widget": self.name, "provider": provider.id, "reason": "parse"},
+        )
         return UpstreamError("parse", f"{provider.id}: {type(exc).__name__}")
 
     def _count(self, provider: Provider, error: UpstreamError) -> UpstreamError:
@@ -335,12 +341,23 @@ class WidgetRefresher:
         if problems:
             self.metrics.rejected_items.labels(self.name).inc(len(problems))
             for problem in problems:
-                log.warning("widget %s: %s rejected: %s", self.name, provider.id, problem)
+                log.warning(
+                    "widget %s: %s rejected: %s",
+                    self.name,
+                    provider.id,
+                    problem,
+                    extra={"widget": self.name, "provider": provider.id, "reason": "rejected"},
+                )
 
     def _succeeded(self, provider: Provider, snapshot: Snapshot) -> None:
         mine = self.state.provider(provider.id)
         if mine.consecutive_failures:
-            log.info("provider %s recovered after %d failure(s)", provider.id, mine.consecutive_failures)
+            log.info(
+                "provider %s recovered after %d failure(s)",
+                provider.id,
+                mine.consecutive_failures,
+                extra={"widget": self.name, "provider": provider.id},
+            )
         mine.succeeded(snapshot.fetched_at)
         if self.state.consecutive_failures:
             log.info(
@@ -348,6 +365,7 @@ class WidgetRefresher:
                 self.name,
                 provider.id,
                 self.state.consecutive_failures,
+                extra={"widget": self.name, "provider": provider.id},
             )
         self.state.consecutive_failures = 0
         self.state.last_error = self.state.last_error_reason = None
@@ -366,7 +384,13 @@ class WidgetRefresher:
         )
         mine.failed(self.now(), error.reason, f"{error.reason}: {error}", delay)
         if mine.consecutive_failures == 1:
-            log.warning("provider %s failing (%s): %s", provider.id, error.reason, error)
+            log.warning(
+                "provider %s failing (%s): %s",
+                provider.id,
+                error.reason,
+                error,
+                extra={"widget": self.name, "provider": provider.id, "reason": error.reason},
+            )
 
     def _failed(self, failures: list[tuple[Provider, UpstreamError]]) -> None:
         summary = "; ".join(f"{p.id}: {e.reason}: {e}" for p, e in failures)
@@ -375,7 +399,13 @@ class WidgetRefresher:
         self.state.last_error_reason = failures[-1][1].reason if failures else None
         if self.state.consecutive_failures == 1:
             kept = "keeping last good data" if self.store.local(self.name) is not None else "no data yet"
-            log.warning("widget %s failing, %s: %s", self.name, kept, summary)
+            log.warning(
+                "widget %s failing, %s: %s",
+                self.name,
+                kept,
+                summary,
+                extra={"widget": self.name, "reason": self.state.last_error_reason},
+            )
 
     async def _load_shared_state(self) -> RefreshState | None:
         if not self.store.cache.shared:

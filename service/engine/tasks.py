@@ -44,4 +44,6 @@ class Tasks:
             pending = list(self._tasks)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            # A cancellation can be swallowed on its way (a client library turning it into its own
+            # error, caught as an outage): cancel again until every task ends, never wait forever.
+            await asyncio.wait(pending, timeout=0.1)

@@ -68,16 +68,21 @@ class TileBudget:
 
 
 def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]) -> str:
-    """Who a request counts against: its peer, or the first ``X-Forwarded-For`` hop from a trusted proxy.
+    """Who a request counts against: its peer, or the client a chain of trusted proxies names.
 
-    An IPv6 client is its /64 (one subscriber's whole network); the id is hashed so client
-    addresses never sit in the cache in the clear.
+    ``X-Forwarded-For`` is read from the right, one hop per trusted proxy: a proxy that appends
+    (nginx's ``$proxy_add_x_forwarded_for``) leaves whatever the client sent on the left, so the
+    leftmost hop is only the client when no client wrote one. Behind one proxy that overwrites
+    the header, this is its first hop. An IPv6 client is its /64 (one subscriber's whole
+    network); the id is hashed so client addresses never sit in the cache in the clear.
     """
     address = _address(peer)
-    if address is not None and forwarded_for and any(address in network for network in trusted_proxies):
-        forwarded = _address(forwarded_for.split(",")[0].strip())
-        if forwarded is not None:
-            address = forwarded
+    hops = [hop.strip() for hop in forwarded_for.split(",")] if forwarded_for else []
+    while address is not None and hops and _trusted(address, trusted_proxies):
+        forwarded = _address(hops.pop())
+        if forwarded is None:
+            break
+        address = forwarded
     if address is None:
         who = peer or "unknown"
     elif isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
@@ -85,6 +90,10 @@ def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequ
     else:
         who = str(address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address)
     return hashlib.sha256(who.encode()).hexdigest()[:16]
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted_proxies: Sequence[Network]) -> bool:
+    return any(address in network for network in trusted_proxies)
 
 
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -118,3 +118,46 @@ def test_malformed_toml_is_a_config_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SIDEBAR_CONFIG", str(config))
     with pytest.raises(ConfigError, match="SIDEBAR_CONFIG"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:6379/0",
+        "rediss://:secret@cache:6380/1",
+        "redis+sentinel://s1:26379,s2:26380/mymaster/0",
+    ],
+)
+def test_redis_urls_direct_and_through_sentinels_are_accepted(monkeypatch, url) -> None:
+    monkeypatch.setenv("SIDEBAR_REDIS_URL", url)
+    assert str(load_settings().redis_url) == url
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("redis+sentinel://s1:26379", "a sentinel URL names the master"),
+        ("redis+sentinel://s1:26379/mymaster/db", "a sentinel URL names the master"),
+        ("redis://a:6379,b:6379/0", "Redis Cluster is not supported"),
+        ("http://cache:6379", "URL scheme should be"),
+    ],
+)
+def test_unusable_redis_urls_are_refused(monkeypatch, url, message) -> None:
+    monkeypatch.setenv("SIDEBAR_REDIS_URL", url)
+    with pytest.raises(ConfigError, match=f"redis_url: .*{message}"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SIDEBAR_WORKERS": "0"}, "workers: Input should be greater than or equal to 1"),
+        ({"SIDEBAR_EVENT_LOOP": "trio"}, "event_loop: Input should be 'auto', 'asyncio' or 'uvloop'"),
+        ({"SIDEBAR_LOG_FORMAT": "xml"}, "log_format: Input should be 'text' or 'json'"),
+    ],
+)
+def test_serving_settings_are_checked(monkeypatch, env, message) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()

@@ -32,36 +32,42 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process on a loopback port; can be killed and restarted on the same port."""
+    """One redis-server process on a loopback port; can be killed and restarted on the same port.
 
-    def __init__(self) -> None:
+    ``replica_of`` starts it as a replica of another server of the suite.
+    """
+
+    def __init__(self, *, replica_of: RedisServer | None = None) -> None:
         self.binary = find_redis_server()
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="sidebar-redis-")
         self.process: subprocess.Popen[bytes] | None = None
+        self.replica_of = replica_of
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def command(self) -> list[str]:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir,
+        ]
+        if self.replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
+        return args
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -84,3 +90,31 @@ class RedisServer:
     def stop(self) -> None:
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelServer(RedisServer):
+    """``redis-server --sentinel`` watching ``master`` as ``service``, quick to declare it down."""
+
+    def __init__(self, master: RedisServer, service: str = "mymaster", *, down_after_ms: int = 500) -> None:
+        super().__init__()
+        self.master = master
+        self.service = service
+        self.down_after_ms = down_after_ms
+
+    def command(self) -> list[str]:
+        # Sentinel rewrites its configuration file as it learns, so it must be a file of its own.
+        config = Path(self.dir) / "sentinel.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    f"port {self.port}",
+                    "bind 127.0.0.1",
+                    f"dir {self.dir}",
+                    f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1",
+                    f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}",
+                    f"sentinel failover-timeout {self.service} 2000",
+                    "",
+                ]
+            )
+        )
+        return [self.binary, str(config), "--sentinel"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +18,9 @@ from tests.support.upstream import FakeUpstream
 PLUGIN_PATH = [str(Path(__file__).parents[2]), str(Path(__file__).parent / "plugins")]
 
 
-async def start_serving_probe(upstream: FakeUpstream, **env: str) -> tuple[asyncio.subprocess.Process, int]:
+async def start_serving_probe(
+    upstream: FakeUpstream, *, extra_args: Sequence[str] = (), **env: str
+) -> tuple[asyncio.subprocess.Process, int]:
     """``serve`` with only the probe widget, fetched on demand from the fake upstream."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
@@ -44,6 +47,7 @@ async def start_serving_probe(upstream: FakeUpstream, **env: str) -> tuple[async
         "127.0.0.1",
         "--port",
         str(port),
+        *extra_args,
         env=full_env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

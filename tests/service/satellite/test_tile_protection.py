@@ -112,12 +112,16 @@ async def test_a_client_within_its_budget_is_not_refused_for_sharing_a_fetch_wit
     assert tiles.hits(Z, *WALK[1]) == 1
 
 
-def test_a_client_is_its_address_its_ipv6_network_or_its_trusted_proxys_first_hop():
+def test_a_client_is_its_address_its_ipv6_network_or_the_hop_its_trusted_proxies_name():
     proxies = [ipaddress.ip_network("10.0.0.0/8")]
 
     assert client_id("10.1.2.3", "203.0.113.7, 10.1.2.3", proxies) == client_id("203.0.113.7", None, [])
     assert client_id("192.0.2.1", "203.0.113.7", proxies) == client_id("192.0.2.1", None, [])
     assert client_id("10.1.2.3", "not an address", proxies) == client_id("10.1.2.3", None, [])
+    # A proxy that appends keeps what the client wrote on the left: the hop it added counts.
+    assert client_id("10.1.2.3", "198.51.100.9, 203.0.113.7", proxies) == client_id("203.0.113.7", None, [])
+    # Through two trusted proxies, the hop before them.
+    assert client_id("10.1.2.3", "203.0.113.7, 10.9.9.9", proxies) == client_id("203.0.113.7", None, [])
     assert client_id("2001:db8::1", None, []) == client_id("2001:db8::ffff:2", None, [])
     assert client_id("2001:db8:0:1::1", None, []) != client_id("2001:db8::1", None, [])
     assert "203.0.113.7" not in client_id("203.0.113.7", None, [])

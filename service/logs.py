@@ -1,0 +1,75 @@
+"""Log output: plain lines for a terminal, or one JSON object per line for a log collector.
+
+Log calls that concern a widget or a provider pass ``extra={"widget": …, "provider": …,
+"reason": …}``; the JSON format turns those into fields, so a collector filters on them without
+parsing messages. The access log is off by default and never records probes: a load balancer
+polling ``/readyz`` every second would drown everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from pythonjsonlogger.json import JsonFormatter
+
+LogFormat = Literal["text", "json"]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+#: Polled by orchestrators and load balancers, not requested by readers.
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/health", "/metrics"})
+
+ACCESS_LOGGER = "service.access"
+
+
+def configure_logging(level: str, log_format: LogFormat) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "{asctime}{levelname}{name}{process}{message}",
+                style="{",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+                # Persian text (widget names, upstream messages) stays readable in the collector.
+                json_ensure_ascii=False,
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One record per request, with method, path, status, size and duration as fields."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path in PROBE_PATHS:
+            return
+        self.logger.info(
+            '%s "%s %s" %d %.1fms',
+            request.remote,
+            request.method,
+            request.path_qs,
+            response.status,
+            time * 1000,
+            extra={
+                "method": request.method,
+                "path": request.path_qs,
+                "status": response.status,
+                "bytes": response.body_length,
+                "duration_ms": round(time * 1000, 2),
+                "remote": request.remote,
+            },
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)

@@ -1,0 +1,102 @@
+"""The shipped nginx configuration, for real, in front of two service processes on one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.nginx import Nginx
+from tests.support.redis_server import RedisServer
+from tests.support.service_process import start_serving_probe
+from tests.support.upstream import FakeUpstream
+
+
+class Deployment:
+    def __init__(self, replicas: list[tuple[asyncio.subprocess.Process, int]], nginx: Nginx) -> None:
+        self.replicas = replicas
+        self.nginx = nginx
+
+
+@pytest.fixture
+async def deployment(upstream: FakeUpstream, redis_server: RedisServer) -> AsyncIterator[Deployment]:
+    upstream.json("/probe", {"value": 9, "label": "نه"})
+    replicas = [await start_serving_probe(upstream, SIDEBAR_REDIS_URL=redis_server.url) for _ in range(2)]
+    nginx = Nginx([port for _, port in replicas])
+    try:
+        nginx.start()
+        yield Deployment(replicas, nginx)
+    finally:
+        nginx.stop()
+        for process, _ in replicas:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.communicate(), 30)
+
+
+async def requests_seen(port: int, route: str) -> int:
+    """How many requests for ``route`` one replica answered, from its own /metrics."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "sidebar_http_requests"
+            for sample in family.samples
+            if sample.labels.get("route") == route
+        )
+    )
+
+
+async def test_requests_are_spread_over_both_replicas(deployment: Deployment):
+    async with aiohttp.ClientSession() as session:
+        for _ in range(10):
+            async with session.get(f"{deployment.nginx.url}/livez") as response:
+                assert response.status == 200
+                assert "X-Cache-Status" not in response.headers  # probes bypass the cache
+    seen = [await requests_seen(port, "/livez") for _, port in deployment.replicas]
+    # Each replica also answered its own start-up wait for /livez.
+    assert all(count > 1 for count in seen), seen
+    assert sum(seen) == 10 + len(seen)
+
+
+async def test_a_second_request_is_answered_from_nginx_cache(deployment: Deployment, upstream: FakeUpstream):
+    async with aiohttp.ClientSession() as session:
+        answers = []
+        for _ in range(3):
+            async with session.get(f"{deployment.nginx.url}/widgets/probe.json") as response:
+                answers.append((response.status, response.headers["X-Cache-Status"], await response.json()))
+    assert [(status, cache) for status, cache, _ in answers] == [(200, "MISS"), (200, "HIT"), (200, "HIT")]
+    assert {body["data"]["value"] for _, _, body in answers} == {9}
+    assert upstream.hits["/probe"] == 1
+    widget_requests = [await requests_seen(port, "/widgets/{name}.json") for _, port in deployment.replicas]
+    assert sum(widget_requests) == 1
+
+
+async def test_no_request_fails_while_a_replica_is_killed(deployment: Deployment):
+    statuses: list[int] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def ask(count: int) -> None:
+            for _ in range(count):
+                # Uncached paths, so every one of them goes to a replica.
+                for path in ("/livez", "/readyz", "/widgets/probe.json"):
+                    async with session.get(f"{deployment.nginx.url}{path}") as response:
+                        statuses.append(response.status)
+
+        await ask(5)
+        victim, _ = deployment.replicas[0]
+        victim.kill()
+        await victim.wait()
+        await ask(20)
+    assert len(statuses) == 75 and set(statuses) == {200}
+    # Some of them did go to the dead replica first, and were retried on the other one.
+    assert "Connection refused) while connecting to upstream" in deployment.nginx.error_log()
+    survivor_port = deployment.replicas[1][1]
+    assert await requests_seen(survivor_port, "/readyz") >= 20

@@ -1,0 +1,194 @@
+"""``serve --workers N``: N processes on one port, one shared cache, one upstream fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+
+import aiohttp
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.service.test_cli import run, until
+from tests.support.redis_server import RedisServer
+from tests.support.service_process import start_serving_probe
+from tests.support.upstream import FakeUpstream
+
+
+async def test_several_workers_without_redis_is_a_one_line_start_up_error():
+    code, out, err = await run("serve", "--workers", "2")
+    assert code == 2
+    assert err.strip() == (
+        "sidebar-widgets: configuration error: workers: 2 workers need redis_url "
+        "(separate in-memory caches would multiply upstream fetches)"
+    )
+    assert out == ""
+
+
+def listening_workers(parent: psutil.Process, port: int) -> set[int]:
+    """Processes under ``parent`` holding a listening socket on ``port``."""
+    found = set()
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            sockets = process.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+            found.add(process.pid)
+    return found
+
+
+async def requests_answered_per_worker(port: int) -> set[int]:
+    """Each worker's count of answered widget requests, read from its own /metrics.
+
+    Every connection is new, so the kernel hands them to workers at random; asking often enough
+    reads every worker's counter.
+    """
+    seen = set()
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(60):
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+            answered = sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "sidebar_http_requests"
+                for sample in family.samples
+                if "widgets" in sample.labels.get("route", "")
+            )
+            seen.add(int(answered))
+    return seen
+
+
+async def test_two_workers_share_one_port_and_fetch_each_widget_once(
+    upstream: FakeUpstream, redis_server: RedisServer
+):
+    upstream.json("/probe", {"value": 7, "label": "هفت"})
+    upstream.gate.clear()  # the first fetch is held, so every request arrives while it is in flight
+    process, port = await start_serving_probe(
+        upstream, extra_args=["--workers", "2"], SIDEBAR_REDIS_URL=redis_server.url
+    )
+    parent = psutil.Process(process.pid)
+    try:
+
+        async def both_listening() -> bool:
+            return len(listening_workers(parent, port)) == 2
+
+        await until(both_listening, "two workers listening on the port")
+        assert parent.pid not in listening_workers(parent, port)
+
+        # An odd number of requests: two workers cannot have answered the same count.
+        requests = 41
+        connector = aiohttp.TCPConnector(force_close=True, limit=requests)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def get() -> tuple[int, dict[str, object]]:
+                async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json") as response:
+                    return response.status, await response.json()
+
+            pending = [asyncio.ensure_future(get()) for _ in range(requests)]
+
+            async def fetch_started() -> bool:
+                return upstream.hits["/probe"] >= 1
+
+            await until(fetch_started, "the first fetch reached the upstream")
+            await asyncio.sleep(0.5)  # let the rest of the requests reach their workers
+            upstream.gate.set()
+            answers = await asyncio.gather(*pending)
+
+        assert {status for status, _ in answers} == {200}
+        assert {body["data"]["value"] for _, body in answers} == {7}  # type: ignore[index]
+        assert upstream.hits["/probe"] == 1
+        counts = await requests_answered_per_worker(port)
+        assert len(counts) == 2 and sum(counts) == requests, counts
+    finally:
+        workers = parent.children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert workers and not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_workers_that_cannot_start_stop_the_service_instead_of_restarting_forever(
+    redis_server: RedisServer,
+):
+    # Another program holds the port without SO_REUSEPORT, so no worker can bind it.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run(
+            "serve",
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env={"SIDEBAR_REDIS_URL": redis_server.url},
+        )
+    assert code == 1
+    assert "exited with 1 before listening; stopping" in err
+
+
+async def test_a_worker_that_dies_while_serving_is_replaced(
+    upstream: FakeUpstream, redis_server: RedisServer
+):
+    upstream.json("/probe", {"value": 7, "label": "هفت"})
+    process, port = await start_serving_probe(
+        upstream, extra_args=["--workers", "2"], SIDEBAR_REDIS_URL=redis_server.url
+    )
+    parent = psutil.Process(process.pid)
+    try:
+
+        async def both_listening() -> bool:
+            return len(listening_workers(parent, port)) == 2
+
+        await until(both_listening, "two workers listening on the port")
+        victim = min(listening_workers(parent, port))
+        psutil.Process(victim).kill()
+
+        async def replaced() -> bool:
+            workers = listening_workers(parent, port)
+            return len(workers) == 2 and victim not in workers
+
+        await until(replaced, "a new worker listening in place of the killed one")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json") as response:
+                assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert "exited with -9; starting it again" in err.decode()
+
+
+async def test_workers_stop_when_their_parent_is_killed_outright(
+    upstream: FakeUpstream, redis_server: RedisServer
+):
+    process, port = await start_serving_probe(
+        upstream, extra_args=["--workers", "2"], SIDEBAR_REDIS_URL=redis_server.url
+    )
+    parent = psutil.Process(process.pid)
+
+    async def both_listening() -> bool:
+        return len(listening_workers(parent, port)) == 2
+
+    await until(both_listening, "two workers listening on the port")
+    workers = [psutil.Process(pid) for pid in listening_workers(parent, port)]
+    process.kill()
+
+    async def all_gone() -> bool:
+        return not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+    try:
+        await until(all_gone, "every worker gone with its parent")
+    finally:
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()
+        # Only now: the parent's pipes stay open while a worker holds them.
+        await process.wait()

@@ -1,0 +1,44 @@
+"""constraints.txt pins every dependency the project declares, at versions its ranges allow."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def declared() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [req for group in project["optional-dependencies"].values() for req in group]
+    return [Requirement(req) for req in [*project["dependencies"], *extras]]
+
+
+def pinned() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not an exact pin: {line}"
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_every_declared_dependency_is_pinned_within_its_range() -> None:
+    pins = pinned()
+    problems = [
+        f"{req}: pinned {pins.get(canonicalize_name(req.name))}"
+        for req in declared()
+        if canonicalize_name(req.name) not in pins
+        or not req.specifier.contains(pins[canonicalize_name(req.name)], prereleases=True)
+    ]
+    assert problems == []
+
+
+def test_the_image_installs_with_the_constraints() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY pyproject.toml README.md constraints.txt ./" in dockerfile
+    assert "pip install --no-cache-dir -c constraints.txt '.[speed]'" in dockerfile
