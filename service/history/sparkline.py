@@ -74,14 +74,18 @@ def geometry(points: list[Point], start: float, end: float) -> str:
 
 
 def sparkline(points: list[Point], end: float) -> Sparkline | None:
-    """The last 24 hours to ``end``. When the price of 24 hours ago is known the line starts from
-    it, so the line's direction, its colour and the 24-hour change beside it always agree."""
+    """The last 24 hours to ``end`` (None when there is neither a line nor a change to show).
+
+    When the price of 24 hours ago is known the line starts from it, so the line's direction, its
+    colour and the 24-hour change beside it always agree."""
     start = end - DAY
     reference = [price for at, price in points if end - DAY - REFERENCE_SLACK <= at <= start]
     shown = [(at, price) for at, price in points if at > start]
     if reference:
         shown.insert(0, (start, reference[-1]))
-    if not shown:
+    if len(shown) < 2 and not reference:
+        # One price and no day-old one: no line and no change, so no row (a box just deployed
+        # would otherwise carry an empty row under every price).
         return None
     prices = [price for _, price in shown]
     first, last = prices[0], prices[-1]

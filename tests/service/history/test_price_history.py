@@ -186,6 +186,19 @@ async def test_a_sparkline_per_row_with_persian_accessible_text_and_the_24_hour_
     assert "(+۰٫۴۵٪)" in row
 
 
+async def test_an_item_with_one_price_so_far_gets_no_empty_sparkline_row(aiohttp_client, upstream, clock):
+    serve_dollar_at(upstream, 1_050_000)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+
+    # Just deployed: one price per item, nothing to draw and no 24-hour change yet.
+    first = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+    await refresh_at(client, clock, upstream, 1_051_000, after=FIVE_MINUTES)
+    second = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+
+    assert '<tr class="sw-spark-row"' not in first and first.count("<tr data-key") == 14
+    assert second.count('<tr class="sw-spark-row"') == second.count("<svg") == 14
+
+
 async def test_sparklines_are_prepared_once_per_snapshot_not_per_request(aiohttp_client, upstream, clock):
     class CountingCache(MemoryCache):
         reads = 0
