@@ -248,6 +248,33 @@ async def test_the_ticker_is_one_css_only_line_paused_on_hover_and_still_for_red
     assert 'style="animation-duration:8s"' in html  # two items: the shortest loop allowed
 
 
+async def test_the_ticker_says_when_a_price_it_shows_from_an_earlier_fetch_is_from(
+    aiohttp_client, upstream, clock
+):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    await client.get("/widgets/prices.json")
+    # The dollar jumps tenfold: held back until confirmed, its last good price shown meanwhile.
+    jumped = (
+        fixture_text("tgju_currency.html")
+        .replace(FIXTURE_DOLLAR, "10,523,000")
+        .replace("<td>1,047,100</td>", "<td>10,471,000</td>")
+        .replace("<td>1,055,000</td>", "<td>10,550,000</td>")
+    )
+    upstream.on("/currency", html_page(jumped))
+    await clock.advance(2 * HOUR)
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    html = await (await client.get("/widgets/prices.html?layout=ticker&items=price_dollar_rl,sekee")).text()
+
+    shown = html[html.index('<ul class="sw-ticker-items">') :].split("</ul>")[0]
+    dollar, coin = shown.split("</li>")[:2]
+    assert 'data-stale="true"' in dollar and "sw-item-age" in dollar and "ساعت" in dollar
+    assert "data-stale" not in coin and "sw-item-age" not in coin
+    # On the ticker's one line, not under the price as in the table.
+    assert re.search(r"\.sw-ticker \.sw-item-age\{display:inline", html)
+
+
 async def test_recording_failures_never_fail_a_refresh_and_are_logged_once_and_counted(
     aiohttp_client, upstream, clock, caplog
 ):
