@@ -83,6 +83,10 @@ class TgjuProvider(Provider):
         if not items:
             if failures:
                 raise _most_telling(failures)
+            if all(isinstance(result, NotModified) for result in pages):
+                # Every page unchanged since the last fetch (a quiet market): the prices held are
+                # confirmed current, a renewal, not a page whose table is gone.
+                raise NotModified()
             rejected = [p for p in problems if not p.startswith("/")]
             if rejected:
                 # The rows are there but every one failed its checks (absurd numbers, say): a
