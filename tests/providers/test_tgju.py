@@ -223,3 +223,37 @@ async def test_pages_all_unchanged_since_the_last_fetch_renew_the_prices_instead
     assert not any(item["stale"] for item in body["data"]["items"])
     health = await (await client.get("/health")).json()
     assert health["checks"]["prices:dataAge"][0]["status"] == "pass"
+
+
+async def test_pages_unchanged_while_another_changed_still_bring_their_prices_as_current(
+    aiohttp_client, upstream, clock
+):
+    version = {"currency": "v1"}
+
+    def page_with_etag(page: str):
+        async def handler(request: web.Request) -> web.Response:
+            etag = f'"{version.get(page, "v1")}"'
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers={"ETag": etag})
+            html = fixture_text(f"tgju_{page or 'home'}.html")
+            if page == "currency" and etag == '"v2"':
+                html = html.replace("1,052,300", "1,054,000")
+            return web.Response(text=html, content_type="text/html", headers={"ETag": etag})
+
+        return handler
+
+    for page in ("currency", "gold-chart", "coin", ""):
+        upstream.on(f"/{page}", page_with_etag(page))
+    client = await aiohttp_client(create_app(prices_settings(upstream, refresh_seconds=300), clock=clock))
+    await client.get("/widgets/prices.json")
+    await clock.advance(301)
+
+    # Only the currencies moved: the coin and gold pages answer "not modified".
+    version["currency"] = "v2"
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    body = await (await client.get("/widgets/prices.json")).json()
+    items = {item["key"]: item for item in body["data"]["items"]}
+    assert items["price_dollar_rl"]["price"] == 1_054_000
+    assert [key for key, item in items.items() if item["stale"]] == []
+    assert body["data"]["missing"] == []
