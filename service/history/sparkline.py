@@ -6,6 +6,7 @@ with Persian accessible text. Time runs left to right, as on every price chart I
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -126,7 +127,16 @@ async def fragment_context(history: PriceHistory, snapshot: Snapshot) -> tuple[s
     """What a ``chart=sparkline`` fragment adds to its template, and a tag for its cache key and
     ETag (a fragment drawn while the history could not be read says so, and is not reused once
     it can)."""
+
+    async def make() -> tuple[str, dict[str, object]]:
+        lines = await sparklines(history, snapshot)
+        # What is drawn moves with the snapshot's time even when its prices do not (a 304 renewal
+        # keeps the data and its digest, while the day's window and its change move on): the tag,
+        # part of the ETag, names the lines themselves.
+        drawn = hashlib.sha256(repr(lines).encode()).hexdigest()[:10]
+        return f"s{drawn}", {"sparklines": lines}
+
     try:
-        return "s", {"sparklines": await sparklines(history, snapshot)}
+        return await history.prepared(snapshot, ("fragment",), make)
     except CacheUnavailable:
         return "s0", {"sparklines": {}}

@@ -8,6 +8,8 @@ import logging
 import re
 from typing import Any
 
+from aiohttp import web
+
 from cache.base import CacheUnavailable
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
@@ -197,6 +199,46 @@ async def test_an_item_with_one_price_so_far_gets_no_empty_sparkline_row(aiohttp
 
     assert '<tr class="sw-spark-row"' not in first and first.count("<tr data-key") == 14
     assert second.count('<tr class="sw-spark-row"') == second.count("<svg") == 14
+
+
+async def test_a_fragment_whose_24_hour_change_moved_on_gets_a_new_etag_though_prices_did_not(
+    aiohttp_client, upstream, clock
+):
+    dollar = {"price": 1_048_000, "etag": '"v1"'}
+
+    def page(name: str) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            etag = dollar["etag"] if name == "currency" else '"v1"'
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers={"ETag": etag})
+            html = fixture_text(f"tgju_{name or 'home'}.html")
+            if name == "currency":
+                html = html.replace(FIXTURE_DOLLAR, f"{dollar['price']:,}")
+            return web.Response(text=html, content_type="text/html", headers={"ETag": etag})
+
+        return handler
+
+    for name in ("currency", "gold-chart", "coin", ""):
+        upstream.on(f"/{name}", page(name))
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    refresher = client.app[ENGINE].refreshers["prices"]
+    await client.get("/widgets/prices.json")
+    dollar.update(price=1_054_000, etag='"v2"')
+    await clock.advance(HOUR)
+    await refresher.trigger()
+    # Then a quiet market: every page "not modified", the same prices renewed.
+    await clock.advance(23.5 * HOUR)
+    await refresher.trigger()
+    url = "/widgets/prices.html?chart=sparkline&items=price_dollar_rl"
+    day_old = await client.get(url)
+    assert "+۰٫۵۷٪" in await day_old.text()
+    await clock.advance(HOUR)
+    await refresher.trigger()
+
+    # A day after the move, the change over 24 hours is nothing; a cached copy must not keep +0.57 %.
+    later = await client.get(url, headers={"If-None-Match": day_old.headers["ETag"]})
+
+    assert later.status == 200 and "+۰٫۵۷٪" not in await later.text()
 
 
 async def test_sparklines_are_prepared_once_per_snapshot_not_per_request(aiohttp_client, upstream, clock):
