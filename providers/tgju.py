@@ -61,6 +61,17 @@ class TgjuProvider(Provider):
         pages = await asyncio.gather(
             *(self._page(http, page, wanted) for page in PAGES), return_exceptions=True
         )
+        unchanged = [i for i, result in enumerate(pages) if isinstance(result, NotModified)]
+        if unchanged and len(unchanged) < len(PAGES):
+            # Another page changed, so this fetch makes a new snapshot, and the engine keeps no
+            # items per page: an unchanged page's rows must be read again, or its prices would be
+            # shown as left over from an earlier fetch (stale) and drop out of the history.
+            again = await asyncio.gather(
+                *(self._page(http, PAGES[i], wanted, conditional=False) for i in unchanged),
+                return_exceptions=True,
+            )
+            for i, result in zip(unchanged, again, strict=True):
+                pages[i] = result
         items: dict[str, PriceItem] = {}
         problems: list[str] = []
         failures: list[UpstreamError] = []
@@ -83,6 +94,10 @@ class TgjuProvider(Provider):
         if not items:
             if failures:
                 raise _most_telling(failures)
+            if all(isinstance(result, NotModified) for result in pages):
+                # Every page unchanged since the last fetch (a quiet market): the prices held are
+                # confirmed current, a renewal, not a page whose table is gone.
+                raise NotModified()
             rejected = [p for p in problems if not p.startswith("/")]
             if rejected:
                 # The rows are there but every one failed its checks (absurd numbers, say): a
@@ -93,10 +108,11 @@ class TgjuProvider(Provider):
         return PricesData(items=list(items.values()), problems=problems)
 
     async def _page(
-        self, http: UpstreamSession, page: str, wanted: set[str]
+        self, http: UpstreamSession, page: str, wanted: set[str], *, conditional: bool = True
     ) -> tuple[dict[str, PriceItem], list[str]]:
         response = await http.get(
             f"{(self.config.url or '').rstrip('/')}/{page}",
+            conditional=conditional,
             headers={
                 "User-Agent": self.config.user_agent or BROWSER_USER_AGENT,
                 "Accept": "text/html,application/xhtml+xml",

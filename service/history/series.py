@@ -15,9 +15,10 @@ price on screen); points past a tier's span are trimmed by time in the same step
 - ``daily``: one point per UTC day, 5 years.
 
 Amounts are stored in the item's unit (integer Rial, or US dollars with cents). A series never mixes
-units: its key names the unit and the ``unit_change_factor`` applied to the data, so when either
-changes a new series starts (the old one expires after its span) instead of converting old points
-by a factor that is only approximately right.
+units: its key names the unit and, for Rial amounts, the ``unit_change_factor`` applied to the data
+(a change of the Rial leaves dollars as they were), so when either changes a new series starts (the
+old one expires after its span) instead of converting old points by a factor that is only
+approximately right.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ T = TypeVar("T")
 
 
 def series_key(widget: str, item: str, unit: str, scale: float | None, tier: Tier) -> str:
-    generation = unit if scale is None else f"{unit}x{scale!r}"
+    # ``unit_change_factor`` is a change of the Rial (to Toman, a redenomination): amounts quoted
+    # in dollars keep their unit through it, so their series goes on unbroken.
+    generation = unit if scale is None or unit == "USD" else f"{unit}x{scale!r}"
     return f"history:{widget}:{item}:{generation}:{tier.name}"
 
 

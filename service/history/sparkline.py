@@ -6,6 +6,7 @@ with Persian accessible text. Time runs left to right, as on every price chart I
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,14 +75,18 @@ def geometry(points: list[Point], start: float, end: float) -> str:
 
 
 def sparkline(points: list[Point], end: float) -> Sparkline | None:
-    """The last 24 hours to ``end``. When the price of 24 hours ago is known the line starts from
-    it, so the line's direction, its colour and the 24-hour change beside it always agree."""
+    """The last 24 hours to ``end`` (None when there is neither a line nor a change to show).
+
+    When the price of 24 hours ago is known the line starts from it, so the line's direction, its
+    colour and the 24-hour change beside it always agree."""
     start = end - DAY
     reference = [price for at, price in points if end - DAY - REFERENCE_SLACK <= at <= start]
     shown = [(at, price) for at, price in points if at > start]
     if reference:
         shown.insert(0, (start, reference[-1]))
-    if not shown:
+    if len(shown) < 2 and not reference:
+        # One price and no day-old one: no line and no change, so no row (a box just deployed
+        # would otherwise carry an empty row under every price).
         return None
     prices = [price for _, price in shown]
     first, last = prices[0], prices[-1]
@@ -122,7 +127,16 @@ async def fragment_context(history: PriceHistory, snapshot: Snapshot) -> tuple[s
     """What a ``chart=sparkline`` fragment adds to its template, and a tag for its cache key and
     ETag (a fragment drawn while the history could not be read says so, and is not reused once
     it can)."""
+
+    async def make() -> tuple[str, dict[str, object]]:
+        lines = await sparklines(history, snapshot)
+        # What is drawn moves with the snapshot's time even when its prices do not (a 304 renewal
+        # keeps the data and its digest, while the day's window and its change move on): the tag,
+        # part of the ETag, names the lines themselves.
+        drawn = hashlib.sha256(repr(lines).encode()).hexdigest()[:10]
+        return f"s{drawn}", {"sparklines": lines}
+
     try:
-        return "s", {"sparklines": await sparklines(history, snapshot)}
+        return await history.prepared(snapshot, ("fragment",), make)
     except CacheUnavailable:
         return "s0", {"sparklines": {}}

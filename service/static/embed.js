@@ -7,7 +7,10 @@
   "use strict";
   var script = document.currentScript;
   var base = script && script.src ? new URL(script.src, location.href).origin : location.origin;
-  var OPTIONS = ["items", "days", "theme", "unit", "heading"];
+  /* Every fragment option an iframe embed takes (the prices box's columns, chart and layout too). */
+  var OPTIONS = ["items", "days", "theme", "unit", "heading", "columns", "chart", "layout"];
+  /* Options whose empty value means something: columns="" is the price alone. */
+  var EMPTY_ALLOWED = ["columns"];
   var MIN_SECONDS = 30;
   var RETRY_SECONDS = 60;
   var URL_ATTRIBUTES = ["src", "href", "srcset", "poster", "action"];
@@ -19,7 +22,9 @@
     var query = [];
     OPTIONS.forEach(function (name) {
       var value = el.getAttribute("data-" + name);
-      if (value) query.push(name + "=" + encodeURIComponent(value));
+      if (value || (value === "" && EMPTY_ALLOWED.indexOf(name) >= 0)) {
+        query.push(name + "=" + encodeURIComponent(value));
+      }
     });
     var name = encodeURIComponent(el.getAttribute("data-sidebar-widget"));
     return base + "/widgets/" + name + ".html" + (query.length ? "?" + query.join("&") : "");

@@ -11,7 +11,10 @@ from aiohttp import web
 from providers.http import UpstreamError
 from providers.tgju import TgjuProvider, parse_info_bar, parse_page
 from service.persian import TEHRAN
+from service.web.app import create_app
+from service.web.keys import ENGINE
 from service.widgets.prices import DEFAULT_ITEMS
+from tests.service.widgets.test_prices import prices_settings
 from tests.support.fixtures import fixture_text
 from tests.support.prices import fetch_once, html_page, serve_tgju
 
@@ -190,3 +193,67 @@ async def test_sends_a_browser_user_agent_and_persian_accept_language(upstream):
     request = upstream.requests[0]
     assert request.headers["User-Agent"].startswith("Mozilla/5.0")
     assert request.headers["Accept-Language"].startswith("fa")
+
+
+async def test_pages_all_unchanged_since_the_last_fetch_renew_the_prices_instead_of_failing(
+    aiohttp_client, upstream, clock
+):
+    def unchanged_since_first_fetch(page: str):
+        html = fixture_text(f"tgju_{page or 'home'}.html")
+
+        async def handler(request: web.Request) -> web.Response:
+            if request.headers.get("If-None-Match") == '"v1"':
+                return web.Response(status=304, headers={"ETag": '"v1"'})
+            return web.Response(text=html, content_type="text/html", headers={"ETag": '"v1"'})
+
+        return handler
+
+    for page in ("currency", "gold-chart", "coin", ""):
+        upstream.on(f"/{page}", unchanged_since_first_fetch(page))
+    client = await aiohttp_client(create_app(prices_settings(upstream, refresh_seconds=300), clock=clock))
+    first = await (await client.get("/widgets/prices.json")).json()
+    await clock.advance(301)
+
+    # A quiet market (a Friday): tgju answers every page "not modified".
+    renewed = await client.app[ENGINE].refreshers["prices"].trigger()
+
+    body = await (await client.get("/widgets/prices.json")).json()
+    assert renewed is not None and body["status"] == "fresh"
+    assert body["fetched_at"] > first["fetched_at"] and body["data"] == first["data"]
+    assert not any(item["stale"] for item in body["data"]["items"])
+    health = await (await client.get("/health")).json()
+    assert health["checks"]["prices:dataAge"][0]["status"] == "pass"
+
+
+async def test_pages_unchanged_while_another_changed_still_bring_their_prices_as_current(
+    aiohttp_client, upstream, clock
+):
+    version = {"currency": "v1"}
+
+    def page_with_etag(page: str):
+        async def handler(request: web.Request) -> web.Response:
+            etag = f'"{version.get(page, "v1")}"'
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers={"ETag": etag})
+            html = fixture_text(f"tgju_{page or 'home'}.html")
+            if page == "currency" and etag == '"v2"':
+                html = html.replace("1,052,300", "1,054,000")
+            return web.Response(text=html, content_type="text/html", headers={"ETag": etag})
+
+        return handler
+
+    for page in ("currency", "gold-chart", "coin", ""):
+        upstream.on(f"/{page}", page_with_etag(page))
+    client = await aiohttp_client(create_app(prices_settings(upstream, refresh_seconds=300), clock=clock))
+    await client.get("/widgets/prices.json")
+    await clock.advance(301)
+
+    # Only the currencies moved: the coin and gold pages answer "not modified".
+    version["currency"] = "v2"
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    body = await (await client.get("/widgets/prices.json")).json()
+    items = {item["key"]: item for item in body["data"]["items"]}
+    assert items["price_dollar_rl"]["price"] == 1_054_000
+    assert [key for key, item in items.items() if item["stale"]] == []
+    assert body["data"]["missing"] == []

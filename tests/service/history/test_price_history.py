@@ -8,6 +8,8 @@ import logging
 import re
 from typing import Any
 
+from aiohttp import web
+
 from cache.base import CacheUnavailable
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
@@ -186,6 +188,59 @@ async def test_a_sparkline_per_row_with_persian_accessible_text_and_the_24_hour_
     assert "(+۰٫۴۵٪)" in row
 
 
+async def test_an_item_with_one_price_so_far_gets_no_empty_sparkline_row(aiohttp_client, upstream, clock):
+    serve_dollar_at(upstream, 1_050_000)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+
+    # Just deployed: one price per item, nothing to draw and no 24-hour change yet.
+    first = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+    await refresh_at(client, clock, upstream, 1_051_000, after=FIVE_MINUTES)
+    second = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+
+    assert '<tr class="sw-spark-row"' not in first and first.count("<tr data-key") == 14
+    assert second.count('<tr class="sw-spark-row"') == second.count("<svg") == 14
+
+
+async def test_a_fragment_whose_24_hour_change_moved_on_gets_a_new_etag_though_prices_did_not(
+    aiohttp_client, upstream, clock
+):
+    dollar = {"price": 1_048_000, "etag": '"v1"'}
+
+    def page(name: str) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            etag = dollar["etag"] if name == "currency" else '"v1"'
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers={"ETag": etag})
+            html = fixture_text(f"tgju_{name or 'home'}.html")
+            if name == "currency":
+                html = html.replace(FIXTURE_DOLLAR, f"{dollar['price']:,}")
+            return web.Response(text=html, content_type="text/html", headers={"ETag": etag})
+
+        return handler
+
+    for name in ("currency", "gold-chart", "coin", ""):
+        upstream.on(f"/{name}", page(name))
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    refresher = client.app[ENGINE].refreshers["prices"]
+    await client.get("/widgets/prices.json")
+    dollar.update(price=1_054_000, etag='"v2"')
+    await clock.advance(HOUR)
+    await refresher.trigger()
+    # Then a quiet market: every page "not modified", the same prices renewed.
+    await clock.advance(23.5 * HOUR)
+    await refresher.trigger()
+    url = "/widgets/prices.html?chart=sparkline&items=price_dollar_rl"
+    day_old = await client.get(url)
+    assert "+۰٫۵۷٪" in await day_old.text()
+    await clock.advance(HOUR)
+    await refresher.trigger()
+
+    # A day after the move, the change over 24 hours is nothing; a cached copy must not keep +0.57 %.
+    later = await client.get(url, headers={"If-None-Match": day_old.headers["ETag"]})
+
+    assert later.status == 200 and "+۰٫۵۷٪" not in await later.text()
+
+
 async def test_sparklines_are_prepared_once_per_snapshot_not_per_request(aiohttp_client, upstream, clock):
     class CountingCache(MemoryCache):
         reads = 0
@@ -233,6 +288,33 @@ async def test_the_ticker_is_one_css_only_line_paused_on_hover_and_still_for_red
     )
     assert "۱۰۵٬۲۳۰" in lists[0][1]
     assert 'style="animation-duration:8s"' in html  # two items: the shortest loop allowed
+
+
+async def test_the_ticker_says_when_a_price_it_shows_from_an_earlier_fetch_is_from(
+    aiohttp_client, upstream, clock
+):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    await client.get("/widgets/prices.json")
+    # The dollar jumps tenfold: held back until confirmed, its last good price shown meanwhile.
+    jumped = (
+        fixture_text("tgju_currency.html")
+        .replace(FIXTURE_DOLLAR, "10,523,000")
+        .replace("<td>1,047,100</td>", "<td>10,471,000</td>")
+        .replace("<td>1,055,000</td>", "<td>10,550,000</td>")
+    )
+    upstream.on("/currency", html_page(jumped))
+    await clock.advance(2 * HOUR)
+    await client.app[ENGINE].refreshers["prices"].trigger()
+
+    html = await (await client.get("/widgets/prices.html?layout=ticker&items=price_dollar_rl,sekee")).text()
+
+    shown = html[html.index('<ul class="sw-ticker-items">') :].split("</ul>")[0]
+    dollar, coin = shown.split("</li>")[:2]
+    assert 'data-stale="true"' in dollar and "sw-item-age" in dollar and "ساعت" in dollar
+    assert "data-stale" not in coin and "sw-item-age" not in coin
+    # On the ticker's one line, not under the price as in the table.
+    assert re.search(r"\.sw-ticker \.sw-item-age\{display:inline", html)
 
 
 async def test_recording_failures_never_fail_a_refresh_and_are_logged_once_and_counted(

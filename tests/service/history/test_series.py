@@ -77,6 +77,24 @@ async def test_a_declared_unit_change_starts_a_new_series_instead_of_mixing_unit
     assert [p for _, p in new] == [100_000_000]
 
 
+async def test_a_rial_unit_change_leaves_the_dollar_series_whole():
+    options = PricesOptions(items=["sekee", "rob", "nim", "ons"], unit_change_factor=0.1)
+    history = PriceHistory(MemoryCache())
+    rial = [item("sekee", 1_000_000_000), item("rob", 300_000_000), item("nim", 500_000_000)]
+    ounce = {**item("ons", 4197), "unit": "USD", "price": 4197.25}
+    before, _ = reconcile({"items": [*rial, ounce]}, None, options, T0)
+    await history.record(snapshot_of(before, T0))
+    toman = [{**i, "price": i["price"] // 10} for i in rial]
+    after, _ = reconcile({"items": [*toman, {**ounce, "price": 4201.5}]}, before, options, T0 + 300)
+    assert after["unit_change_applied"] == 0.1
+    await history.record(snapshot_of(after, T0 + 300))
+
+    dollars = await history.points(snapshot_of(after, T0 + 300), "ons", RAW, T0 - DAY)
+
+    # The ounce is quoted in dollars before and after Rial becomes Toman: one unbroken series.
+    assert [p for _, p in dollars] == [4197.25, 4201.5]
+
+
 async def test_a_reader_sees_the_snapshots_own_price_before_its_recording_lands():
     options = PricesOptions(items=["sekee"])
     history = PriceHistory(MemoryCache())

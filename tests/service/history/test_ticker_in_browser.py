@@ -74,3 +74,29 @@ async def test_the_ticker_moves_stops_on_hover_and_stays_still_for_reduced_motio
     # Each line spans its item's row, in a 300 px column, without pushing anything out of the box.
     assert sparkline["lines"] == 14 and sparkline["svg"][0] > 150 and sparkline["svg"][1] == 18
     assert sparkline["overflow"] <= 0
+
+
+async def test_a_keyboard_reader_can_reach_the_ticker_to_stop_it_or_scroll_it(
+    aiohttp_client, upstream, clock
+):
+    serve_dollar_at(upstream, 1_050_000)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    await client.get("/widgets/prices.json")
+    base = str(client.make_url("/"))
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        tab = await (await browser.new_context(viewport={"width": 300, "height": 400})).new_page()
+        await tab.goto(base + "embed/prices?layout=ticker")
+        # Hover is not for everyone: without a mouse, moving text must still be stoppable, and
+        # under reduced motion the line is scrolled by hand, which takes focus too.
+        await tab.keyboard.press("Tab")
+        focused = await tab.evaluate(
+            "() => ({cls: document.activeElement.className,"
+            " name: document.activeElement.getAttribute('aria-label')})"
+        )
+        stopped = await tab.evaluate(TICKER)
+        await browser.close()
+
+    assert focused["cls"] == "sw-ticker" and focused["name"]
+    assert stopped["state"] == "paused"

@@ -378,3 +378,39 @@ async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fa
     finally:
         await host_server.close()
         await server.close()
+
+
+async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(service_url):
+    divs = (
+        '<div data-sidebar-widget="prices" id="ticker" data-layout="ticker" data-items="sekee"></div>'
+        '<div data-sidebar-widget="prices" id="columns" data-columns="low,high" data-chart="sparkline"'
+        ' data-items="sekee"></div>'
+    )
+    page_html = HOST_PAGE.format(scripts=divs, frames="", service=service_url)
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=page_html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", host)
+    server = TestServer(app, host="localhost", port=free_port())
+    await server.start_server()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        tab = await browser.new_page()
+        requested: list[str] = []
+        tab.on("request", lambda request: requested.append(request.url))
+        await tab.goto(str(server.make_url("/")))
+        await tab.wait_for_function(
+            "() => [...document.querySelectorAll('[data-sidebar-widget]')]"
+            ".every((d) => d.getAttribute('data-sidebar-widget-state') === 'ready')",
+            timeout=30000,
+        )
+        ticker = await tab.eval_on_selector("#ticker", "(d) => d.shadowRoot.innerHTML")
+        columns = await tab.eval_on_selector("#columns", "(d) => d.shadowRoot.innerHTML")
+        await browser.close()
+    await server.close()
+
+    assert 'class="sw-ticker"' in ticker and "<table" not in ticker
+    assert 'data-column="low"' in columns and 'data-column="high"' in columns
+    assert any("chart=sparkline" in url for url in requested), requested
