@@ -68,29 +68,39 @@ class TileBudget:
 
 
 def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]) -> str:
-    """Who a request counts against: its peer, or the first ``X-Forwarded-For`` hop from a trusted proxy.
+    """Who a request counts against: its peer, or the client a chain of trusted proxies names.
 
-    An IPv6 client is its /64 (one subscriber's whole network); the id is hashed so client
-    addresses never sit in the cache in the clear.
+    Each proxy appends the address it saw to the ``X-Forwarded-For`` it received, which the client
+    may have filled with anything. So the hops are read from the right, and only as long as the
+    one vouching for them is a trusted proxy: the client is the first hop no trusted proxy sent,
+    and cannot pick its own id by writing the header itself. An IPv6 client is its /64 (one
+    subscriber's whole network); the id is hashed so client addresses never sit in the cache in
+    the clear.
     """
     address = _address(peer)
-    if address is not None and forwarded_for and any(address in network for network in trusted_proxies):
-        forwarded = _address(forwarded_for.split(",")[0].strip())
-        if forwarded is not None:
-            address = forwarded
+    hops = forwarded_for.split(",") if forwarded_for else []
+    while address is not None and hops and any(address in network for network in trusted_proxies):
+        forwarded = _address(hops.pop().strip())
+        if forwarded is None:
+            break  # not written by a proxy of ours: the proxy that passed it on is the client
+        address = forwarded
     if address is None:
         who = peer or "unknown"
-    elif isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+    elif isinstance(address, ipaddress.IPv6Address):
         who = str(ipaddress.IPv6Network((address, 64), strict=False))
     else:
-        who = str(address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address)
+        who = str(address)
     return hashlib.sha256(who.encode()).hexdigest()[:16]
 
 
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in ``text``; an IPv4-mapped one (a dual-stack socket's view of IPv4) as IPv4."""
     if not text:
         return None
     try:
-        return ipaddress.ip_address(text.strip("[]"))
+        address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

@@ -11,6 +11,7 @@ import zlib
 import pytest
 import redis.asyncio as redis
 from aiohttp import web
+from multidict import CIMultiDict
 from PIL import Image
 
 from service.satellite.budget import OverBudget, client_id
@@ -121,6 +122,46 @@ def test_a_client_is_its_address_its_ipv6_network_or_its_trusted_proxys_first_ho
     assert client_id("2001:db8::1", None, []) == client_id("2001:db8::ffff:2", None, [])
     assert client_id("2001:db8:0:1::1", None, []) != client_id("2001:db8::1", None, [])
     assert "203.0.113.7" not in client_id("203.0.113.7", None, [])
+
+
+def test_a_client_cannot_choose_its_id_by_sending_its_own_x_forwarded_for_through_the_proxy():
+    # A proxy appends the address it saw to whatever the client sent: only the hops written by
+    # trusted proxies are believed, read from the right, so the client is the last untrusted hop.
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+    real = client_id("203.0.113.7", None, [])
+
+    assert client_id("10.1.2.3", "198.51.100.1, 203.0.113.7", proxies) == real
+    assert client_id("10.1.2.3", "not an address, 203.0.113.7", proxies) == real
+    # Behind two trusted proxies, both of their hops are skipped.
+    assert client_id("10.1.2.3", "198.51.100.1, 203.0.113.7, 10.9.9.9", proxies) == real
+
+
+def test_a_trusted_proxy_is_recognised_when_a_dual_stack_socket_reports_it_ipv4_mapped():
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+
+    assert client_id("::ffff:10.1.2.3", "203.0.113.7", proxies) == client_id("203.0.113.7", None, [])
+    assert client_id("10.1.2.3", "198.51.100.1, ::ffff:10.9.9.9", proxies) == client_id(
+        "198.51.100.1", None, []
+    )
+
+
+async def test_a_crawler_behind_the_proxy_gets_one_budget_however_it_rewrites_x_forwarded_for(
+    aiohttp_client, tiles, clock
+):
+    settings = satellite_settings(tiles, client_misses_per_minute=2)
+    settings.trusted_proxies = [ipaddress.ip_network("127.0.0.1")]
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    await at_start_of_a_minute(client, clock)
+
+    async def status(x: int, y: int, spoofed: str) -> int:
+        # The client's own header first, then the one its proxy added on a line of its own.
+        headers = CIMultiDict([("X-Forwarded-For", spoofed), ("X-Forwarded-For", "203.0.113.7")])
+        return (await client.get(tile_path(x, y), headers=headers)).status
+
+    statuses = [await status(x, y, f"192.0.2.{n}") for n, (x, y) in enumerate(WALK[:4])]
+
+    assert statuses == [200, 200, 429, 429]
+    assert tiles.at_zoom(Z) == 2
 
 
 async def test_the_upstream_budget_is_shared_by_every_replica_through_redis(
