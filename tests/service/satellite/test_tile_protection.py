@@ -226,6 +226,25 @@ async def test_fifty_readers_of_a_broken_tile_cost_one_upstream_request_per_back
     assert (await client.get(tile_path(x, y))).status == 200
 
 
+async def test_a_shared_clock_stepping_back_does_not_stretch_a_failed_tiles_backoff(
+    aiohttp_client, tiles, clock
+):
+    x, y = WALK[0]
+    tiles.fail(Z, x, y)
+    client = await aiohttp_client(create_app(satellite_settings(tiles), clock=clock))
+    assert (await client.get(tile_path(x, y))).status == 502
+
+    # The shared clock steps back an hour (Redis failed over to a host whose clock lags).
+    clock._wall -= 3600
+    refused = await client.get(tile_path(x, y))
+    tiles.special.clear()
+    await clock.advance(600)
+
+    assert refused.status == 502
+    assert 1 <= int(refused.headers["Retry-After"]) <= 600
+    assert (await client.get(tile_path(x, y))).status == 200
+
+
 async def test_a_replica_honours_the_backoff_another_replica_recorded(
     aiohttp_client, tiles, clock, redis_server
 ):
