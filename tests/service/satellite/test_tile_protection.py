@@ -349,6 +349,10 @@ async def test_tiles_are_keyed_by_source_and_expire_in_redis(aiohttp_client, til
         ({"zoom": 15}, "tiles"),
         ({"bbox": [40.0, 25.0, 63.0, 40.0], "zoom": 10}, "pixels"),
         ({"leaflet_js_url": "https://cdn.example.org/leaflet.js"}, "set both"),
+        # A marker off the Web-Mercator world cannot be drawn, nor described as the picture's centre.
+        ({"marker": [48.9, 90.0]}, "marker"),
+        ({"marker": [500.0, 35.0]}, "marker"),
+        ({"marker": [48.9, float("nan")]}, "marker"),
     ],
 )
 def test_the_picture_size_is_bounded_when_the_configuration_is_read(tiles, options, problem):
