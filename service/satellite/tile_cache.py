@@ -147,13 +147,13 @@ class TileCache:
         self._failures: OrderedDict[str, Failure] = OrderedDict()
         self._budget = budget
         # The template names the imagery: another source or mirror never serves these copies.
-        self._identity = hashlib.sha256(source.source.url.encode()).hexdigest()[:12]
+        self.identity = hashlib.sha256(source.source.url.encode()).hexdigest()[:12]
         self._flight: SingleFlight[Tile | float] = SingleFlight(
             cache, tasks, max_wait_seconds=source.config.timeout_seconds + 5
         )
 
     def _key(self, z: int, x: int, y: int) -> str:
-        return f"tile:{self.source.source_name}:{self._identity}:{z}:{x}:{y}"
+        return f"tile:{self.source.source_name}:{self.identity}:{z}:{x}:{y}"
 
     def peek(self, z: int, x: int, y: int) -> Tile | None:
         """A fresh tile already in this process, without any I/O (the hot path)."""

@@ -343,6 +343,21 @@ async def test_tiles_are_keyed_by_source_and_expire_in_redis(aiohttp_client, til
     assert len(keys) == 2 and all(0 < ttl <= 2 * 30 * 86400 for ttl in ttls)
 
 
+async def test_a_replica_switched_to_a_mirror_never_serves_the_picture_stitched_from_the_old_one(
+    aiohttp_client, tiles, redis_server
+):
+    old = await aiohttp_client(create_app(satellite_settings(tiles, redis_url=redis_server.url)))
+    assert (await old.get("/widgets/satellite.jpg")).status == 200
+    mirror = satellite_settings(tiles, redis_url=redis_server.url)
+    mirror.providers["tiles"].url = tiles.template + "?mirror=2"
+    switched = await aiohttp_client(create_app(mirror))
+
+    # Same snapshot in Redis (the widget refreshes daily), but the picture is the mirror's own.
+    assert (await switched.get("/widgets/satellite.jpg")).status == 200
+    assert switched.app[SATELLITE].composites.builds == 1
+    assert tiles.at_zoom(11) == 2 * 20
+
+
 @pytest.mark.parametrize(
     "options, problem",
     [
