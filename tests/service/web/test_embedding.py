@@ -139,3 +139,12 @@ async def test_gallery_shows_every_enabled_widget_with_three_snippets(aiohttp_cl
     assert "&lt;script async src=&#34;https://widgets.example.org/embed.js&#34;&gt;" in page
     assert 'href="/health"' in page and 'href="/widgets/links.json"' in page
     assert 'href="?theme=dark"' in page  # the dark gallery is a page of its own
+
+
+@pytest.mark.parametrize("host", ["[....]", "[1.2.3.4]", "widgets.example.org:0"])
+async def test_a_host_that_is_not_a_usable_origin_is_not_pasted_into_the_snippets(aiohttp_client, host):
+    client = await aiohttp_client(links_app())
+
+    page = await (await client.get("/", headers={"Host": host})).text()
+
+    assert "&lt;script async src=&#34;/embed.js&#34;&gt;" in page  # root-relative instead
