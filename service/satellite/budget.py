@@ -93,6 +93,12 @@ def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequ
     return hashlib.sha256(who.encode()).hexdigest()[:16]
 
 
+def from_trusted_proxy(peer: str | None, trusted_proxies: Sequence[Network]) -> bool:
+    """Whether ``peer`` (a request's remote address) is one of ``trusted_proxies``."""
+    address = _address(peer)
+    return address is not None and any(address in network for network in trusted_proxies)
+
+
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address in ``text``; an IPv4-mapped one (a dual-stack socket's view of IPv4) as IPv4."""
     if not text:

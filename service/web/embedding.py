@@ -15,6 +15,7 @@ from aiohttp import web
 from markupsafe import Markup
 from yarl import URL
 
+from service.satellite.budget import from_trusted_proxy
 from service.web.errors import RequestError, endpoint
 from service.web.http_caching import etag_matches
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, SETTINGS
@@ -86,9 +87,23 @@ def _base_url(request: web.Request) -> str:
     if match is None or not _usable(match):
         return ""
     try:
-        return str(URL.build(scheme=request.scheme, authority=host).origin())
+        return str(URL.build(scheme=_scheme(request), authority=host).origin())
     except ValueError:
         return ""
+
+
+def _scheme(request: web.Request) -> str:
+    """The scheme the reader used: a TLS-terminating proxy reaches us over plain HTTP.
+
+    Its ``X-Forwarded-Proto`` is believed only from a trusted proxy; an http:// snippet would be
+    blocked as mixed content on every HTTPS page it is pasted into.
+    """
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    if forwarded in ("http", "https") and from_trusted_proxy(
+        request.remote, request.app[SETTINGS].trusted_proxies
+    ):
+        return forwarded
+    return request.scheme
 
 
 def _usable(host: re.Match[str]) -> bool:
