@@ -265,6 +265,7 @@ async def map_page(request: web.Request) -> web.Response:
         attribution=options.tile_source.attribution,
         attribution_prefix=ATTRIBUTION_PREFIX,
         max_zoom=options.served_max_zoom,
+        tiles_url=satellite.tiles.source.tiles_url,
         leaflet_js=options.leaflet_js_url or f"{LEAFLET_PATH}/leaflet.js",
         leaflet_css=options.leaflet_css_url or f"{LEAFLET_PATH}/leaflet.css",
     )

@@ -147,7 +147,7 @@ class TileCache:
         self._failures: OrderedDict[str, Failure] = OrderedDict()
         self._budget = budget
         # The template names the imagery: another source or mirror never serves these copies.
-        self.identity = hashlib.sha256(source.source.url.encode()).hexdigest()[:12]
+        self.identity = source.identity
         self._flight: SingleFlight[Tile | float] = SingleFlight(
             cache, tasks, max_wait_seconds=source.config.timeout_seconds + 5
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import json
 import struct
 import zlib
 
@@ -356,6 +357,25 @@ async def test_a_replica_switched_to_a_mirror_never_serves_the_picture_stitched_
     assert (await switched.get("/widgets/satellite.jpg")).status == 200
     assert switched.app[SATELLITE].composites.builds == 1
     assert tiles.at_zoom(11) == 2 * 20
+
+
+async def test_tile_urls_name_the_source_so_browsers_and_cdns_drop_the_old_imagery_on_a_switch(
+    aiohttp_client, tiles
+):
+    mirror = satellite_settings(tiles)
+    mirror.providers["tiles"].url = tiles.template + "?mirror=2"
+    templates = []
+    for settings in (satellite_settings(tiles), mirror):
+        client = await aiohttp_client(create_app(settings))
+        template = (await (await client.get("/widgets/satellite.json")).json())["data"]["tiles"]
+        page = await (await client.get("/embed/satellite/map")).text()
+        # Browsers keep a tile a day and CDNs a week: a new source must mean new tile URLs.
+        assert f"L.tileLayer({json.dumps(template)}" in page
+        assert (await client.get(template.format(z=Z, x=WALK[0][0], y=WALK[0][1]))).status == 200
+        templates.append(template)
+
+    assert templates[0] != templates[1]
+    assert all(template.startswith("/tiles/{z}/{x}/{y}.jpg") for template in templates)
 
 
 @pytest.mark.parametrize(
