@@ -80,7 +80,7 @@ def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequ
     address = _address(peer)
     hops = forwarded_for.split(",") if forwarded_for else []
     while address is not None and hops and any(address in network for network in trusted_proxies):
-        forwarded = _address(hops.pop().strip())
+        forwarded = _hop_address(hops.pop().strip())
         if forwarded is None:
             break  # not written by a proxy of ours: the proxy that passed it on is the client
         address = forwarded
@@ -97,6 +97,17 @@ def from_trusted_proxy(peer: str | None, trusted_proxies: Sequence[Network]) -> 
     """Whether ``peer`` (a request's remote address) is one of ``trusted_proxies``."""
     address = _address(peer)
     return address is not None and any(address in network for network in trusted_proxies)
+
+
+def _hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in one ``X-Forwarded-For`` hop, which some proxies write with a port."""
+    address = _address(hop)
+    if address is None:
+        host, colon, port = hop.rpartition(":")
+        bracketed = host.startswith("[") and host.endswith("]")
+        if colon and port.isascii() and port.isdigit() and (bracketed or ":" not in host):
+            address = _address(host)
+    return address
 
 
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

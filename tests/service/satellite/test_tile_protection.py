@@ -146,6 +146,16 @@ def test_a_trusted_proxy_is_recognised_when_a_dual_stack_socket_reports_it_ipv4_
     )
 
 
+def test_a_forwarded_hop_with_a_port_still_names_its_client():
+    # Some proxies (Azure's among them) write the client's port too: without it being understood,
+    # every reader would count as the proxy, and share one budget.
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+
+    assert client_id("10.1.2.3", "203.0.113.7:4711", proxies) == client_id("203.0.113.7", None, [])
+    assert client_id("10.1.2.3", "[2001:db8::1]:4711", proxies) == client_id("2001:db8::1", None, [])
+    assert client_id("10.1.2.3", "203.0.113.7:port", proxies) == client_id("10.1.2.3", None, [])
+
+
 async def test_a_crawler_behind_the_proxy_gets_one_budget_however_it_rewrites_x_forwarded_for(
     aiohttp_client, tiles, clock
 ):
