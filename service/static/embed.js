@@ -9,6 +9,9 @@
   var base = script && script.src ? new URL(script.src, location.href).origin : location.origin;
   var OPTIONS = ["items", "days", "theme", "unit", "heading"];
   var MIN_SECONDS = 30;
+  /* A day at most: past 2^31 ms (24.8 days) setTimeout overflows and fires at once, and a CDN's
+     long max-age would make every reader's page refetch without pause. */
+  var MAX_SECONDS = 86400;
   var RETRY_SECONDS = 60;
   var URL_ATTRIBUTES = ["src", "href", "srcset", "poster", "action"];
   /* A widget directly after another gets a gap; the host page's own CSS for the div still wins. */
@@ -54,7 +57,7 @@
 
   function maxAge(response) {
     var match = /max-age=(\d+)/.exec(response.headers.get("Cache-Control") || "");
-    return Math.max(MIN_SECONDS, match ? parseInt(match[1], 10) : RETRY_SECONDS);
+    return Math.min(MAX_SECONDS, Math.max(MIN_SECONDS, match ? parseInt(match[1], 10) : RETRY_SECONDS));
   }
 
   function later(el, seconds) {
