@@ -6,6 +6,7 @@ demand through ``fetch_tile`` by the tile cache in ``service/``. Nothing here ev
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -52,6 +53,17 @@ class XyzTileProvider(Provider):
         return source.model_copy(update={"url": self.config.url}) if self.config.url else source
 
     @property
+    def identity(self) -> str:
+        """A digest of the URL template: the imagery's name in cache keys and in tile URLs."""
+        return hashlib.sha256(self.source.url.encode()).hexdigest()[:12]
+
+    @property
+    def tiles_url(self) -> str:
+        """The tile URL template readers use. Browsers keep a tile a day and CDNs a week: naming
+        the source in it means a switch of source or mirror is a new URL, not old imagery."""
+        return f"/tiles/{{z}}/{{x}}/{{y}}.jpg?source={self.identity}"
+
+    @property
     def source_name(self) -> str:
         return self.options.source
 
@@ -82,7 +94,7 @@ class XyzTileProvider(Provider):
             zoom=options.zoom,
             center=center,
             image="/widgets/satellite.jpg",
-            tiles="/tiles/{z}/{x}/{y}.jpg",
+            tiles=self.tiles_url,
             attribution=self.source.attribution,
             width=width,
             height=height,

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the HTTP service", description="Run the HTTP service.")
     serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="listen port (default from SIDEBAR_PORT, else 8080)")
+    serve.add_argument("--port", type=_port, help="listen port (default from SIDEBAR_PORT, else 8080)")
     serve.add_argument(
         "--workers",
         type=_positive,
@@ -64,6 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _port(text: str) -> int:
+    """A listen port, checked as ``SIDEBAR_PORT`` is: out of range is a usage error, not a traceback
+    from the socket (nor, for 0, a silent fall back to the configured port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return port
 
 
 def _positive(text: str) -> int:

@@ -141,8 +141,9 @@ class Settings(BaseSettings):
     #: Where browsers reach this service (``https://widgets.example.org``): fragments embedded in
     #: another site's pages need absolute URLs for images and links. Empty: root-relative URLs.
     public_url: str = ""
-    #: Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the real client;
-    #: from anyone else the header is ignored (it is the client's to write).
+    #: Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the real client
+    #: and whose ``X-Forwarded-Proto`` the gallery's snippets use; from anyone else these headers
+    #: are ignored (they are the client's to write).
     trusted_proxies: list[IPvAnyNetwork] = []
     redis_url: RedisUrl | None = None
     redis_prefix: str = "sidebar:"

@@ -70,36 +70,54 @@ class TileBudget:
 def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]) -> str:
     """Who a request counts against: its peer, or the client a chain of trusted proxies names.
 
-    ``X-Forwarded-For`` is read from the right, one hop per trusted proxy: a proxy that appends
-    (nginx's ``$proxy_add_x_forwarded_for``) leaves whatever the client sent on the left, so the
-    leftmost hop is only the client when no client wrote one. Behind one proxy that overwrites
-    the header, this is its first hop. An IPv6 client is its /64 (one subscriber's whole
-    network); the id is hashed so client addresses never sit in the cache in the clear.
+    Each proxy appends the address it saw to the ``X-Forwarded-For`` it received, which the client
+    may have filled with anything. So the hops are read from the right, and only as long as the
+    one vouching for them is a trusted proxy: the client is the first hop no trusted proxy sent,
+    and cannot pick its own id by writing the header itself. An IPv6 client is its /64 (one
+    subscriber's whole network); the id is hashed so client addresses never sit in the cache in
+    the clear.
     """
     address = _address(peer)
-    hops = [hop.strip() for hop in forwarded_for.split(",")] if forwarded_for else []
-    while address is not None and hops and _trusted(address, trusted_proxies):
-        forwarded = _address(hops.pop())
+    hops = forwarded_for.split(",") if forwarded_for else []
+    while address is not None and hops and any(address in network for network in trusted_proxies):
+        forwarded = _hop_address(hops.pop().strip())
         if forwarded is None:
-            break
+            break  # not written by a proxy of ours: the proxy that passed it on is the client
         address = forwarded
     if address is None:
         who = peer or "unknown"
-    elif isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+    elif isinstance(address, ipaddress.IPv6Address):
         who = str(ipaddress.IPv6Network((address, 64), strict=False))
     else:
-        who = str(address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address)
+        who = str(address)
     return hashlib.sha256(who.encode()).hexdigest()[:16]
 
 
-def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted_proxies: Sequence[Network]) -> bool:
-    return any(address in network for network in trusted_proxies)
+def from_trusted_proxy(peer: str | None, trusted_proxies: Sequence[Network]) -> bool:
+    """Whether ``peer`` (a request's remote address) is one of ``trusted_proxies``."""
+    address = _address(peer)
+    return address is not None and any(address in network for network in trusted_proxies)
+
+
+def _hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in one ``X-Forwarded-For`` hop, which some proxies write with a port."""
+    address = _address(hop)
+    if address is None:
+        host, colon, port = hop.rpartition(":")
+        bracketed = host.startswith("[") and host.endswith("]")
+        if colon and port.isascii() and port.isdigit() and (bracketed or ":" not in host):
+            address = _address(host)
+    return address
 
 
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in ``text``; an IPv4-mapped one (a dual-stack socket's view of IPv4) as IPv4."""
     if not text:
         return None
     try:
-        return ipaddress.ip_address(text.strip("[]"))
+        address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

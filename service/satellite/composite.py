@@ -231,7 +231,9 @@ class Composites:
         picture = self.current(snapshot)
         if picture is not None:
             return picture
-        key = f"composite:{snapshot.digest}:{snapshot.fetched_at!r}"
+        # The snapshot names the source but not its URL: the tiles' identity keeps a picture
+        # stitched from another source or mirror from being served after a switch.
+        key = f"composite:{self._tiles.identity}:{snapshot.digest}:{snapshot.fetched_at!r}"
         picture = await self._flight.run(
             key, lambda: self._build(key, snapshot), read=lambda: self._read(key, snapshot)
         )

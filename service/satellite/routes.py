@@ -166,7 +166,9 @@ async def tile(request: web.Request) -> web.Response:
         raise RequestError(404, "tile outside the served region or zoom range")
     found = satellite.tiles.peek(z, x, y)
     if found is None:
-        client = client_id(request.remote, request.headers.get("X-Forwarded-For"), satellite.trusted_proxies)
+        # Every X-Forwarded-For line, in order: a proxy may add its hop as a header of its own.
+        forwarded_for = ",".join(request.headers.getall("X-Forwarded-For", ()))
+        client = client_id(request.remote, forwarded_for, satellite.trusted_proxies)
         try:
             found = await satellite.tiles.get(z, x, y, client)
         except OverBudget as exc:
@@ -263,6 +265,7 @@ async def map_page(request: web.Request) -> web.Response:
         attribution=options.tile_source.attribution,
         attribution_prefix=ATTRIBUTION_PREFIX,
         max_zoom=options.served_max_zoom,
+        tiles_url=satellite.tiles.source.tiles_url,
         leaflet_js=options.leaflet_js_url or f"{LEAFLET_PATH}/leaflet.js",
         leaflet_css=options.leaflet_css_url or f"{LEAFLET_PATH}/leaflet.css",
     )

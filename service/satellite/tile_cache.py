@@ -16,6 +16,7 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from cache.base import Cache, CacheUnavailable
 from providers.http import UpstreamClient, UpstreamError
@@ -146,13 +147,13 @@ class TileCache:
         self._failures: OrderedDict[str, Failure] = OrderedDict()
         self._budget = budget
         # The template names the imagery: another source or mirror never serves these copies.
-        self._identity = hashlib.sha256(source.source.url.encode()).hexdigest()[:12]
+        self.identity = source.identity
         self._flight: SingleFlight[Tile | float] = SingleFlight(
             cache, tasks, max_wait_seconds=source.config.timeout_seconds + 5
         )
 
     def _key(self, z: int, x: int, y: int) -> str:
-        return f"tile:{self.source.source_name}:{self._identity}:{z}:{x}:{y}"
+        return f"tile:{self.source.source_name}:{self.identity}:{z}:{x}:{y}"
 
     def peek(self, z: int, x: int, y: int) -> Tile | None:
         """A fresh tile already in this process, without any I/O (the hot path)."""
@@ -171,7 +172,7 @@ class TileCache:
         if held is not None and self._fresh_entry(held):
             return held if isinstance(held, Tile) else None
         failure = self._failures.get(key)
-        if failure is not None and failure.retry_at > self._clock.time():
+        if self._holds_back(failure):
             self._metrics.tiles_held_back.labels("backoff").inc()
             return self._stale_or_raise(key, failure.reason, failure)
         # A local miss goes to the shared cache and the upstream through one flight per key, so a
@@ -199,6 +200,17 @@ class TileCache:
         if result is None:  # another process held the lock and produced nothing
             return self._stale_or_raise(key, "tile source did not answer in time")
         return result if isinstance(result, Tile) else None
+
+    def _holds_back(self, failure: Failure | None) -> TypeGuard[Failure]:
+        """Whether ``failure``'s backoff still runs.
+
+        No backoff is ever longer than ``MAX_FAILED_TILE_SECONDS``: one that seems to be has seen
+        the shared clock step back (e.g. Redis failed over to a host whose clock lags), and would
+        otherwise hold the tile back, and report a ``Retry-After``, for as long as the step.
+        """
+        if failure is None:
+            return False
+        return 0 < failure.retry_at - self._clock.time() <= MAX_FAILED_TILE_SECONDS
 
     def _fresh_entry(self, entry: Tile | float) -> bool:
         age = self._clock.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
@@ -233,7 +245,7 @@ class TileCache:
     async def _fetch(self, key: str, z: int, x: int, y: int, client: str | None) -> Tile | float:
         # Another replica may have just failed on this tile: its backoff holds here too.
         failure = await self._shared_failure(key)
-        if failure is not None and failure.retry_at > self._clock.time():
+        if self._holds_back(failure):
             self._remember_failure(key, failure)
             raise UpstreamError("status", failure.reason)
         if self._budget is not None:

@@ -12,6 +12,9 @@
   /* Options whose empty value means something: columns="" is the price alone. */
   var EMPTY_ALLOWED = ["columns"];
   var MIN_SECONDS = 30;
+  /* A day at most: past 2^31 ms (24.8 days) setTimeout overflows and fires at once, and a CDN's
+     long max-age would make every reader's page refetch without pause. */
+  var MAX_SECONDS = 86400;
   var RETRY_SECONDS = 60;
   var URL_ATTRIBUTES = ["src", "href", "srcset", "poster", "action"];
   /* A widget directly after another gets a gap; the host page's own CSS for the div still wins. */
@@ -59,7 +62,7 @@
 
   function maxAge(response) {
     var match = /max-age=(\d+)/.exec(response.headers.get("Cache-Control") || "");
-    return Math.max(MIN_SECONDS, match ? parseInt(match[1], 10) : RETRY_SECONDS);
+    return Math.min(MAX_SECONDS, Math.max(MIN_SECONDS, match ? parseInt(match[1], 10) : RETRY_SECONDS));
   }
 
   function later(el, seconds) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass
 from importlib.resources import files
@@ -14,6 +15,7 @@ from aiohttp import web
 from markupsafe import Markup
 from yarl import URL
 
+from service.satellite.budget import from_trusted_proxy
 from service.web.errors import RequestError, endpoint
 from service.web.http_caching import etag_matches
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, SETTINGS
@@ -67,7 +69,7 @@ def snippets(base: str, name: str, title: str) -> list[Snippet]:
 #: A Host header worth echoing into snippets: a DNS name or bracketed IPv6 address, maybe a port.
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{1,5}))?"
+    r"|\[(?P<ipv6>[0-9A-Fa-f:.]{2,45})\])(?::(?P<port>[0-9]{1,5}))?"
 )
 
 
@@ -82,12 +84,45 @@ def _base_url(request: web.Request) -> str:
         return public_url
     host = request.headers.get("Host", "")
     match = _HOST.fullmatch(host) if len(host) <= 255 else None
-    if match is None or int(match.group("port") or 0) > 65535:
+    if match is None or not _usable(match):
         return ""
     try:
-        return str(URL.build(scheme=request.scheme, authority=host).origin())
+        return str(URL.build(scheme=_scheme(request), authority=host).origin())
     except ValueError:
         return ""
+
+
+def _scheme(request: web.Request) -> str:
+    """The scheme the reader used: a TLS-terminating proxy reaches us over plain HTTP.
+
+    Its ``X-Forwarded-Proto`` is believed only from a trusted proxy; an http:// snippet would be
+    blocked as mixed content on every HTTPS page it is pasted into.
+    """
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    if forwarded in ("http", "https") and from_trusted_proxy(
+        request.remote, request.app[SETTINGS].trusted_proxies
+    ):
+        return forwarded
+    return request.scheme
+
+
+def _usable(host: re.Match[str]) -> bool:
+    """Whether the Host's brackets hold a real IPv6 address and its port is one a browser can reach.
+
+    The pattern alone lets ``[....]`` or ``[1.2.3.4]`` through, and port 0; pasted into a snippet,
+    none of them would ever load.
+    """
+    port = host.group("port")
+    if port is not None and not 0 < int(port) <= 65535:
+        return False
+    ipv6 = host.group("ipv6")
+    if ipv6 is None:
+        return True
+    try:
+        ipaddress.IPv6Address(ipv6)
+    except ValueError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=256)

@@ -61,6 +61,14 @@ BUILTIN_SOURCES: dict[str, TileSourceSettings] = {
 FAMENIN_BBOX = (48.80, 34.85, 49.50, 35.30)
 
 
+#: Web-Mercator's latitude limit, and the widest picture worth stitching for a sidebar.
+MAX_MERCATOR_LATITUDE = 85.0511
+MAX_PICTURE_PIXELS = 16384
+
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Latitude = Annotated[float, Field(ge=-MAX_MERCATOR_LATITUDE, le=MAX_MERCATOR_LATITUDE)]
+
+
 #: Bounds on the stitched picture (a 300 px column needs about a thousand pixels at most).
 MAX_COMPOSITE_SIDE = 4096
 MAX_COMPOSITE_TILES = 256
@@ -77,8 +85,9 @@ class SatelliteOptions(BaseModel):
     max_zoom: int = Field(default=16, ge=0, le=22)
     #: Zoom of the static composite image.
     zoom: int = Field(default=11, ge=0, le=18)
-    #: Where to draw a marker on the composite (lon, lat); null for none.
-    marker: tuple[float, float] | None = (48.973, 35.116)
+    #: Where to draw a marker on the composite (lon, lat); null for none. On the Web-Mercator
+    #: world (NaN refused too): it is also the picture's centre, checked again on every refresh.
+    marker: tuple[Longitude, Latitude] | None = (48.973, 35.116)
     tile_ttl_seconds: int = Field(default=30 * 86400, gt=0)
     #: In-process tile copies (bytes), in front of the shared cache.
     local_tile_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
@@ -128,14 +137,6 @@ class SatelliteOptions(BaseModel):
     @property
     def served_max_zoom(self) -> int:
         return min(self.max_zoom, self.tile_source.max_zoom)
-
-
-#: Web-Mercator's latitude limit, and the widest picture worth stitching for a sidebar.
-MAX_MERCATOR_LATITUDE = 85.0511
-MAX_PICTURE_PIXELS = 16384
-
-Longitude = Annotated[float, Field(ge=-180, le=180)]
-Latitude = Annotated[float, Field(ge=-MAX_MERCATOR_LATITUDE, le=MAX_MERCATOR_LATITUDE)]
 
 
 class SatelliteData(BaseModel):

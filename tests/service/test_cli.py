@@ -201,3 +201,11 @@ async def test_help_is_plain_text_and_fetch_help_names_the_widgets():
     assert code == 0
     for name in ("prices", "weather", "satellite", "prayer", "date", "links"):
         assert name in out
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+async def test_a_port_outside_1_to_65535_is_refused_like_sidebar_port_without_a_traceback(port):
+    code, out, err = await run("serve", "--port", port, timeout=15)
+    assert code == 2
+    assert "--port" in err and "65535" in err
+    assert "Traceback" not in err + out

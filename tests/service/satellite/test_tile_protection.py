@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import json
 import struct
 import zlib
 
 import pytest
 import redis.asyncio as redis
 from aiohttp import web
+from multidict import CIMultiDict
 from PIL import Image
 
 from service.satellite.budget import OverBudget, client_id
@@ -127,6 +129,56 @@ def test_a_client_is_its_address_its_ipv6_network_or_the_hop_its_trusted_proxies
     assert "203.0.113.7" not in client_id("203.0.113.7", None, [])
 
 
+def test_a_client_cannot_choose_its_id_by_sending_its_own_x_forwarded_for_through_the_proxy():
+    # A proxy appends the address it saw to whatever the client sent: only the hops written by
+    # trusted proxies are believed, read from the right, so the client is the last untrusted hop.
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+    real = client_id("203.0.113.7", None, [])
+
+    assert client_id("10.1.2.3", "198.51.100.1, 203.0.113.7", proxies) == real
+    assert client_id("10.1.2.3", "not an address, 203.0.113.7", proxies) == real
+    # Behind two trusted proxies, both of their hops are skipped.
+    assert client_id("10.1.2.3", "198.51.100.1, 203.0.113.7, 10.9.9.9", proxies) == real
+
+
+def test_a_trusted_proxy_is_recognised_when_a_dual_stack_socket_reports_it_ipv4_mapped():
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+
+    assert client_id("::ffff:10.1.2.3", "203.0.113.7", proxies) == client_id("203.0.113.7", None, [])
+    assert client_id("10.1.2.3", "198.51.100.1, ::ffff:10.9.9.9", proxies) == client_id(
+        "198.51.100.1", None, []
+    )
+
+
+def test_a_forwarded_hop_with_a_port_still_names_its_client():
+    # Some proxies (Azure's among them) write the client's port too: without it being understood,
+    # every reader would count as the proxy, and share one budget.
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+
+    assert client_id("10.1.2.3", "203.0.113.7:4711", proxies) == client_id("203.0.113.7", None, [])
+    assert client_id("10.1.2.3", "[2001:db8::1]:4711", proxies) == client_id("2001:db8::1", None, [])
+    assert client_id("10.1.2.3", "203.0.113.7:port", proxies) == client_id("10.1.2.3", None, [])
+
+
+async def test_a_crawler_behind_the_proxy_gets_one_budget_however_it_rewrites_x_forwarded_for(
+    aiohttp_client, tiles, clock
+):
+    settings = satellite_settings(tiles, client_misses_per_minute=2)
+    settings.trusted_proxies = [ipaddress.ip_network("127.0.0.1")]
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    await at_start_of_a_minute(client, clock)
+
+    async def status(x: int, y: int, spoofed: str) -> int:
+        # The client's own header first, then the one its proxy added on a line of its own.
+        headers = CIMultiDict([("X-Forwarded-For", spoofed), ("X-Forwarded-For", "203.0.113.7")])
+        return (await client.get(tile_path(x, y), headers=headers)).status
+
+    statuses = [await status(x, y, f"192.0.2.{n}") for n, (x, y) in enumerate(WALK[:4])]
+
+    assert statuses == [200, 200, 429, 429]
+    assert tiles.at_zoom(Z) == 2
+
+
 async def test_the_upstream_budget_is_shared_by_every_replica_through_redis(
     aiohttp_client, tiles, clock, redis_server
 ):
@@ -186,6 +238,25 @@ async def test_fifty_readers_of_a_broken_tile_cost_one_upstream_request_per_back
     assert 1 <= int(refused.headers["Retry-After"]) <= 40
     tiles.special.clear()
     await clock.advance(40)
+    assert (await client.get(tile_path(x, y))).status == 200
+
+
+async def test_a_shared_clock_stepping_back_does_not_stretch_a_failed_tiles_backoff(
+    aiohttp_client, tiles, clock
+):
+    x, y = WALK[0]
+    tiles.fail(Z, x, y)
+    client = await aiohttp_client(create_app(satellite_settings(tiles), clock=clock))
+    assert (await client.get(tile_path(x, y))).status == 502
+
+    # The shared clock steps back an hour (Redis failed over to a host whose clock lags).
+    clock._wall -= 3600
+    refused = await client.get(tile_path(x, y))
+    tiles.special.clear()
+    await clock.advance(600)
+
+    assert refused.status == 502
+    assert 1 <= int(refused.headers["Retry-After"]) <= 600
     assert (await client.get(tile_path(x, y))).status == 200
 
 
@@ -287,12 +358,50 @@ async def test_tiles_are_keyed_by_source_and_expire_in_redis(aiohttp_client, til
     assert len(keys) == 2 and all(0 < ttl <= 2 * 30 * 86400 for ttl in ttls)
 
 
+async def test_a_replica_switched_to_a_mirror_never_serves_the_picture_stitched_from_the_old_one(
+    aiohttp_client, tiles, redis_server
+):
+    old = await aiohttp_client(create_app(satellite_settings(tiles, redis_url=redis_server.url)))
+    assert (await old.get("/widgets/satellite.jpg")).status == 200
+    mirror = satellite_settings(tiles, redis_url=redis_server.url)
+    mirror.providers["tiles"].url = tiles.template + "?mirror=2"
+    switched = await aiohttp_client(create_app(mirror))
+
+    # Same snapshot in Redis (the widget refreshes daily), but the picture is the mirror's own.
+    assert (await switched.get("/widgets/satellite.jpg")).status == 200
+    assert switched.app[SATELLITE].composites.builds == 1
+    assert tiles.at_zoom(11) == 2 * 20
+
+
+async def test_tile_urls_name_the_source_so_browsers_and_cdns_drop_the_old_imagery_on_a_switch(
+    aiohttp_client, tiles
+):
+    mirror = satellite_settings(tiles)
+    mirror.providers["tiles"].url = tiles.template + "?mirror=2"
+    templates = []
+    for settings in (satellite_settings(tiles), mirror):
+        client = await aiohttp_client(create_app(settings))
+        template = (await (await client.get("/widgets/satellite.json")).json())["data"]["tiles"]
+        page = await (await client.get("/embed/satellite/map")).text()
+        # Browsers keep a tile a day and CDNs a week: a new source must mean new tile URLs.
+        assert f"L.tileLayer({json.dumps(template)}" in page
+        assert (await client.get(template.format(z=Z, x=WALK[0][0], y=WALK[0][1]))).status == 200
+        templates.append(template)
+
+    assert templates[0] != templates[1]
+    assert all(template.startswith("/tiles/{z}/{x}/{y}.jpg") for template in templates)
+
+
 @pytest.mark.parametrize(
     "options, problem",
     [
         ({"zoom": 15}, "tiles"),
         ({"bbox": [40.0, 25.0, 63.0, 40.0], "zoom": 10}, "pixels"),
         ({"leaflet_js_url": "https://cdn.example.org/leaflet.js"}, "set both"),
+        # A marker off the Web-Mercator world cannot be drawn, nor described as the picture's centre.
+        ({"marker": [48.9, 90.0]}, "marker"),
+        ({"marker": [500.0, 35.0]}, "marker"),
+        ({"marker": [48.9, float("nan")]}, "marker"),
     ],
 )
 def test_the_picture_size_is_bounded_when_the_configuration_is_read(tiles, options, problem):

@@ -139,3 +139,25 @@ async def test_gallery_shows_every_enabled_widget_with_three_snippets(aiohttp_cl
     assert "&lt;script async src=&#34;https://widgets.example.org/embed.js&#34;&gt;" in page
     assert 'href="/health"' in page and 'href="/widgets/links.json"' in page
     assert 'href="?theme=dark"' in page  # the dark gallery is a page of its own
+
+
+@pytest.mark.parametrize("host", ["[....]", "[1.2.3.4]", "widgets.example.org:0"])
+async def test_a_host_that_is_not_a_usable_origin_is_not_pasted_into_the_snippets(aiohttp_client, host):
+    client = await aiohttp_client(links_app())
+
+    page = await (await client.get("/", headers={"Host": host})).text()
+
+    assert "&lt;script async src=&#34;/embed.js&#34;&gt;" in page  # root-relative instead
+
+
+async def test_behind_a_trusted_tls_proxy_the_snippets_use_the_https_origin_the_reader_used(aiohttp_client):
+    proxied = await aiohttp_client(links_app(trusted_proxies=["127.0.0.1"]))
+    direct = await aiohttp_client(links_app())
+    headers = {"Host": "widgets.example.org", "X-Forwarded-Proto": "https"}
+
+    behind_proxy = await (await proxied.get("/", headers=headers)).text()
+    # From a peer that is not a trusted proxy the header is the client's own invention.
+    not_trusted = await (await direct.get("/", headers=headers)).text()
+
+    assert "&lt;script async src=&#34;https://widgets.example.org/embed.js&#34;&gt;" in behind_proxy
+    assert "&lt;script async src=&#34;http://widgets.example.org/embed.js&#34;&gt;" in not_trusted

@@ -414,3 +414,61 @@ async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(servi
     assert 'class="sw-ticker"' in ticker and "<table" not in ticker
     assert 'data-column="low"' in columns and 'data-column="high"' in columns
     assert any("chart=sparkline" in url for url in requested), requested
+
+
+async def test_a_max_age_beyond_what_a_timer_can_hold_never_makes_embed_js_refetch_in_a_loop():
+    # A CDN may stamp a month on the fragment: 2.6e9 ms overflows setTimeout's 32 bits, which then
+    # fires at once, and every reader's page would refetch without pause.
+    asked: list[str] = []
+
+    async def embed_js(request: web.Request) -> web.Response:
+        return web.Response(
+            body=files("service").joinpath("static/embed.js").read_bytes(), content_type="text/javascript"
+        )
+
+    async def fragment(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        headers = {"Cache-Control": "public, max-age=2592000", "Access-Control-Allow-Origin": "*"}
+        return web.Response(text="<p>widget</p>", content_type="text/html", headers=headers)
+
+    service_app = web.Application()
+    service_app.router.add_get("/embed.js", embed_js)
+    service_app.router.add_get("/widgets/probe.html", fragment)
+    service = TestServer(service_app, host="127.0.0.1", port=free_port())
+    await service.start_server()
+    html = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
+        '<div data-sidebar-widget="probe" id="w">fallback</div>'
+        f'<script src="{service.make_url("/embed.js")}"></script></body></html>'
+    )
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    host_app = web.Application()
+    host_app.router.add_get("/", host)
+    host_server = TestServer(host_app, host="localhost", port=free_port())
+    await host_server.start_server()
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium_executable(), args=CHROMIUM_ARGS
+            )
+            tab = await browser.new_page()
+            # Counted in the page: the browser's HTTP cache answers a refetch with that max-age.
+            await tab.add_init_script(
+                "window.fetches = 0; const f = window.fetch;"
+                "window.fetch = (...a) => { window.fetches++; return f(...a); };"
+            )
+            # The browser's own timers: Playwright's fake clock does not overflow as they do.
+            await tab.goto(str(host_server.make_url("/")))
+            await tab.wait_for_function("() => document.getElementById('w').shadowRoot?.textContent")
+            await tab.wait_for_timeout(500)
+            fetches = await tab.evaluate("() => window.fetches")
+            await browser.close()
+    finally:
+        await host_server.close()
+        await service.close()
+
+    assert asked == ["/widgets/probe.html"]
+    assert fetches == 1
