@@ -1,9 +1,9 @@
 """Widget endpoints: the list, JSON envelopes and HTML fragments.
 
-These are the hot path. Everything in a cached widget's answer changes at most once a second
-(``age_seconds``, ``max-age``) or when a new snapshot lands, so each (widget, format) keeps its
-prepared body and headers for the current second; a request then costs a dict lookup, an
-identity check and the response object.
+These are the hot path. A cached widget's body changes only when a new snapshot lands (or its
+status, day or minute turns) and its ``max-age`` once a second, so each (widget, format) keeps its
+prepared body and headers for the current second; a request then costs a dict lookup, a time
+check and the response object.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from aiohttp import web
 from service.engine.refresher import WidgetRefresher
 from service.engine.snapshot import Snapshot
 from service.web.cors import EmbedPolicy
-from service.web.errors import RequestError, endpoint, json_error
-from service.web.http_caching import NO_STORE, cache_control, etag_matches
+from service.web.errors import JSON_UTF8, RequestError, endpoint, json_error
+from service.web.http_caching import NO_STORE, cache_control, http_date, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
-from service.web.representations import Representations
+from service.web.representations import Representation, Representations
 from service.widgets.base import QueryError
 
 routes = web.RouteTableDef()
 
 THEMES = ("light", "dark", "auto")
-_JSON = "application/json; charset=utf-8"
+_JSON = JSON_UTF8
 _HTML = "text/html; charset=utf-8"
 
 
@@ -63,6 +63,8 @@ class Prepared:
     expires_at: float
     snapshot: Snapshot
     body: bytes
+    etag: str
+    last_modified: float
     headers: dict[str, str]
     not_modified_headers: dict[str, str]
     #: Set when CORS depends on the request's Origin (listed origins); None when it is fixed.
@@ -90,15 +92,33 @@ def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
     return refresher, view
 
 
-def _answer(request: web.Request, prepared: Prepared) -> web.Response:
-    headers, not_modified = prepared.headers, prepared.not_modified_headers
+def _answer(request: web.Request, prepared: Prepared, now: float) -> web.Response:
+    headers, unchanged = prepared.headers, prepared.not_modified_headers
     if prepared.per_origin is not None:  # listed origins: the answer depends on who asks
         cors = prepared.per_origin.headers_for(request.headers.get("Origin"))
-        headers, not_modified = {**headers, **cors}, {**not_modified, **cors}
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None and etag_matches(if_none_match, prepared.headers["ETag"]):
-        return web.Response(status=304, headers=not_modified)
+        headers, unchanged = {**headers, **cors}, {**unchanged, **cors}
+    if not_modified(request, prepared.etag, prepared.last_modified, now):
+        return web.Response(status=304, headers=unchanged)
     return web.Response(body=prepared.body, headers=headers)
+
+
+def validators(representation: Representation) -> dict[str, str]:
+    return {"ETag": representation.etag, "Last-Modified": http_date(representation.last_modified)}
+
+
+def caching_headers(
+    kind: str, refresher: WidgetRefresher, snapshot: Snapshot, representation: Representation, now: float
+) -> dict[str, str]:
+    """Validators and Cache-Control of a widget answer (a fragment's also serve the page around it)."""
+    settings = refresher.settings
+    return {
+        **validators(representation),
+        "Cache-Control": cache_control(
+            _max_age(kind, refresher, snapshot, now),
+            stale_while_revalidate=settings.stale_while_revalidate_seconds,
+            stale_if_error=settings.stale_if_error_seconds,
+        ),
+    }
 
 
 def _prepare(
@@ -110,34 +130,27 @@ def _prepare(
     view: dict[str, Any],
     now: float,
 ) -> Prepared:
-    spec = refresher.widget.spec
+    spec, options = refresher.widget.spec, refresher.widget.options
     status = refresher.status(snapshot, now)
+    stale_since = refresher.expires_at(snapshot)
     if kind == "json":
-        parts = reps.json_parts(spec, snapshot, status, view, refresher.widget.options, now)
-        body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
-        etag, content_type = parts.etag, _JSON
+        rendered = reps.json(spec, snapshot, status, view, options, now, stale_since)
+        content_type = _JSON
     else:
-        rendered = reps.html(spec, snapshot, status, view, now, refresher.widget.options)
-        body, etag, content_type = rendered.body, rendered.etag, _HTML
-    settings = refresher.settings
-    caching = {
-        **reps.fixed_headers,
-        "ETag": etag,
-        "Cache-Control": cache_control(
-            _max_age(kind, refresher, snapshot, now),
-            stale_while_revalidate=settings.stale_while_revalidate_seconds,
-            stale_if_error=settings.stale_if_error_seconds,
-        ),
-    }
+        rendered = reps.html(spec, snapshot, status, view, now, options, stale_since)
+        content_type = _HTML
+    caching = {**reps.fixed_headers, **caching_headers(kind, refresher, snapshot, rendered, now)}
     # Valid to the end of this second, or to the moment the data turns stale if that is sooner.
     expires_at = float(int(now) + 1)
     if status == "fresh":
-        expires_at = min(expires_at, refresher.expires_at(snapshot))
+        expires_at = min(expires_at, stale_since)
     policy = request.app[EMBED]
     return Prepared(
         expires_at,
         snapshot,
-        body,
+        rendered.body,
+        rendered.etag,
+        rendered.last_modified,
         {"Content-Type": content_type, **caching},
         caching,
         None if policy.any_origin else policy,
@@ -159,10 +172,11 @@ def _hot(request: web.Request, kind: str) -> web.Response | None:
     reps = request.app[REPRESENTATIONS]
     # Entries are dropped the moment their widget gets a new snapshot (Representations.forget).
     prepared = reps.hot.get((request.match_info["name"], kind))
-    if prepared is None or reps.clock.time() >= prepared.expires_at:
+    now = reps.clock.time()
+    if prepared is None or now >= prepared.expires_at:
         return None
     reps.metrics.count_lookup("local")
-    return _answer(request, prepared)
+    return _answer(request, prepared, now)
 
 
 async def _serve(request: web.Request, kind: str) -> web.Response:
@@ -171,11 +185,11 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     snapshot = refresher.serve_now() or await refresher.current()
     now = refresher.now()
     if snapshot is None:
-        return _unavailable(kind, reps, refresher, view, now)
+        return _unavailable(request, kind, reps, refresher, view, now)
     prepared = _prepare(request, kind, reps, refresher, snapshot, view, now)
     if not view:
         reps.hot[(refresher.name, kind)] = prepared
-    return _answer(request, prepared)
+    return _answer(request, prepared, now)
 
 
 async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]) -> str:
@@ -189,8 +203,30 @@ async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[
     return rendered.body.decode()
 
 
+async def fragment_answer(
+    request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]
+) -> tuple[Representation, dict[str, str]]:
+    """The widget's fragment for a view with the caching headers it is served with."""
+    snapshot = refresher.serve_now() or await refresher.current()
+    now = refresher.now()
+    status = refresher.status(snapshot, now)
+    spec, options = refresher.widget.spec, refresher.widget.options
+    if snapshot is None:
+        rendered = request.app[REPRESENTATIONS].html(spec, None, status, view, now, options)
+        return rendered, {"Cache-Control": NO_STORE}
+    rendered = request.app[REPRESENTATIONS].html(
+        spec, snapshot, status, view, now, options, refresher.expires_at(snapshot)
+    )
+    return rendered, caching_headers("html", refresher, snapshot, rendered, now)
+
+
 def _unavailable(
-    kind: str, reps: Representations, refresher: WidgetRefresher, view: dict[str, Any], now: float
+    request: web.Request,
+    kind: str,
+    reps: Representations,
+    refresher: WidgetRefresher,
+    view: dict[str, Any],
+    now: float,
 ) -> web.Response:
     if kind == "json":
         return json_error(
@@ -200,24 +236,29 @@ def _unavailable(
             status="unavailable",
             source=None,
             fetched_at=None,
-            age_seconds=None,
             attribution=None,
             data=None,
         )
     # A polite placeholder, not an error page: server-side includes and iframes show it as is.
     rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now, refresher.widget.options)
-    return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
+    headers = {
+        **reps.fixed_headers,
+        **request.app[EMBED].headers_for(request.headers.get("Origin")),
+        "Content-Type": _HTML,
+        "Cache-Control": NO_STORE,
+    }
+    return web.Response(body=rendered.body, headers=headers)
 
 
 # Registered after the GET routes: the router tries resources in order, and GETs are the hot path.
 @routes.route("OPTIONS", "/widgets/{tail:.+}")
 @endpoint("/widgets/*")
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight for the widget endpoints (GET only; If-None-Match may be sent)."""
+    """CORS preflight for the widget endpoints (GET only; conditional headers may be sent)."""
     headers = {
         **request.app[EMBED].headers_for(request.headers.get("Origin")),
         "Access-Control-Allow-Methods": "GET, OPTIONS",
-        "Access-Control-Allow-Headers": "If-None-Match",
+        "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since",
         "Access-Control-Max-Age": "86400",
     }
     return web.Response(status=204, headers=headers)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pydantic import BaseModel
 
 from providers.base import Provider
 from service.registry import default_registry
-from service.settings import Settings
+from service.settings import EmbedSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
 from service.widgets.base import QueryError, WidgetSpec
@@ -36,10 +37,9 @@ async def test_json_envelope(aiohttp_client, upstream, probe_settings):
 
     assert response.content_type == "application/json"
     body = await response.json()
-    assert set(body) == {"widget", "status", "source", "fetched_at", "age_seconds", "attribution", "data"}
+    assert set(body) == {"widget", "status", "source", "fetched_at", "attribution", "data"}
     assert body["widget"] == "probe" and body["source"] == "probe" and body["status"] == "fresh"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["fetched_at"])
-    assert body["age_seconds"] == 0
     assert body["attribution"] == "probe upstream"
     assert body["data"] == {"value": 12, "label": "دوازده"}
 
@@ -175,6 +175,48 @@ async def test_wrong_method_is_a_405_json(aiohttp_client, upstream, probe_settin
     response = await client.post("/widgets/probe.json")
     assert response.status == 405
     assert "error" in await response.json()
+
+
+CORS = ("Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Vary")
+
+
+def _cors(response) -> dict[str, str | None]:
+    return {name: response.headers.get(name) for name in CORS}
+
+
+@pytest.mark.parametrize("origins", [["*"], ["https://blog.example.ir"]])
+async def test_errors_are_utf8_json_with_the_cors_of_a_200(aiohttp_client, upstream, probe_settings, origins):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings().model_copy(update={"embed": EmbedSettings(allowed_origins=origins)})
+    client = await aiohttp_client(create_app(settings))
+    origin = {"Origin": "https://blog.example.ir"}
+    ok = await client.get("/widgets/probe.json", headers=origin)
+    assert ok.status == 200 and ok.headers["Access-Control-Allow-Origin"] in ("*", origin["Origin"])
+    errors = [
+        await client.get("/widgets/nope.json", headers=origin),
+        await client.get("/widgets/probe.json?theme=neon", headers=origin),
+        await client.post("/widgets/probe.json", headers=origin),
+        await client.get("/no/such/route", headers=origin),
+    ]
+
+    assert [e.status for e in errors] == [404, 400, 405, 404]
+    for error in errors:
+        assert error.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert _cors(error) == _cors(ok)
+        assert error.headers["Content-Security-Policy"] == ok.headers["Content-Security-Policy"]
+
+
+async def test_a_widget_without_data_answers_503_readable_across_origins(
+    aiohttp_client, upstream, probe_settings
+):
+    upstream.fail("/probe", 502)
+    client = await aiohttp_client(create_app(probe_settings()))
+    response = await client.get("/widgets/probe.json", headers={"Origin": "https://blog.example.ir"})
+    assert response.status == 503
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    placeholder = await client.get("/widgets/probe.html")
+    assert placeholder.headers["Access-Control-Allow-Origin"] == "*"
 
 
 class Echo(BaseModel):
