@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -40,8 +41,18 @@ def wait_until_up(url: str, timeout: float = 20) -> None:
 
 
 def fetch(url: str) -> bytes:
+    return fetch_with_headers(url)[0]
+
+
+#: Headers every aiohttp answer has anyway (the bare app sends its own).
+_TRANSPORT_HEADERS = {"date", "server", "content-length", "connection", "keep-alive"}
+
+
+def fetch_with_headers(url: str) -> tuple[bytes, dict[str, str]]:
+    """The body and the headers a baseline must send too (all but what aiohttp adds itself)."""
     with urllib.request.urlopen(url, timeout=10) as response:
-        return bytes(response.read())
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in _TRANSPORT_HEADERS}
+        return bytes(response.read()), headers
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -60,22 +71,27 @@ def start_service(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return start([sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
 
 
-def start_bare(port: int, body: bytes, content_type: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """The baseline: a bare aiohttp app returning ``body`` for every path."""
+def start_bare(
+    port: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """The baseline: a bare aiohttp app returning ``body`` (with ``headers``) for every path."""
     body_file = Path(tempfile.mkstemp()[1])
     body_file.write_bytes(body)
-    process = start(
-        [
-            sys.executable,
-            str(HERE / "bare_app.py"),
-            "--port",
-            str(port),
-            "--body",
-            str(body_file),
-            "--content-type",
-            content_type,
-        ]
-    )
+    command = [
+        sys.executable,
+        str(HERE / "bare_app.py"),
+        "--port",
+        str(port),
+        "--body",
+        str(body_file),
+        "--content-type",
+        content_type,
+    ]
+    if headers:
+        headers_file = body_file.with_suffix(".headers.json")
+        headers_file.write_text(json.dumps(headers))
+        command += ["--headers", str(headers_file)]
+    process = start(command)
     wait_until_up(f"http://127.0.0.1:{port}/")
     return process, body_file
 
@@ -150,14 +166,25 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait()
 
 
-def compare(label: str, ours: str, bare: str, how: Load, *, size: int) -> float:
-    """Alternate the two, keep each one's best round, print both and the ratio."""
-    ours_rates, bare_rates = [], []
+def compare(
+    label: str, ours: str, bare: str, how: Load, *, size: int, same_headers: str | None = None
+) -> float:
+    """Alternate the servers round by round, keep each one's best round, print them and the ratios.
+
+    ``bare`` returns the same bytes; ``same_headers``, when given, also the same headers, which is
+    the baseline the goal is set against (the ratio returned).
+    """
+    urls = {"ours": ours, "bare": bare, **({"same-headers": same_headers} if same_headers else {})}
+    rates: dict[str, list[float]] = {name: [] for name in urls}
     for _ in range(how.rounds):
-        bare_rates.append(load(how.client, bare, how.duration, how.connections))
-        ours_rates.append(load(how.client, ours, how.duration, how.connections))
-    ours_rps, bare_rps = max(ours_rates), max(bare_rates)
-    ratio = ours_rps / bare_rps
-    print(f"{label:5} ours {ours_rps:9.0f} req/s   bare {bare_rps:9.0f} req/s", end="")
-    print(f"   ratio {ratio:.2f}   ({size} bytes)")
-    return ratio
+        for name, url in urls.items():
+            rates[name].append(load(how.client, url, how.duration, how.connections))
+    best = {name: max(found) for name, found in rates.items()}
+    print(
+        f"{label:5} ({size} bytes)  " + "   ".join(f"{name} {rps:8.0f} req/s" for name, rps in best.items())
+    )
+    for name, found in rates.items():
+        print(f"      {name:12} rounds: " + " ".join(f"{rps:.0f}" for rps in found))
+    ratios = {name: best["ours"] / best[name] for name in urls if name != "ours"}
+    print("      " + "   ".join(f"ratio to {name} {ratio:.2f}" for name, ratio in ratios.items()))
+    return ratios.get("same-headers", ratios["bare"])

@@ -112,12 +112,13 @@ class Representations:
         self.fixed_headers = fixed_headers or {}
         self._max = max_entries
         self._cache: OrderedDict[tuple[Any, ...], Representation] = OrderedDict()
-        #: The current second's full answer per (widget, format), kept by the routes.
-        self.hot: dict[tuple[str, str], Any] = {}
+        #: The current second's full answer per request path, kept by the routes (each one's
+        #: ``snapshot`` says whose it is).
+        self.hot: dict[str, Any] = {}
 
     def forget(self, widget: str) -> None:
         """A new snapshot landed: no prepared answer of the old one may be served again."""
-        for key in [k for k in self.hot if k[0] == widget]:
+        for key in [k for k, prepared in self.hot.items() if prepared.snapshot.widget == widget]:
             del self.hot[key]
 
     def _remember(self, key: tuple[Any, ...], value: Representation) -> Representation:
