@@ -102,6 +102,11 @@ def default_client() -> str:
 
 def load(client: str, url: str, duration: int, connections: int) -> float:
     """Requests per second ``client`` gets from ``url``."""
+    return load_counted(client, url, duration, connections)[0]
+
+
+def load_counted(client: str, url: str, duration: int, connections: int) -> tuple[float, int]:
+    """Requests per second ``client`` gets from ``url``, and how many requests that was."""
     if client == "wrk":
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
@@ -109,14 +114,21 @@ def load(client: str, url: str, duration: int, connections: int) -> float:
             capture_output=True,
             text=True,
         ).stdout
-        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        if match is None:
+        rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        total = re.search(r"(\d+) requests in", out)
+        if rate is None or total is None:
             raise RuntimeError(f"unexpected wrk output:\n{out}")
-        return float(match.group(1))
+        return float(rate.group(1)), int(total.group(1))
     return asyncio.run(_load_with_aiohttp(url, duration, connections))
 
 
-async def _load_with_aiohttp(url: str, duration: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load_with_aiohttp(url: str, duration: int, connections: int) -> tuple[float, int]:
     done = 0
     deadline = time.monotonic() + duration
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
@@ -130,7 +142,7 @@ async def _load_with_aiohttp(url: str, duration: int, connections: int) -> float
 
         started = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(connections)))
-        return done / (time.monotonic() - started)
+        return done / (time.monotonic() - started), done
 
 
 @dataclass(frozen=True)
@@ -166,25 +178,55 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class Server:
+    """A server under load: where to send requests and, when known, its process (for CPU time)."""
+
+    url: str
+    pid: int | None = None
+
+
 def compare(
-    label: str, ours: str, bare: str, how: Load, *, size: int, same_headers: str | None = None
+    label: str,
+    ours: str | Server,
+    bare: str | Server,
+    how: Load,
+    *,
+    size: int,
+    same_headers: Server | None = None,
 ) -> float:
     """Alternate the servers round by round, keep each one's best round, print them and the ratios.
 
-    ``bare`` returns the same bytes; ``same_headers``, when given, also the same headers, which is
-    the baseline the goal is set against (the ratio returned).
+    ``bare`` returns the same bytes; ``same_headers``, when given, also the same headers: the
+    baseline the goal is set against (its ratio is returned). Two measures: requests/s (best
+    round), and, when the processes are known, CPU time per request (best round), which another
+    load on a shared machine disturbs much less than throughput.
     """
-    urls = {"ours": ours, "bare": bare, **({"same-headers": same_headers} if same_headers else {})}
-    rates: dict[str, list[float]] = {name: [] for name in urls}
+    servers = {"ours": ours, "bare": bare, **({"same-headers": same_headers} if same_headers else {})}
+    found = {
+        name: server if isinstance(server, Server) else Server(server) for name, server in servers.items()
+    }
+    rates: dict[str, list[float]] = {name: [] for name in found}
+    costs: dict[str, list[float]] = {name: [] for name in found}
     for _ in range(how.rounds):
-        for name, url in urls.items():
-            rates[name].append(load(how.client, url, how.duration, how.connections))
-    best = {name: max(found) for name, found in rates.items()}
-    print(
-        f"{label:5} ({size} bytes)  " + "   ".join(f"{name} {rps:8.0f} req/s" for name, rps in best.items())
-    )
-    for name, found in rates.items():
-        print(f"      {name:12} rounds: " + " ".join(f"{rps:.0f}" for rps in found))
-    ratios = {name: best["ours"] / best[name] for name in urls if name != "ours"}
-    print("      " + "   ".join(f"ratio to {name} {ratio:.2f}" for name, ratio in ratios.items()))
+        for name, server in found.items():
+            before = cpu_seconds(server.pid) if server.pid else 0.0
+            rate, requests = load_counted(how.client, server.url, how.duration, how.connections)
+            rates[name].append(rate)
+            if server.pid and requests:
+                costs[name].append((cpu_seconds(server.pid) - before) / requests * 1e6)
+    best = {name: max(values) for name, values in rates.items()}
+    print(f"{label} ({size} bytes)")
+    for name in found:
+        line = f"  {name:12} {best[name]:8.0f} req/s  rounds " + " ".join(f"{r:.0f}" for r in rates[name])
+        if costs[name]:
+            line += f"   CPU {min(costs[name]):6.1f} us/req  rounds " + " ".join(
+                f"{c:.1f}" for c in costs[name]
+            )
+        print(line)
+    ratios = {name: best["ours"] / best[name] for name in found if name != "ours"}
+    print("  req/s ratio  " + "   ".join(f"to {name} {ratio:.2f}" for name, ratio in ratios.items()))
+    if all(costs.values()):
+        cpu = {name: min(costs[name]) / min(costs["ours"]) for name in found if name != "ours"}
+        print("  CPU ratio    " + "   ".join(f"to {name} {ratio:.2f}" for name, ratio in cpu.items()))
     return ratios.get("same-headers", ratios["bare"])

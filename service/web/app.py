@@ -98,6 +98,7 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(shutting_down)
+    app.router.add_get(routes.WIDGET_PATH, routes.widget_handler(representations, metrics))
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
     app.add_routes(satellite_routes.routes)

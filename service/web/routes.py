@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.hdrs import IF_MODIFIED_SINCE, IF_NONE_MATCH
 from multidict import CIMultiDict
 
 from service.engine.refresher import WidgetRefresher
 from service.engine.snapshot import Snapshot
+from service.metrics import Metrics
 from service.web.cors import EmbedPolicy
-from service.web.errors import JSON_UTF8, RequestError, endpoint, json_error
+from service.web.errors import JSON_UTF8, Handler, RequestError, endpoint, json_error
 from service.web.http_caching import NO_STORE, cache_control, http_date, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
 from service.web.representations import Representation, Representations
@@ -31,30 +33,40 @@ _JSON = JSON_UTF8
 _HTML = "text/html; charset=utf-8"
 
 
-# One resource for both formats: the router tries a URL's candidates one by one, and this is the
-# hot path. Registered before the plain /widgets list for the same reason.
-@routes.get("/widgets/{name}.{format:json|html}")
-async def widget(request: web.Request) -> web.StreamResponse:
-    """This second's prepared answer when the request is plain, else the full (guarded) handler.
+#: Registered by the app ahead of every other route: the router tries a URL's candidates one by
+#: one, and this is the hot path. One resource serves both formats for the same reason.
+WIDGET_PATH = "/widgets/{name}.{format:json|html}"
 
-    The fast lane answers a query-less, unconditional GET whose CORS headers do not depend on the
-    Origin: the prepared headers already hold everything ``endpoint`` would add, and the request is
-    counted as it would. Anything else (conditional, listed origins, a query, nothing prepared)
-    takes the full handler, which still serves prepared answers.
-    """
-    try:
-        reps = request.app[REPRESENTATIONS]
-        # Keyed by the raw path: a plain request for a prepared answer needs no parsing at all.
-        prepared = reps.hot.get(request.raw_path)
-        if prepared is not None and prepared.per_origin is None and reps.clock.time() < prepared.expires_at:
-            headers = request.headers
-            if "If-None-Match" not in headers and "If-Modified-Since" not in headers:
-                reps.metrics.count_lookup("local")
-                reps.metrics.count_request(prepared.route, 200)
-                return web.Response(body=prepared.body, headers=prepared.headers)
-    except Exception:  # the full handler below answers (and logs) whatever this would have hit
-        pass
-    return await _widget(request)
+
+def widget_handler(reps: Representations, metrics: Metrics) -> Handler:
+    """The widget endpoint of one app, its fast lane bound to that app's prepared answers."""
+    hot = reps.hot
+
+    async def widget(request: web.Request) -> web.StreamResponse:
+        """This second's prepared answer when the request is plain, else the full (guarded) handler.
+
+        The fast lane answers a query-less, unconditional GET whose CORS headers do not depend on
+        the Origin: the prepared headers already hold everything ``endpoint`` would add, and the
+        request is counted as it would be. Anything else (conditional, listed origins, a query,
+        nothing prepared) takes the full handler, which still serves prepared answers.
+        """
+        try:
+            # Keyed by the raw path: a plain request for a prepared answer needs no parsing at all.
+            prepared = hot.get(request.raw_path)
+            if (
+                prepared is not None
+                and prepared.per_origin is None
+                and reps.clock.time() < prepared.expires_at
+            ):
+                headers = request.headers
+                if IF_NONE_MATCH not in headers and IF_MODIFIED_SINCE not in headers:
+                    metrics.count_hot_hit(prepared.counted)
+                    return web.Response(body=prepared.body, headers=prepared.headers)
+        except Exception:  # the full handler below answers (and logs) whatever this would have hit
+            pass
+        return await _widget(request)
+
+    return widget
 
 
 @endpoint("/widgets/{name}.{format}")
@@ -86,8 +98,8 @@ class Prepared:
 
     expires_at: float
     snapshot: Snapshot
-    #: The route it is counted under in /metrics.
-    route: str
+    #: What a 200 from the fast lane is counted as in /metrics: (route, status).
+    counted: tuple[str, int]
     body: bytes
     etag: str
     last_modified: float
@@ -177,7 +189,7 @@ def _prepare(
     return Prepared(
         expires_at,
         snapshot,
-        f"/widgets/{{name}}.{kind}",
+        (f"/widgets/{{name}}.{kind}", 200),
         rendered.body,
         rendered.etag,
         rendered.last_modified,
