@@ -1,7 +1,7 @@
 """Widget endpoints: the list, JSON envelopes and HTML fragments.
 
 These are the hot path. A cached widget's body changes only when a new snapshot lands (or its
-status, day or minute turns) and its ``max-age`` once a second, so each (widget, format) keeps its
+status, day or minute turns) and its ``max-age`` once a second, so each plain widget URL keeps its
 prepared body and headers for the current second; a request then costs a dict lookup, a time
 check and the response object.
 """

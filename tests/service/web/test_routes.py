@@ -11,7 +11,7 @@ from providers.base import Provider
 from service.registry import default_registry
 from service.settings import EmbedSettings, Settings
 from service.web.app import create_app
-from service.web.keys import ENGINE
+from service.web.keys import ENGINE, METRICS
 from service.widgets.base import QueryError, WidgetSpec
 
 
@@ -266,3 +266,25 @@ async def test_a_plug_in_widget_with_query_parameters(aiohttp_client):
     assert (await client.get("/widgets/echo.html?only=zzz")).status == 400
     tags = {(await client.get(f"/widgets/echo.json{q}")).headers["ETag"] for q in ("", "?only=a", "?only=b")}
     assert len(tags) == 3
+
+
+@pytest.mark.parametrize("path", ["/widgets/probe.json", "/widgets/probe.html"])
+async def test_a_prepared_answer_is_the_same_whichever_way_it_is_served(
+    aiohttp_client, upstream, probe_settings, clock, path
+):
+    """A plain request takes the fast lane; one with a validator that does not match takes the
+    full handler: both must send the same bytes and headers, and both are counted."""
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(), clock=clock))  # no second boundary
+    await client.get(path)  # prepares the answer
+
+    plain = await client.get(path)
+    guarded = await client.get(path, headers={"If-None-Match": 'W/"not-this-one"'})
+
+    assert await plain.read() == await guarded.read()
+    ignored = {"Date", "Content-Length"}
+    assert {k: v for k, v in plain.headers.items() if k not in ignored} == {
+        k: v for k, v in guarded.headers.items() if k not in ignored
+    }
+    kind = path.rsplit(".", 1)[1]
+    assert client.app[METRICS].http_requests_for(f"/widgets/{{name}}.{kind}") == 3
