@@ -268,23 +268,31 @@ async def test_a_plug_in_widget_with_query_parameters(aiohttp_client):
     assert len(tags) == 3
 
 
+def _comparable(response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k not in {"Date", "Content-Length"}}
+
+
 @pytest.mark.parametrize("path", ["/widgets/probe.json", "/widgets/probe.html"])
 async def test_a_prepared_answer_is_the_same_whichever_way_it_is_served(
     aiohttp_client, upstream, probe_settings, clock, path
 ):
-    """A plain request takes the fast lane; one with a validator that does not match takes the
-    full handler: both must send the same bytes and headers, and both are counted."""
+    """Plain requests and If-None-Match take the fast lane, If-Modified-Since the full handler:
+    both must send the same bytes and headers, 200 or 304, and count them alike."""
     upstream.json("/probe", {"value": 1, "label": "x"})
     client = await aiohttp_client(create_app(probe_settings(), clock=clock))  # no second boundary
-    await client.get(path)  # prepares the answer
+    first = await client.get(path)  # prepares the answer
 
     plain = await client.get(path)
-    guarded = await client.get(path, headers={"If-None-Match": 'W/"not-this-one"'})
+    guarded = await client.get(path, headers={"If-Modified-Since": "Thu, 01 Jan 2015 00:00:00 GMT"})
+    fast_304 = await client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    guarded_304 = await client.get(path, headers={"If-Modified-Since": first.headers["Last-Modified"]})
 
+    assert plain.status == guarded.status == 200 and fast_304.status == guarded_304.status == 304
     assert await plain.read() == await guarded.read()
-    ignored = {"Date", "Content-Length"}
-    assert {k: v for k, v in plain.headers.items() if k not in ignored} == {
-        k: v for k, v in guarded.headers.items() if k not in ignored
-    }
+    assert _comparable(plain) == _comparable(guarded)
+    assert _comparable(fast_304) == _comparable(guarded_304)
+    metrics = client.app[METRICS]
     kind = path.rsplit(".", 1)[1]
-    assert client.app[METRICS].http_requests_for(f"/widgets/{{name}}.{kind}") == 3
+    assert metrics.http_requests_for(f"/widgets/{{name}}.{kind}") == 5
+    text = await (await client.get("/metrics")).text()
+    assert f'sidebar_http_requests_total{{route="/widgets/{{name}}.{kind}",status="304"}} 2.0' in text
