@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.hdrs import IF_MODIFIED_SINCE, IF_NONE_MATCH
+from aiohttp.hdrs import IF_MODIFIED_SINCE, IF_NONE_MATCH, ORIGIN
 from multidict import CIMultiDict
 
 from service.engine.refresher import WidgetRefresher
 from service.engine.snapshot import Snapshot
 from service.metrics import Metrics
-from service.web.cors import EmbedPolicy
 from service.web.errors import JSON_UTF8, Handler, RequestError, endpoint, json_error
 from service.web.http_caching import NO_STORE, cache_control, etag_matches, http_date, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
@@ -45,29 +44,28 @@ def widget_handler(reps: Representations, metrics: Metrics) -> Handler:
     async def widget(request: web.Request) -> web.StreamResponse:
         """This second's prepared answer when the request is plain, else the full (guarded) handler.
 
-        The fast lane answers a query-less GET, unconditional or with If-None-Match, whose CORS
-        headers do not depend on the Origin: the prepared headers already hold everything
+        The fast lane answers a query-less GET, unconditional or with If-None-Match: the prepared
+        headers (one set per listed origin, when origins are listed) already hold everything
         ``endpoint`` would add, and the request is counted as it would be. Anything else
-        (If-Modified-Since alone, listed origins, a query, nothing prepared) takes the full
-        handler, which still serves prepared answers.
+        (If-Modified-Since alone, a query, nothing prepared) takes the full handler, which still
+        serves prepared answers.
         """
         try:
             # Keyed by the raw path: a plain request for a prepared answer needs no parsing at all.
             prepared = hot.get(request.raw_path)
-            if (
-                prepared is not None
-                and prepared.per_origin is None
-                and reps.clock.time() < prepared.expires_at
-            ):
+            if prepared is not None and reps.clock.time() < prepared.expires_at:
                 headers = request.headers
+                answer, unchanged = prepared.headers, prepared.not_modified_headers
+                if prepared.by_origin is not None:  # listed origins: the answer depends on who asks
+                    answer, unchanged = prepared.by_origin.get(headers.get(ORIGIN), (answer, unchanged))
                 if_none_match = headers.get(IF_NONE_MATCH)
                 if if_none_match is not None and etag_matches(if_none_match, prepared.etag):
                     metrics.count_hot_hit(prepared.counted_not_modified)
-                    return web.Response(status=304, headers=prepared.not_modified_headers)
+                    return web.Response(status=304, headers=unchanged)
                 # If-None-Match decides alone when sent; If-Modified-Since takes the full handler.
                 if if_none_match is not None or IF_MODIFIED_SINCE not in headers:
                     metrics.count_hot_hit(prepared.counted)
-                    return web.Response(body=prepared.body, headers=prepared.headers)
+                    return web.Response(body=prepared.body, headers=answer)
         except Exception:  # the full handler below answers (and logs) whatever this would have hit
             pass
         return await _widget(request)
@@ -111,10 +109,11 @@ class Prepared:
     etag: str
     last_modified: float
     #: Ready-made header maps: aiohttp copies one of these far faster than it builds one from a dict.
+    #: With listed origins, these are for a request from any other origin (or none).
     headers: CIMultiDict[str]
     not_modified_headers: CIMultiDict[str]
-    #: Set when CORS depends on the request's Origin (listed origins); None when it is fixed.
-    per_origin: EmbedPolicy | None = None
+    #: With listed origins, the (200, 304) header maps for a request from each of them.
+    by_origin: dict[str, tuple[CIMultiDict[str], CIMultiDict[str]]] | None = None
 
 
 def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
@@ -140,11 +139,8 @@ def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
 
 def _answer(request: web.Request, prepared: Prepared, now: float) -> web.Response:
     headers, unchanged = prepared.headers, prepared.not_modified_headers
-    if prepared.per_origin is not None:  # listed origins: the answer depends on who asks
-        cors = prepared.per_origin.headers_for(request.headers.get("Origin"))
-        headers, unchanged = headers.copy(), unchanged.copy()
-        headers.update(cors)
-        unchanged.update(cors)
+    if prepared.by_origin is not None:
+        headers, unchanged = prepared.by_origin.get(request.headers.get(ORIGIN, ""), (headers, unchanged))
     if not_modified(request, prepared.etag, prepared.last_modified, now):
         return web.Response(status=304, headers=unchanged)
     return web.Response(body=prepared.body, headers=headers)
@@ -193,6 +189,12 @@ def _prepare(
     if status == "fresh":
         expires_at = min(expires_at, stale_since)
     policy = request.app[EMBED]
+
+    def maps(cors: dict[str, str]) -> tuple[CIMultiDict[str], CIMultiDict[str]]:
+        unchanged = CIMultiDict({**caching, **cors})
+        return CIMultiDict({"Content-Type": content_type, **caching, **cors}), unchanged
+
+    answer, unchanged = maps({} if policy.any_origin else policy.headers_for(None))
     return Prepared(
         expires_at,
         snapshot,
@@ -201,9 +203,11 @@ def _prepare(
         rendered.body,
         rendered.etag,
         rendered.last_modified,
-        CIMultiDict({"Content-Type": content_type, **caching}),
-        CIMultiDict(caching),
-        None if policy.any_origin else policy,
+        answer,
+        unchanged,
+        None
+        if policy.any_origin
+        else {origin: maps(policy.headers_for(origin)) for origin in policy.origins},
     )
 
 

@@ -273,26 +273,42 @@ def _comparable(response) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", ["/widgets/probe.json", "/widgets/probe.html"])
+@pytest.mark.parametrize(
+    ("origins", "origin", "allowed"),
+    [
+        (["*"], None, "*"),
+        (["https://blog.example.ir"], "https://blog.example.ir", "https://blog.example.ir"),
+        (["https://blog.example.ir"], "https://other.example", None),
+        (["https://blog.example.ir"], None, None),
+    ],
+)
 async def test_a_prepared_answer_is_the_same_whichever_way_it_is_served(
-    aiohttp_client, upstream, probe_settings, clock, path
+    aiohttp_client, upstream, probe_settings, clock, path, origins, origin, allowed
 ):
     """Plain requests and If-None-Match take the fast lane, If-Modified-Since the full handler:
-    both must send the same bytes and headers, 200 or 304, and count them alike."""
+    both must send the same bytes and headers (CORS for the asking origin), 200 or 304, and
+    count them alike."""
     upstream.json("/probe", {"value": 1, "label": "x"})
-    client = await aiohttp_client(create_app(probe_settings(), clock=clock))  # no second boundary
-    first = await client.get(path)  # prepares the answer
+    settings = probe_settings().model_copy(update={"embed": EmbedSettings(allowed_origins=origins)})
+    client = await aiohttp_client(create_app(settings, clock=clock))  # no second boundary
+    asking = {"Origin": origin} if origin else {}
+    first = await client.get(path, headers=asking)  # prepares the answer
 
-    plain = await client.get(path)
-    guarded = await client.get(path, headers={"If-Modified-Since": "Thu, 01 Jan 2015 00:00:00 GMT"})
-    fast_304 = await client.get(path, headers={"If-None-Match": first.headers["ETag"]})
-    guarded_304 = await client.get(path, headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    plain = await client.get(path, headers=asking)
+    guarded = await client.get(path, headers={**asking, "If-Modified-Since": "Thu, 01 Jan 2015 00:00:00 GMT"})
+    fast_304 = await client.get(path, headers={**asking, "If-None-Match": first.headers["ETag"]})
+    guarded_304 = await client.get(
+        path, headers={**asking, "If-Modified-Since": first.headers["Last-Modified"]}
+    )
 
     assert plain.status == guarded.status == 200 and fast_304.status == guarded_304.status == 304
     assert await plain.read() == await guarded.read()
     assert _comparable(plain) == _comparable(guarded)
     assert _comparable(fast_304) == _comparable(guarded_304)
-    metrics = client.app[METRICS]
+    for response in (plain, fast_304):
+        assert response.headers.get("Access-Control-Allow-Origin") == allowed
+        assert response.headers.get("Vary") == (None if origins == ["*"] else "Origin")
     kind = path.rsplit(".", 1)[1]
-    assert metrics.http_requests_for(f"/widgets/{{name}}.{kind}") == 5
+    assert client.app[METRICS].http_requests_for(f"/widgets/{{name}}.{kind}") == 5
     text = await (await client.get("/metrics")).text()
     assert f'sidebar_http_requests_total{{route="/widgets/{{name}}.{kind}",status="304"}} 2.0' in text
