@@ -1,8 +1,9 @@
-"""The baseline: a bare aiohttp app that returns fixed bytes, nothing else."""
+"""The baseline: a bare aiohttp app that returns fixed bytes, with fixed headers and nothing else."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from aiohttp import web
@@ -13,12 +14,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body", type=Path, required=True)
     parser.add_argument("--content-type", required=True)
+    parser.add_argument("--headers", type=Path, help="a JSON object of further headers to send")
     args = parser.parse_args()
     body = args.body.read_bytes()
-    content_type = args.content_type
+    headers = {"Content-Type": args.content_type}
+    if args.headers is not None:
+        headers.update(json.loads(args.headers.read_text()))
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        return web.Response(body=body, headers=headers)
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)

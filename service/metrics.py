@@ -129,6 +129,12 @@ class Metrics:
     def http_requests_for(self, route: str) -> int:
         return sum(count for (counted, _), count in self._requests.items() if counted == route)
 
+    def count_hot_hit(self, request: tuple[str, int]) -> None:
+        """A request answered from a prepared answer: a local lookup and a (route, status) request."""
+        self._lookups["local"] += 1
+        requests = self._requests
+        requests[request] = requests.get(request, 0) + 1
+
     def count_request(self, route: str, status: int) -> None:
         key = (route, status)
         self._requests[key] = self._requests.get(key, 0) + 1

@@ -114,6 +114,8 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(shutting_down)
+    # First: the hot path, bound to this app's prepared answers (no app lookup per request).
+    app.router.add_get(routes.WIDGET_PATH, routes.widget_handler(representations, metrics))
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
     app.add_routes(satellite_routes.routes)

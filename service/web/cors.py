@@ -10,6 +10,8 @@ class EmbedPolicy:
     def __init__(self, allowed_origins: list[str]) -> None:
         self.any_origin = "*" in allowed_origins
         self._allowed = frozenset(allowed_origins)
+        #: The listed origins (empty when any origin may read).
+        self.origins: frozenset[str] = frozenset() if self.any_origin else self._allowed
         self.frame_ancestors = "frame-ancestors " + ("*" if self.any_origin else " ".join(allowed_origins))
         #: With any origin allowed, the CORS headers are the same for every request.
         self.static_headers: dict[str, str] = (

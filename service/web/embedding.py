@@ -17,10 +17,10 @@ from yarl import URL
 
 from service.satellite.budget import from_trusted_proxy
 from service.web.errors import RequestError, endpoint
-from service.web.http_caching import etag_matches
+from service.web.http_caching import etag_matches, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, SETTINGS
 from service.web.rendering import Renderer
-from service.web.routes import THEMES, fragment, widget_view
+from service.web.routes import THEMES, fragment, fragment_answer, widget_view
 
 routes = web.RouteTableDef()
 
@@ -148,28 +148,28 @@ async def embed_js(request: web.Request) -> web.Response:
 @routes.get("/embed/{name:[a-z0-9_]+}")
 @endpoint("/embed/{name}")
 async def embed_page(request: web.Request) -> web.Response:
-    """A complete page for an iframe; the only kind of page other sites may frame."""
+    """A complete page for an iframe; the only kind of page other sites may frame.
+
+    Cached like the fragment it wraps (its validators, max-age and stale-if-error), so a CDN
+    keeps serving the page while the service is away.
+    """
     refresher, view = widget_view(request)
     # The page is the widget alone: its title is the page's level-1 heading, whatever ``heading`` says.
     view = {**view, "heading": 1}
-    page = (
-        request.app[REPRESENTATIONS]
-        .renderer.env.get_template("embed/page.html")
-        .render(
-            name=refresher.name,
-            title=refresher.widget.spec.title,
-            fragment=Markup(await fragment(request, refresher, view)),
-        )
+    rendered, caching = await fragment_answer(request, refresher, view)
+    headers = {**caching, "Content-Security-Policy": request.app[EMBED].frame_ancestors}
+    if "ETag" in caching:
+        etag = headers["ETag"] = rendered.etag[:-1] + '-p"'
+        now = refresher.now()
+        if not_modified(request, etag, rendered.last_modified, now):
+            return web.Response(status=304, headers=headers)
+    page = _embed_page(
+        request.app[REPRESENTATIONS].renderer,
+        refresher.name,
+        refresher.widget.spec.title,
+        rendered.body.decode(),
     )
-    return web.Response(
-        text=page,
-        content_type="text/html",
-        charset="utf-8",
-        headers={
-            "Content-Security-Policy": request.app[EMBED].frame_ancestors,
-            "Cache-Control": "public, max-age=60",
-        },
-    )
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
 @routes.get("/")

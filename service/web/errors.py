@@ -1,5 +1,8 @@
 """Every error leaves as JSON ``{"error": "..."}`` with the right status; never a traceback.
 
+Errors carry the same CORS headers as the answers they stand in for, so a page on another origin
+reads a 404 or a 503 as such rather than as an opaque network failure.
+
 ``endpoint`` wraps each handler (cheaper than an aiohttp middleware, which re-wraps the handler
 on every request) and also counts the request for /metrics. Unmatched paths reach ``not_found``
 through a catch-all route registered last.
@@ -15,9 +18,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from service.web.cors import FRAME_NONE
-from service.web.keys import METRICS
+from service.web.keys import EMBED, METRICS
 
 log = logging.getLogger(__name__)
+
+JSON_UTF8 = "application/json; charset=utf-8"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,8 +32,7 @@ def json_error(http_status: int, message: str, /, **extra: object) -> web.Respon
     return web.Response(
         status=http_status,
         body=json.dumps(body, ensure_ascii=False).encode(),
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Content-Type": JSON_UTF8, "Cache-Control": "no-store"},
     )
 
 
@@ -63,8 +67,11 @@ def endpoint(route: str) -> Callable[[Handler], Handler]:
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.path)
                 response = json_error(500, "internal error")
-            if "Content-Security-Policy" not in response.headers:
-                response.headers["Content-Security-Policy"] = FRAME_NONE
+            headers = response.headers
+            if "Content-Security-Policy" not in headers:
+                headers["Content-Security-Policy"] = FRAME_NONE
+            if response.status >= 400:
+                headers.update(request.app[EMBED].headers_for(request.headers.get("Origin")))
             label = by_format.get(request.match_info.get("format", ""), route) if by_format else route
             request.app[METRICS].count_request(label, response.status)
             return response

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from service.engine.backoff import ProviderState
 from service.engine.snapshot import iso_utc
@@ -80,11 +80,13 @@ async def health(request: web.Request) -> web.Response:
         else:
             status = "pass"
         check: dict[str, Any] = {
-            "componentType": "widget",
+            "componentId": name,
+            "componentType": "component",
             "observedValue": round(snapshot.age(now), 1) if snapshot else None,
             "observedUnit": "s",
             "status": status,
-            "time": _iso(snapshot.fetched_at if snapshot else None),
+            # When observedValue was read (now); the fetch itself is now minus that age.
+            "time": _iso(now),
             "source": snapshot.source if snapshot else None,
             "lastSuccess": _iso(state.last_success),
             "consecutiveFailures": state.consecutive_failures,
@@ -124,7 +126,7 @@ async def health(request: web.Request) -> web.Response:
             check["failingProviders"] = failing
             if status == "pass":
                 status = check["status"] = "warn"
-        checks[f"{name}:dataAge"] = [check]
+        checks[f"{name}:dataAge"] = [_present(check)]
         overall = _worse(overall, status)
     if request.app[SETTINGS].redis_url is not None:
         reachable = await _cache_reachable(request)
@@ -139,7 +141,7 @@ async def health(request: web.Request) -> web.Response:
         }
         if not reachable:
             redis_check["output"] = engine.store.last_error or "unreachable"
-        checks["redis:responseTime"] = [redis_check]
+        checks["redis:responseTime"] = [_present(redis_check)]
         overall = _worse(overall, redis_check["status"])
     body = {"status": overall, "description": "sidebar-widgets", "checks": checks}
     return web.Response(
@@ -159,6 +161,11 @@ def _provider_check(provider: ProviderState) -> dict[str, Any]:
     return found
 
 
+def _present(check: dict[str, Any]) -> dict[str, Any]:
+    """The draft's keys are optional: one with nothing to say is left out, never sent as null."""
+    return {key: value for key, value in check.items() if value is not None}
+
+
 def _worse(a: str, b: str) -> str:
     order = {"pass": 0, "warn": 1, "fail": 2}
     return a if order[a] >= order[b] else b
@@ -167,8 +174,8 @@ def _worse(a: str, b: str) -> str:
 @routes.get("/metrics")
 @endpoint("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    payload = generate_latest(request.app[METRICS].registry)
-    response = web.Response(body=payload, headers={"Cache-Control": "no-store"})
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response
+    # The client library negotiates: the text format (0.0.4) unless the scraper asks for OpenMetrics,
+    # and the Content-Type names the version of the format it wrote.
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    payload = encode(request.app[METRICS].registry)
+    return web.Response(body=payload, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

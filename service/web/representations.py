@@ -1,4 +1,11 @@
-"""Encoded widget bodies, built once per (snapshot, status, view) and reused by hot requests."""
+"""Encoded widget bodies and their validators, built once per (snapshot, status, view) and reused.
+
+Each answer is a pure function of its ETag: the tag names the snapshot's data *and* its
+``fetched_at``, the status and the view (and, for fragments, the templates and the minute when
+the text depends on it). ``last_modified`` is the moment that answer began to be the one served:
+the fetch, or later the moment the data turned stale, the reader's day began, or (for a fragment
+printing an age or the time of day) the minute began.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,19 +27,56 @@ from service.web.rendering import Renderer
 from service.widgets import WidgetSpec
 
 
-@dataclass(frozen=True)
-class JsonParts:
-    """The envelope split around ``age_seconds``, the one field that changes every second."""
-
-    head: bytes
-    tail: bytes
-    etag: str
-
-
-@dataclass(frozen=True)
-class HtmlBody:
+@dataclass(frozen=True, slots=True)
+class Representation:
     body: bytes
     etag: str
+    #: Epoch seconds; sent as Last-Modified and compared with If-Modified-Since.
+    last_modified: float
+
+
+def _templates_version() -> str:
+    """A digest of the templates, so a release that changes how fragments look changes their tags."""
+    digest = hashlib.sha256()
+
+    def walk(folder: Traversable) -> None:
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.is_dir():
+                walk(entry)
+            else:
+                digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+
+    walk(files("service").joinpath("templates"))
+    return digest.hexdigest()[:8]
+
+
+TEMPLATES_VERSION = _templates_version()
+
+
+def snapshot_version(snapshot: Snapshot) -> str:
+    """The data's digest and the fetch it came from: a new fetch is a new answer, same data or not."""
+    return f"{snapshot.digest}.{int(snapshot.fetched_at * 1000):x}"
+
+
+def day_began(
+    today: Callable[[float, BaseModel], str], options: BaseModel, since: float, now: float
+) -> float:
+    """When the reader's current day began, if after ``since`` (else ``since``), to the second.
+
+    ``today`` is a widget's own idea of the local date, so the zone's rules (DST, a midnight that
+    does not exist) are its own; this only bisects for the moment its answer last changed.
+    """
+    current = today(now, options)
+    if since >= now or today(since, options) == current:
+        return since
+    low, high = since, now  # today(low) differs from current, today(high) is current
+    while high - low > 1:
+        middle = (low + high) / 2
+        if today(middle, options) == current:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 @dataclass(frozen=True)
@@ -78,9 +124,10 @@ class Representations:
         #: Headers every widget answer carries (CSP, CORS when any origin may read).
         self.fixed_headers = fixed_headers or {}
         self._max = max_entries
-        self._cache: OrderedDict[tuple[Any, ...], JsonParts | HtmlBody] = OrderedDict()
-        #: The current second's full answer per (widget, format), kept by the routes.
-        self.hot: dict[tuple[str, str], Any] = {}
+        self._cache: OrderedDict[tuple[Any, ...], Representation] = OrderedDict()
+        #: The current second's full answer per request path, kept by the routes (each one's
+        #: ``snapshot`` says whose it is).
+        self.hot: dict[str, Any] = {}
         #: Per widget: what some views of its fragment add from outside the snapshot.
         self.enrichers: dict[str, Enricher] = {}
 
@@ -93,15 +140,16 @@ class Representations:
 
     def forget(self, widget: str) -> None:
         """A new snapshot landed: no prepared answer of the old one may be served again."""
-        for key in [k for k in self.hot if k[0] == widget]:
+        for key in [k for k, prepared in self.hot.items() if prepared.snapshot.widget == widget]:
             del self.hot[key]
 
-    def _remember(self, key: tuple[Any, ...], value: JsonParts | HtmlBody) -> None:
+    def _remember(self, key: tuple[Any, ...], value: Representation) -> Representation:
         self._cache[key] = value
         if len(self._cache) > self._max:
             self._cache.popitem(last=False)
+        return value
 
-    def json_parts(
+    def json(
         self,
         spec: WidgetSpec,
         snapshot: Snapshot,
@@ -109,16 +157,18 @@ class Representations:
         view: dict[str, Any],
         options: BaseModel,
         now: float,
-    ) -> JsonParts:
+        stale_since: float,
+    ) -> Representation:
+        """The JSON envelope; ``stale_since`` is when this snapshot turns (or turned) stale."""
         view = _dated(spec, view, now, options)
         vkey = view_key(view)
         key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
         found = self._cache.get(key)
-        if isinstance(found, JsonParts):
+        if found is not None:
             return found
         selected = spec.select(snapshot.data, view, options)
         data_json = snapshot.data_json if selected is snapshot.data else _json(selected)
-        head = (
+        body = (
             b'{"widget":'
             + _json(spec.name)
             + b',"status":'
@@ -129,12 +179,13 @@ class Representations:
             + _json(snapshot.fetched_at_iso)
             + b',"attribution":'
             + _json(snapshot.attribution)
-            + b',"age_seconds":'
+            + b',"data":'
+            + data_json
+            + b"}"
         )
-        tail = b',"data":' + data_json + b"}"
-        parts = JsonParts(head, tail, f'W/"{snapshot.digest}-{status}-{vkey}"')
-        self._remember(key, parts)
-        return parts
+        modified = _modified(spec, snapshot, status, options, now, stale_since)
+        etag = f'W/"{snapshot_version(snapshot)}-{status}-{vkey}"'
+        return self._remember(key, Representation(body, etag, modified))
 
     def html(
         self,
@@ -145,19 +196,19 @@ class Representations:
         now: float,
         options: BaseModel | None = None,
         extra: Extra | None = None,
-    ) -> HtmlBody:
+        stale_since: float | None = None,
+    ) -> Representation:
         view = _dated(spec, view, now, options)
         vkey = view_key(view)
         # Stale fragments print their age; one rendering per minute of age is plenty.
         age_bucket = int(snapshot.age(now) // 60) if snapshot is not None and status == "stale" else 0
-        digest = snapshot.digest if snapshot is not None else "none"
-        fetched_at = snapshot.fetched_at if snapshot is not None else 0.0
+        version = snapshot_version(snapshot) if snapshot is not None else "none"
         # A fragment that depends on the time of day is rendered again each minute.
         minute = int(now // 60) if spec.clock_dependent else 0
         tag = "" if extra is None else extra.tag
-        key = ("html", spec.name, digest, fetched_at, status, vkey, age_bucket, minute, tag)
+        key = ("html", spec.name, version, status, vkey, age_bucket, minute, tag)
         found = self._cache.get(key)
-        if isinstance(found, HtmlBody):
+        if found is not None:
             return found
         text = self.renderer.fragment(
             spec,
@@ -171,6 +222,29 @@ class Representations:
         suffix = f"-{age_bucket}" if status == "stale" else ""
         suffix += f"-{tag}" if tag else ""
         suffix += f"-m{minute}" if spec.clock_dependent else ""
-        body = HtmlBody(text.encode(), f'W/"{digest}-{status}-{vkey}{suffix}-h"')
-        self._remember(key, body)
-        return body
+        modified = now
+        if snapshot is not None:
+            modified = _modified(spec, snapshot, status, options, now, stale_since or snapshot.fetched_at)
+            if status == "stale":
+                modified = max(modified, snapshot.fetched_at + age_bucket * 60)
+            if spec.clock_dependent:
+                modified = max(modified, minute * 60.0)
+        etag = f'W/"{version}-{status}-{vkey}{suffix}-h{TEMPLATES_VERSION}"'
+        return self._remember(key, Representation(text.encode(), etag, modified))
+
+
+def _modified(
+    spec: WidgetSpec,
+    snapshot: Snapshot,
+    status: str,
+    options: BaseModel | None,
+    now: float,
+    stale_since: float,
+) -> float:
+    """When the answer for this snapshot, status and the reader's day began to be what it is."""
+    modified = snapshot.fetched_at
+    if status == "stale":
+        modified = max(modified, min(stale_since, now))
+    if spec.today is not None and options is not None:
+        modified = max(modified, day_began(spec.today, options, modified, now))
+    return modified

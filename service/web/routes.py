@@ -1,9 +1,9 @@
 """Widget endpoints: the list, JSON envelopes and HTML fragments.
 
-These are the hot path. Everything in a cached widget's answer changes at most once a second
-(``age_seconds``, ``max-age``) or when a new snapshot lands, so each (widget, format) keeps its
-prepared body and headers for the current second; a request then costs a dict lookup, an
-identity check and the response object.
+These are the hot path. A cached widget's body changes only when a new snapshot lands (or its
+status, day or minute turns) and its ``max-age`` once a second, so each plain widget URL keeps its
+prepared body and headers for the current second; a request then costs a dict lookup, a time
+check and the response object.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.hdrs import IF_MODIFIED_SINCE, IF_NONE_MATCH, ORIGIN
+from multidict import CIMultiDict
 
 from service.engine.refresher import WidgetRefresher
 from service.engine.snapshot import Snapshot
-from service.web.cors import EmbedPolicy
-from service.web.errors import RequestError, endpoint, json_error
-from service.web.http_caching import NO_STORE, cache_control, etag_matches
+from service.metrics import Metrics
+from service.web.errors import JSON_UTF8, Handler, RequestError, endpoint, json_error
+from service.web.http_caching import NO_STORE, cache_control, etag_matches, http_date, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
-from service.web.representations import Extra, Representations
+from service.web.representations import Extra, Representation, Representations
 from service.widgets.base import QueryError
 
 routes = web.RouteTableDef()
@@ -29,15 +31,53 @@ THEMES = ("light", "dark", "auto")
 #: The widget title's heading level, chosen to fit the host page's outline.
 HEADINGS = ("2", "3", "4")
 DEFAULT_HEADING = 3
-_JSON = "application/json; charset=utf-8"
+_JSON = JSON_UTF8
 _HTML = "text/html; charset=utf-8"
 
 
-# One resource for both formats: the router tries a URL's candidates one by one, and this is the
-# hot path. Registered before the plain /widgets list for the same reason.
-@routes.get("/widgets/{name}.{format:json|html}")
+#: Registered by the app ahead of every other route: the router tries a URL's candidates one by
+#: one, and this is the hot path. One resource serves both formats for the same reason.
+WIDGET_PATH = "/widgets/{name}.{format:json|html}"
+
+
+def widget_handler(reps: Representations, metrics: Metrics) -> Handler:
+    """The widget endpoint of one app, its fast lane bound to that app's prepared answers."""
+    hot = reps.hot
+
+    async def widget(request: web.Request) -> web.StreamResponse:
+        """This second's prepared answer when the request is plain, else the full (guarded) handler.
+
+        The fast lane answers a query-less GET, unconditional or with If-None-Match: the prepared
+        headers (one set per listed origin, when origins are listed) already hold everything
+        ``endpoint`` would add, and the request is counted as it would be. Anything else
+        (If-Modified-Since alone, a query, nothing prepared) takes the full handler, which still
+        serves prepared answers.
+        """
+        try:
+            # Keyed by the raw path: a plain request for a prepared answer needs no parsing at all.
+            prepared = hot.get(request.raw_path)
+            if prepared is not None and reps.clock.time() < prepared.expires_at:
+                headers = request.headers
+                answer, unchanged = prepared.headers, prepared.not_modified_headers
+                if prepared.by_origin is not None:  # listed origins: the answer depends on who asks
+                    answer, unchanged = prepared.by_origin.get(headers.get(ORIGIN), (answer, unchanged))
+                if_none_match = headers.get(IF_NONE_MATCH)
+                if if_none_match is not None and etag_matches(if_none_match, prepared.etag):
+                    metrics.count_hot_hit(prepared.counted_not_modified)
+                    return web.Response(status=304, headers=unchanged)
+                # If-None-Match decides alone when sent; If-Modified-Since takes the full handler.
+                if if_none_match is not None or IF_MODIFIED_SINCE not in headers:
+                    metrics.count_hot_hit(prepared.counted)
+                    return web.Response(body=prepared.body, headers=answer)
+        except Exception:  # the full handler below answers (and logs) whatever this would have hit
+            pass
+        return await _widget(request)
+
+    return widget
+
+
 @endpoint("/widgets/{name}.{format}")
-async def widget(request: web.Request) -> web.Response:
+async def _widget(request: web.Request) -> web.Response:
     kind = request.match_info["format"]
     return _hot(request, kind) or await _serve(request, kind)
 
@@ -65,11 +105,18 @@ class Prepared:
 
     expires_at: float
     snapshot: Snapshot
+    #: What a 200 and a 304 from the fast lane are counted as in /metrics: (route, status).
+    counted: tuple[str, int]
+    counted_not_modified: tuple[str, int]
     body: bytes
-    headers: dict[str, str]
-    not_modified_headers: dict[str, str]
-    #: Set when CORS depends on the request's Origin (listed origins); None when it is fixed.
-    per_origin: EmbedPolicy | None = None
+    etag: str
+    last_modified: float
+    #: Ready-made header maps: aiohttp copies one of these far faster than it builds one from a dict.
+    #: With listed origins, these are for a request from any other origin (or none).
+    headers: CIMultiDict[str]
+    not_modified_headers: CIMultiDict[str]
+    #: With listed origins, the (200, 304) header maps for a request from each of them.
+    by_origin: dict[str, tuple[CIMultiDict[str], CIMultiDict[str]]] | None = None
 
 
 def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
@@ -100,15 +147,32 @@ def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
     return refresher, view
 
 
-def _answer(request: web.Request, prepared: Prepared) -> web.Response:
-    headers, not_modified = prepared.headers, prepared.not_modified_headers
-    if prepared.per_origin is not None:  # listed origins: the answer depends on who asks
-        cors = prepared.per_origin.headers_for(request.headers.get("Origin"))
-        headers, not_modified = {**headers, **cors}, {**not_modified, **cors}
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None and etag_matches(if_none_match, prepared.headers["ETag"]):
-        return web.Response(status=304, headers=not_modified)
+def _answer(request: web.Request, prepared: Prepared, now: float) -> web.Response:
+    headers, unchanged = prepared.headers, prepared.not_modified_headers
+    if prepared.by_origin is not None:
+        headers, unchanged = prepared.by_origin.get(request.headers.get(ORIGIN, ""), (headers, unchanged))
+    if not_modified(request, prepared.etag, prepared.last_modified, now):
+        return web.Response(status=304, headers=unchanged)
     return web.Response(body=prepared.body, headers=headers)
+
+
+def validators(representation: Representation) -> dict[str, str]:
+    return {"ETag": representation.etag, "Last-Modified": http_date(representation.last_modified)}
+
+
+def caching_headers(
+    kind: str, refresher: WidgetRefresher, snapshot: Snapshot, representation: Representation, now: float
+) -> dict[str, str]:
+    """Validators and Cache-Control of a widget answer (a fragment's also serve the page around it)."""
+    settings = refresher.settings
+    return {
+        **validators(representation),
+        "Cache-Control": cache_control(
+            _max_age(kind, refresher, snapshot, now),
+            stale_while_revalidate=settings.stale_while_revalidate_seconds,
+            stale_if_error=settings.stale_if_error_seconds,
+        ),
+    }
 
 
 def _prepare(
@@ -121,37 +185,40 @@ def _prepare(
     now: float,
     extra: Extra | None = None,
 ) -> Prepared:
-    spec = refresher.widget.spec
+    spec, options = refresher.widget.spec, refresher.widget.options
     status = refresher.status(snapshot, now)
+    stale_since = refresher.expires_at(snapshot)
     if kind == "json":
-        parts = reps.json_parts(spec, snapshot, status, view, refresher.widget.options, now)
-        body = parts.head + str(int(snapshot.age(now))).encode() + parts.tail
-        etag, content_type = parts.etag, _JSON
+        rendered = reps.json(spec, snapshot, status, view, options, now, stale_since)
+        content_type = _JSON
     else:
-        rendered = reps.html(spec, snapshot, status, view, now, refresher.widget.options, extra)
-        body, etag, content_type = rendered.body, rendered.etag, _HTML
-    settings = refresher.settings
-    caching = {
-        **reps.fixed_headers,
-        "ETag": etag,
-        "Cache-Control": cache_control(
-            _max_age(kind, refresher, snapshot, now),
-            stale_while_revalidate=settings.stale_while_revalidate_seconds,
-            stale_if_error=settings.stale_if_error_seconds,
-        ),
-    }
+        rendered = reps.html(spec, snapshot, status, view, now, options, extra=extra, stale_since=stale_since)
+        content_type = _HTML
+    caching = {**reps.fixed_headers, **caching_headers(kind, refresher, snapshot, rendered, now)}
     # Valid to the end of this second, or to the moment the data turns stale if that is sooner.
     expires_at = float(int(now) + 1)
     if status == "fresh":
-        expires_at = min(expires_at, refresher.expires_at(snapshot))
+        expires_at = min(expires_at, stale_since)
     policy = request.app[EMBED]
+
+    def maps(cors: dict[str, str]) -> tuple[CIMultiDict[str], CIMultiDict[str]]:
+        unchanged = CIMultiDict({**caching, **cors})
+        return CIMultiDict({"Content-Type": content_type, **caching, **cors}), unchanged
+
+    answer, unchanged = maps({} if policy.any_origin else policy.headers_for(None))
     return Prepared(
         expires_at,
         snapshot,
-        body,
-        {"Content-Type": content_type, **caching},
-        caching,
-        None if policy.any_origin else policy,
+        (f"/widgets/{{name}}.{kind}", 200),
+        (f"/widgets/{{name}}.{kind}", 304),
+        rendered.body,
+        rendered.etag,
+        rendered.last_modified,
+        answer,
+        unchanged,
+        None
+        if policy.any_origin
+        else {origin: maps(policy.headers_for(origin)) for origin in policy.origins},
     )
 
 
@@ -165,15 +232,14 @@ def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: flo
 
 def _hot(request: web.Request, kind: str) -> web.Response | None:
     """This second's prepared answer, if there is one (no query, no new snapshot since)."""
-    if request.query_string:
-        return None
     reps = request.app[REPRESENTATIONS]
     # Entries are dropped the moment their widget gets a new snapshot (Representations.forget).
-    prepared = reps.hot.get((request.match_info["name"], kind))
-    if prepared is None or reps.clock.time() >= prepared.expires_at:
+    prepared = reps.hot.get(request.raw_path)
+    now = reps.clock.time()
+    if prepared is None or now >= prepared.expires_at:
         return None
     reps.metrics.count_lookup("local")
-    return _answer(request, prepared)
+    return _answer(request, prepared, now)
 
 
 async def _serve(request: web.Request, kind: str) -> web.Response:
@@ -182,12 +248,12 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     snapshot = refresher.serve_now() or await refresher.current()
     now = refresher.now()
     if snapshot is None:
-        return _unavailable(kind, reps, refresher, view, now)
+        return _unavailable(request, kind, reps, refresher, view, now)
     extra = await reps.extra(refresher.name, snapshot, view) if kind == "html" else None
     prepared = _prepare(request, kind, reps, refresher, snapshot, view, now, extra)
     if not view:
-        reps.hot[(refresher.name, kind)] = prepared
-    return _answer(request, prepared)
+        reps.hot[f"/widgets/{refresher.name}.{kind}"] = prepared
+    return _answer(request, prepared, now)
 
 
 async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]) -> str:
@@ -197,12 +263,38 @@ async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[
     status = refresher.status(snapshot, now)
     reps = request.app[REPRESENTATIONS]
     extra = await reps.extra(refresher.name, snapshot, view)
-    rendered = reps.html(refresher.widget.spec, snapshot, status, view, now, refresher.widget.options, extra)
+    rendered = reps.html(
+        refresher.widget.spec, snapshot, status, view, now, refresher.widget.options, extra=extra
+    )
     return rendered.body.decode()
 
 
+async def fragment_answer(
+    request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]
+) -> tuple[Representation, dict[str, str]]:
+    """The widget's fragment for a view with the caching headers it is served with."""
+    snapshot = refresher.serve_now() or await refresher.current()
+    now = refresher.now()
+    status = refresher.status(snapshot, now)
+    spec, options = refresher.widget.spec, refresher.widget.options
+    if snapshot is None:
+        rendered = request.app[REPRESENTATIONS].html(spec, None, status, view, now, options)
+        return rendered, {"Cache-Control": NO_STORE}
+    reps = request.app[REPRESENTATIONS]
+    extra = await reps.extra(refresher.name, snapshot, view)
+    rendered = reps.html(
+        spec, snapshot, status, view, now, options, extra=extra, stale_since=refresher.expires_at(snapshot)
+    )
+    return rendered, caching_headers("html", refresher, snapshot, rendered, now)
+
+
 def _unavailable(
-    kind: str, reps: Representations, refresher: WidgetRefresher, view: dict[str, Any], now: float
+    request: web.Request,
+    kind: str,
+    reps: Representations,
+    refresher: WidgetRefresher,
+    view: dict[str, Any],
+    now: float,
 ) -> web.Response:
     if kind == "json":
         return json_error(
@@ -212,13 +304,18 @@ def _unavailable(
             status="unavailable",
             source=None,
             fetched_at=None,
-            age_seconds=None,
             attribution=None,
             data=None,
         )
     # A polite placeholder, not an error page: server-side includes and iframes show it as is.
     rendered = reps.html(refresher.widget.spec, None, "unavailable", view, now, refresher.widget.options)
-    return web.Response(body=rendered.body, headers={"Content-Type": _HTML, "Cache-Control": NO_STORE})
+    headers = {
+        **reps.fixed_headers,
+        **request.app[EMBED].headers_for(request.headers.get("Origin")),
+        "Content-Type": _HTML,
+        "Cache-Control": NO_STORE,
+    }
+    return web.Response(body=rendered.body, headers=headers)
 
 
 # Registered after the GET routes: the router tries resources in order, and GETs are the hot path.
@@ -226,11 +323,11 @@ def _unavailable(
 @routes.route("OPTIONS", "/widgets/{name}.{format:json|html}")
 @endpoint("/widgets/*")
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight for the widget endpoints (GET only; If-None-Match may be sent)."""
+    """CORS preflight for the widget endpoints (GET only; conditional headers may be sent)."""
     headers = {
         **request.app[EMBED].headers_for(request.headers.get("Origin")),
         "Access-Control-Allow-Methods": "GET, OPTIONS",
-        "Access-Control-Allow-Headers": "If-None-Match",
+        "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since",
         "Access-Control-Max-Age": "86400",
     }
     return web.Response(status=204, headers=headers)

@@ -299,7 +299,7 @@ async def test_failing_providers_clear_on_a_replica_when_another_gets_through(
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     check = (await (await a.get("/health")).json())["checks"]["probe:dataAge"][0]
-    assert check["lastError"] is None
+    assert "lastError" not in check
     assert "failingProviders" not in check and check["status"] == "pass", check
 
 
@@ -394,6 +394,4 @@ async def test_failing_upstream_under_fake_clock_is_backed_off_not_hammered(
     upstream.json("/probe", {"value": 1, "label": "ok"})
     await clock.advance(61)
     check = (await (await client.get("/health")).json())["checks"]["probe:dataAge"][0]
-    assert check["consecutiveFailures"] == 0 and check["lastError"] is None and check["status"] == "pass", (
-        check
-    )
+    assert check["consecutiveFailures"] == 0 and "lastError" not in check and check["status"] == "pass", check

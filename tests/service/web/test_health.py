@@ -56,7 +56,7 @@ async def test_health_fails_when_an_enabled_widget_never_had_data(aiohttp_client
     body = await response.json()
     assert body["status"] == "fail"
     check = body["checks"]["probe:dataAge"][0]
-    assert check["status"] == "fail" and check["observedValue"] is None
+    assert check["status"] == "fail" and "observedValue" not in check
     assert check["consecutiveFailures"] == 1 and "HTTP 500" in check["lastError"]
 
 
@@ -130,3 +130,30 @@ async def test_readyz_is_503_once_shutdown_begins(aiohttp_client, upstream, prob
     await client.close()
 
     assert during_shutdown == [(503, {"status": "fail", "reason": "shutting down", "cache": "reachable"})]
+
+
+def _nulls(value: Any, where: str = "") -> list[str]:
+    if value is None:
+        return [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _nulls(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _nulls(item, f"{where}[{i}]")]
+    return []
+
+
+async def test_health_keeps_to_the_drafts_vocabulary_and_omits_empty_keys(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    """draft-inadarei-api-health-check: componentType is component, datastore, system or a URI."""
+    upstream.fail("/probe", 500)
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url, cold_wait_seconds=0)))
+    await client.app[ENGINE].refreshers["probe"].trigger()
+
+    body = await (await client.get("/health")).json()
+
+    assert _nulls(body) == []
+    types = {check["componentType"] for checks in body["checks"].values() for check in checks}
+    assert types == {"component", "datastore"}
+    probe = body["checks"]["probe:dataAge"][0]
+    assert probe["componentId"] == "probe" and "observedValue" not in probe and "source" not in probe

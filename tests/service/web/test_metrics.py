@@ -34,3 +34,16 @@ async def test_upstream_errors_are_counted_by_provider_and_reason(aiohttp_client
     await client.get("/widgets/probe.json")
     text = await (await client.get("/metrics")).text()
     assert 'sidebar_upstream_errors_total{provider="probe",reason="status"} 1.0' in text
+
+
+async def test_metrics_declare_the_exposition_format_version(aiohttp_client, upstream, probe_settings):
+    client = await aiohttp_client(create_app(probe_settings()))
+
+    plain = await client.get("/metrics")
+    openmetrics = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+
+    assert plain.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert openmetrics.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert (await openmetrics.text()).endswith("# EOF\n")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pydantic import BaseModel
 
 from providers.base import Provider
 from service.registry import default_registry
-from service.settings import Settings
+from service.settings import EmbedSettings, Settings
 from service.web.app import create_app
-from service.web.keys import ENGINE
+from service.web.keys import ENGINE, METRICS
 from service.widgets.base import QueryError, WidgetSpec
 
 
@@ -36,10 +37,9 @@ async def test_json_envelope(aiohttp_client, upstream, probe_settings):
 
     assert response.content_type == "application/json"
     body = await response.json()
-    assert set(body) == {"widget", "status", "source", "fetched_at", "age_seconds", "attribution", "data"}
+    assert set(body) == {"widget", "status", "source", "fetched_at", "attribution", "data"}
     assert body["widget"] == "probe" and body["source"] == "probe" and body["status"] == "fresh"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["fetched_at"])
-    assert body["age_seconds"] == 0
     assert body["attribution"] == "probe upstream"
     assert body["data"] == {"value": 12, "label": "دوازده"}
 
@@ -177,6 +177,48 @@ async def test_wrong_method_is_a_405_json(aiohttp_client, upstream, probe_settin
     assert "error" in await response.json()
 
 
+CORS = ("Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Vary")
+
+
+def _cors(response) -> dict[str, str | None]:
+    return {name: response.headers.get(name) for name in CORS}
+
+
+@pytest.mark.parametrize("origins", [["*"], ["https://blog.example.ir"]])
+async def test_errors_are_utf8_json_with_the_cors_of_a_200(aiohttp_client, upstream, probe_settings, origins):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings().model_copy(update={"embed": EmbedSettings(allowed_origins=origins)})
+    client = await aiohttp_client(create_app(settings))
+    origin = {"Origin": "https://blog.example.ir"}
+    ok = await client.get("/widgets/probe.json", headers=origin)
+    assert ok.status == 200 and ok.headers["Access-Control-Allow-Origin"] in ("*", origin["Origin"])
+    errors = [
+        await client.get("/widgets/nope.json", headers=origin),
+        await client.get("/widgets/probe.json?theme=neon", headers=origin),
+        await client.post("/widgets/probe.json", headers=origin),
+        await client.get("/no/such/route", headers=origin),
+    ]
+
+    assert [e.status for e in errors] == [404, 400, 405, 404]
+    for error in errors:
+        assert error.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert _cors(error) == _cors(ok)
+        assert error.headers["Content-Security-Policy"] == ok.headers["Content-Security-Policy"]
+
+
+async def test_a_widget_without_data_answers_503_readable_across_origins(
+    aiohttp_client, upstream, probe_settings
+):
+    upstream.fail("/probe", 502)
+    client = await aiohttp_client(create_app(probe_settings()))
+    response = await client.get("/widgets/probe.json", headers={"Origin": "https://blog.example.ir"})
+    assert response.status == 503
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    placeholder = await client.get("/widgets/probe.html")
+    assert placeholder.headers["Access-Control-Allow-Origin"] == "*"
+
+
 class Echo(BaseModel):
     words: list[str]
 
@@ -224,3 +266,49 @@ async def test_a_plug_in_widget_with_query_parameters(aiohttp_client):
     assert (await client.get("/widgets/echo.html?only=zzz")).status == 400
     tags = {(await client.get(f"/widgets/echo.json{q}")).headers["ETag"] for q in ("", "?only=a", "?only=b")}
     assert len(tags) == 3
+
+
+def _comparable(response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k not in {"Date", "Content-Length"}}
+
+
+@pytest.mark.parametrize("path", ["/widgets/probe.json", "/widgets/probe.html"])
+@pytest.mark.parametrize(
+    ("origins", "origin", "allowed"),
+    [
+        (["*"], None, "*"),
+        (["https://blog.example.ir"], "https://blog.example.ir", "https://blog.example.ir"),
+        (["https://blog.example.ir"], "https://other.example", None),
+        (["https://blog.example.ir"], None, None),
+    ],
+)
+async def test_a_prepared_answer_is_the_same_whichever_way_it_is_served(
+    aiohttp_client, upstream, probe_settings, clock, path, origins, origin, allowed
+):
+    """Plain requests and If-None-Match take the fast lane, If-Modified-Since the full handler:
+    both must send the same bytes and headers (CORS for the asking origin), 200 or 304, and
+    count them alike."""
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings().model_copy(update={"embed": EmbedSettings(allowed_origins=origins)})
+    client = await aiohttp_client(create_app(settings, clock=clock))  # no second boundary
+    asking = {"Origin": origin} if origin else {}
+    first = await client.get(path, headers=asking)  # prepares the answer
+
+    plain = await client.get(path, headers=asking)
+    guarded = await client.get(path, headers={**asking, "If-Modified-Since": "Thu, 01 Jan 2015 00:00:00 GMT"})
+    fast_304 = await client.get(path, headers={**asking, "If-None-Match": first.headers["ETag"]})
+    guarded_304 = await client.get(
+        path, headers={**asking, "If-Modified-Since": first.headers["Last-Modified"]}
+    )
+
+    assert plain.status == guarded.status == 200 and fast_304.status == guarded_304.status == 304
+    assert await plain.read() == await guarded.read()
+    assert _comparable(plain) == _comparable(guarded)
+    assert _comparable(fast_304) == _comparable(guarded_304)
+    for response in (plain, fast_304):
+        assert response.headers.get("Access-Control-Allow-Origin") == allowed
+        assert response.headers.get("Vary") == (None if origins == ["*"] else "Origin")
+    kind = path.rsplit(".", 1)[1]
+    assert client.app[METRICS].http_requests_for(f"/widgets/{{name}}.{kind}") == 5
+    text = await (await client.get("/metrics")).text()
+    assert f'sidebar_http_requests_total{{route="/widgets/{{name}}.{kind}",status="304"}} 2.0' in text

@@ -1,0 +1,189 @@
+"""Answers stay true through a shared cache: a validator names exactly one body.
+
+A cache in front of the service (nginx ``proxy_cache``, a CDN) keeps a body for as long as its
+validator still matches. So every answer the cache can hand out for a validator must be the answer
+the service would send now: the envelope carries no age counter, a new fetch is a new ETag (same
+data or not), and Last-Modified moves whenever the body does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import pytest
+
+from service.web.app import create_app
+from service.web.http_caching import http_date, unmodified_since
+from service.web.keys import ENGINE
+from service.web.representations import day_began
+from tests.support.shared_cache import SharedCache
+
+PATHS = ("/widgets/probe.json", "/widgets/probe.html", "/embed/probe")
+
+
+async def _service(aiohttp_client, upstream, probe_settings, clock, **settings):
+    upstream.json("/probe", {"value": 1, "label": "یک"})
+    defaults = {"refresh_seconds": 60, "stale_while_revalidate_seconds": 30, "stale_if_error_seconds": 600}
+    return await aiohttp_client(create_app(probe_settings(**{**defaults, **settings}), clock=clock))
+
+
+async def _refresh(client) -> None:
+    await client.app[ENGINE].refreshers["probe"].trigger()
+
+
+async def _fetched_at(client, path: str = "/widgets/probe.json") -> str:
+    return (await (await client.get(path)).json())["fetched_at"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_cache_revalidating_after_a_refresh_of_the_same_data_gets_the_new_fetch(
+    aiohttp_client, upstream, probe_settings, clock, path
+):
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    cache = SharedCache(client, clock)
+    first = await cache.get(path)
+    assert first.how == "MISS"
+
+    await clock.advance(61)
+    await _refresh(client)  # the upstream answers the very same data
+    seen = await cache.get(path)
+
+    assert seen.how == "MISS" and seen.status == 200
+    assert seen.headers["ETag"] != first.headers["ETag"]
+    assert seen.body == await (await client.get(path)).read()
+    new_fetch = await _fetched_at(client)
+    assert seen.headers["Last-Modified"] == http_date(datetime.fromisoformat(new_fetch).timestamp())
+    assert seen.headers["Last-Modified"] != first.headers["Last-Modified"]
+    if path.endswith(".json"):
+        assert json.loads(seen.body)["fetched_at"] == new_fetch != json.loads(first.body)["fetched_at"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_without_a_refresh_the_cached_validator_gets_a_304(
+    aiohttp_client, upstream, probe_settings, clock, path
+):
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    first = await client.get(path)
+    body = await first.read()
+    await clock.advance(20)
+
+    by_tag = await client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    by_date = await client.get(path, headers={"If-Modified-Since": first.headers["Last-Modified"]})
+
+    assert by_tag.status == by_date.status == 304
+    assert by_tag.headers["ETag"] == first.headers["ETag"]
+    assert "stale-if-error=600" in by_tag.headers["Cache-Control"]
+    again = await client.get(path)
+    assert await again.read() == body  # twenty seconds on, the same bytes: nothing in them ages
+
+
+async def test_through_the_cache_a_reader_always_gets_what_the_service_sends_now(
+    aiohttp_client, upstream, probe_settings, clock
+):
+    """Across fresh, stale (refresh held up) and refreshed again, cached bytes are current bytes."""
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    cache = SharedCache(client, clock)
+    path = "/widgets/probe.json"
+    fetches: set[str] = set()
+
+    async def agrees() -> str:
+        seen = await cache.get(path)
+        direct = await client.get(path)
+        assert seen.body == await direct.read(), seen.how
+        assert seen.headers["ETag"] == direct.headers["ETag"]
+        fetches.add((await direct.json())["fetched_at"])
+        return seen.how
+
+    assert await agrees() == "MISS"
+    await clock.advance(30)
+    assert await agrees() == "HIT"
+    upstream.gate.clear()  # the next refresh hangs: the data turns stale
+    await clock.advance(31)
+    assert await agrees() == "MISS"  # status is part of the body: stale is a new answer
+    await clock.advance(10)
+    assert await agrees() == "REVALIDATED"  # still the same stale answer: a 304
+    upstream.gate.set()
+    await _refresh(client)
+    assert await agrees() == "MISS"
+    assert len(fetches) == 2 and cache.not_modified == 1
+
+
+async def test_the_envelope_carries_no_age_counter(aiohttp_client, upstream, probe_settings, clock):
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    body = await (await client.get("/widgets/probe.json")).json()
+    assert "age_seconds" not in body
+    assert set(body) == {"widget", "status", "source", "fetched_at", "attribution", "data"}
+
+
+async def test_last_modified_is_the_fetch_or_the_moment_the_data_turned_stale(
+    aiohttp_client, upstream, probe_settings, clock
+):
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    fresh = await client.get("/widgets/probe.json")
+    fetched = datetime.fromisoformat((await fresh.json())["fetched_at"])
+    assert parsedate_to_datetime(fresh.headers["Last-Modified"]) == fetched
+
+    upstream.gate.clear()
+    await clock.advance(75)
+    stale = await client.get(
+        "/widgets/probe.json", headers={"If-Modified-Since": fresh.headers["Last-Modified"]}
+    )
+
+    assert stale.status == 200 and (await stale.json())["status"] == "stale"
+    assert parsedate_to_datetime(stale.headers["Last-Modified"]) == fetched + timedelta(seconds=60)
+    upstream.gate.set()
+
+
+async def test_if_none_match_outranks_if_modified_since(aiohttp_client, upstream, probe_settings, clock):
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    first = await client.get("/widgets/probe.json")
+    headers = {"If-None-Match": 'W/"another"', "If-Modified-Since": first.headers["Last-Modified"]}
+    assert (await client.get("/widgets/probe.json", headers=headers)).status == 200
+
+
+def test_if_modified_since_in_the_future_or_unparseable_is_ignored():
+    now = 1_795_000_000.0
+    later = datetime.fromtimestamp(now + 3600, UTC)
+    earlier = datetime.fromtimestamp(now - 3600, UTC)
+    assert unmodified_since(earlier, now - 7200, now)
+    assert not unmodified_since(earlier, now - 60, now)
+    assert not unmodified_since(later, now - 60, now)
+    assert not unmodified_since(None, now - 60, now)
+
+
+async def test_embed_pages_are_cached_like_their_fragment(aiohttp_client, upstream, probe_settings, clock):
+    client = await _service(aiohttp_client, upstream, probe_settings, clock)
+    fragment = await client.get("/widgets/probe.html")
+    page = await client.get("/embed/probe")
+
+    assert page.headers["Cache-Control"] == fragment.headers["Cache-Control"]
+    assert "stale-if-error=600" in page.headers["Cache-Control"]
+    assert page.headers["Last-Modified"] == fragment.headers["Last-Modified"]
+    assert page.headers["ETag"].startswith('W/"') and page.headers["ETag"] != fragment.headers["ETag"]
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors *"
+
+
+async def test_an_embed_page_without_data_is_not_kept(aiohttp_client, upstream, probe_settings, clock):
+    upstream.fail("/probe", 500)
+    client = await aiohttp_client(create_app(probe_settings(cold_wait_seconds=0), clock=clock))
+    page = await client.get("/embed/probe")
+    assert page.status == 200 and page.headers["Cache-Control"] == "no-store" and "ETag" not in page.headers
+
+
+def test_a_dated_answer_changed_when_the_readers_day_began():
+    """A view cut at the reader's local day changes at that midnight, not only at the fetch."""
+    tehran = timedelta(hours=3, minutes=30)
+
+    def today(now: float, options: object) -> str:
+        return (datetime.fromtimestamp(now, UTC) + tehran).date().isoformat()
+
+    midnight = datetime(2026, 11, 27, tzinfo=UTC) - tehran
+    fetched = (midnight - timedelta(hours=2)).timestamp()
+    now = (midnight + timedelta(hours=1)).timestamp()
+
+    began = day_began(today, object(), fetched, now)  # type: ignore[arg-type]
+
+    assert midnight.timestamp() <= began <= midnight.timestamp() + 1
+    assert day_began(today, object(), now - 60, now) == now - 60  # type: ignore[arg-type]
