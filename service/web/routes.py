@@ -38,6 +38,8 @@ _HTML = "text/html; charset=utf-8"
 #: Registered by the app ahead of every other route: the router tries a URL's candidates one by
 #: one, and this is the hot path. One resource serves both formats for the same reason.
 WIDGET_PATH = "/widgets/{name}.{format:json|html}"
+#: Prepared answers kept for the current second, plain and per query string.
+MAX_PREPARED_VIEWS = 512
 
 
 def widget_handler(reps: Representations, metrics: Metrics) -> Handler:
@@ -45,16 +47,16 @@ def widget_handler(reps: Representations, metrics: Metrics) -> Handler:
     hot = reps.hot
 
     async def widget(request: web.Request) -> web.StreamResponse:
-        """This second's prepared answer when the request is plain, else the full (guarded) handler.
+        """This second's prepared answer for the path and query as sent, else the full handler.
 
-        The fast lane answers a query-less GET, unconditional or with If-None-Match: the prepared
-        headers (one set per listed origin, when origins are listed) already hold everything
-        ``endpoint`` would add, and the request is counted as it would be. Anything else
-        (If-Modified-Since alone, a query, nothing prepared) takes the full handler, which still
-        serves prepared answers.
+        The fast lane answers such a GET unconditional or with If-None-Match: the prepared headers
+        (one set per listed origin, when origins are listed) already hold everything ``endpoint``
+        would add, and the request is counted as it would be. Anything else (If-Modified-Since
+        alone, nothing prepared) takes the full (guarded) handler, which still serves prepared
+        answers.
         """
         try:
-            # Keyed by the raw path: a plain request for a prepared answer needs no parsing at all.
+            # Keyed by the raw path and query: a prepared answer needs no parsing at all.
             prepared = hot.get(request.raw_path)
             if prepared is not None and reps.clock.time() < prepared.expires_at:
                 headers = request.headers
@@ -231,7 +233,7 @@ def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: flo
 
 
 def _hot(request: web.Request, kind: str) -> web.Response | None:
-    """This second's prepared answer, if there is one (no query, no new snapshot since)."""
+    """This second's prepared answer for this path and query, if there is one (no new snapshot since)."""
     reps = request.app[REPRESENTATIONS]
     # Entries are dropped the moment their widget gets a new snapshot (Representations.forget).
     prepared = reps.hot.get(request.raw_path)
@@ -251,8 +253,16 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
         return _unavailable(request, kind, reps, refresher, view, now)
     extra = await reps.extra(refresher.name, snapshot, view) if kind == "html" else None
     prepared = _prepare(request, kind, reps, refresher, snapshot, view, now, extra)
+    hot, plain = reps.hot, f"/widgets/{refresher.name}.{kind}"
     if not view:
-        reps.hot[f"/widgets/{refresher.name}.{kind}"] = prepared
+        hot[plain] = prepared
+    if request.raw_path != plain and request.raw_path not in hot:
+        # A view is prepared for its query string as sent (the same query is the same answer this
+        # second), so embeds with options take the fast lane too. Bounded: a crawler inventing
+        # queries only pushes out the oldest, which the next second prepares again anyway.
+        if len(hot) >= MAX_PREPARED_VIEWS:
+            del hot[next(iter(hot))]
+        hot[request.raw_path] = prepared
     return _answer(request, prepared, now)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import aiohttp
 import pytest
@@ -100,3 +102,56 @@ async def test_no_request_fails_while_a_replica_is_killed(deployment: Deployment
     assert "Connection refused) while connecting to upstream" in deployment.nginx.error_log()
     survivor_port = deployment.replicas[1][1]
     assert await requests_seen(survivor_port, "/readyz") >= 20
+
+
+REFRESH_SECONDS = 2
+#: What a reader may see beyond the refresh interval: the replica's refresh itself, and nginx
+#: serving its copy while it revalidates in the background (proxy_cache_background_update).
+REVALIDATION_DELAY_SECONDS = 2
+
+
+@pytest.fixture
+async def refreshing(upstream: FakeUpstream, redis_server: RedisServer) -> AsyncIterator[Nginx]:
+    """Two replicas refreshing the probe every 2 s on their own, behind the shipped nginx."""
+    upstream.json("/probe", {"value": 9, "label": "نه"})
+    env = {
+        "SIDEBAR_REDIS_URL": redis_server.url,
+        "SIDEBAR_ENGINE__BACKGROUND": "true",
+        "SIDEBAR_WIDGETS__PROBE__REFRESH_SECONDS": str(REFRESH_SECONDS),
+    }
+    replicas = [await start_serving_probe(upstream, **env) for _ in range(2)]
+    nginx = Nginx([port for _, port in replicas])
+    try:
+        nginx.start()
+        yield nginx
+    finally:
+        nginx.stop()
+        for process, _ in replicas:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.communicate(), 30)
+
+
+async def test_a_reader_through_the_cache_never_sees_data_older_than_the_refresh_allows(
+    refreshing: Nginx, upstream: FakeUpstream
+):
+    # The upstream answers the same data at every refresh: only fetched_at moves on. A validator
+    # that named the data alone would let nginx revalidate to a 304 and keep its first body.
+    seen: list[tuple[float, str]] = []
+    async with aiohttp.ClientSession() as session:
+        deadline = time.time() + 5 * REFRESH_SECONDS
+        while time.time() < deadline:
+            async with session.get(f"{refreshing.url}/widgets/probe.json") as response:
+                assert response.status == 200
+                body = await response.json()
+                fetched_at = datetime.fromisoformat(body["fetched_at"].replace("Z", "+00:00")).timestamp()
+                seen.append((time.time() - fetched_at, response.headers["X-Cache-Status"]))
+            await asyncio.sleep(0.1)
+
+    oldest = max(age for age, _ in seen)
+    # fetched_at is written to the second: up to one more second than it says.
+    assert oldest <= REFRESH_SECONDS + REVALIDATION_DELAY_SECONDS + 1, seen
+    statuses = {status for _, status in seen}
+    assert "HIT" in statuses, statuses  # nginx did keep copies: the bound holds through its cache
+    assert statuses & {"EXPIRED", "REVALIDATED", "UPDATING", "STALE"}, statuses  # and renewed them
+    assert upstream.hits["/probe"] >= 4  # the data really was fetched again meanwhile

@@ -10,8 +10,10 @@ from pydantic import BaseModel
 from providers.base import Provider
 from service.registry import default_registry
 from service.settings import EmbedSettings, Settings
+from service.web import routes as routes_module
 from service.web.app import create_app
-from service.web.keys import ENGINE, METRICS
+from service.web.keys import ENGINE, METRICS, REPRESENTATIONS
+from service.web.routes import THEMES
 from service.widgets.base import QueryError, WidgetSpec
 
 
@@ -272,7 +274,9 @@ def _comparable(response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k not in {"Date", "Content-Length"}}
 
 
-@pytest.mark.parametrize("path", ["/widgets/probe.json", "/widgets/probe.html"])
+@pytest.mark.parametrize(
+    "path", ["/widgets/probe.json", "/widgets/probe.html", "/widgets/probe.html?theme=dark"]
+)
 @pytest.mark.parametrize(
     ("origins", "origin", "allowed"),
     [
@@ -308,7 +312,24 @@ async def test_a_prepared_answer_is_the_same_whichever_way_it_is_served(
     for response in (plain, fast_304):
         assert response.headers.get("Access-Control-Allow-Origin") == allowed
         assert response.headers.get("Vary") == (None if origins == ["*"] else "Origin")
-    kind = path.rsplit(".", 1)[1]
+    kind = path.split("?")[0].rsplit(".", 1)[1]
     assert client.app[METRICS].http_requests_for(f"/widgets/{{name}}.{kind}") == 5
     text = await (await client.get("/metrics")).text()
     assert f'sidebar_http_requests_total{{route="/widgets/{{name}}.{kind}",status="304"}} 2.0' in text
+
+
+async def test_answers_prepared_per_query_string_stay_few_however_many_queries_are_invented(
+    aiohttp_client, upstream, probe_settings, clock, monkeypatch
+):
+    monkeypatch.setattr(routes_module, "MAX_PREPARED_VIEWS", 3)
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(), clock=clock))
+    queries = [f"?theme={theme}&heading={level}" for theme in THEMES for level in (2, 3, 4)]
+    for query in queries:
+        assert (await client.get(f"/widgets/probe.html{query}")).status == 200
+
+    hot = client.app[REPRESENTATIONS].hot
+    assert len(hot) <= 3
+    assert f"/widgets/probe.html{queries[-1]}" in hot  # the newest are the ones kept
+    again = await client.get(f"/widgets/probe.html{queries[0]}")  # pushed out: prepared again
+    assert again.status == 200 and f"/widgets/probe.html{queries[0]}" in hot
