@@ -256,13 +256,14 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     hot, plain = reps.hot, f"/widgets/{refresher.name}.{kind}"
     if not view:
         hot[plain] = prepared
-    if request.raw_path != plain and request.raw_path not in hot:
+    if request.raw_path != plain:
         # A view is prepared for its query string as sent (the same query is the same answer this
         # second), so embeds with options take the fast lane too. Bounded: a crawler inventing
         # queries only pushes out the oldest, which the next second prepares again anyway.
-        if len(hot) >= MAX_PREPARED_VIEWS:
-            del hot[next(iter(hot))]
+        hot.pop(request.raw_path, None)  # re-inserted as the newest
         hot[request.raw_path] = prepared
+        while len(hot) > MAX_PREPARED_VIEWS:
+            del hot[next(iter(hot))]
     return _answer(request, prepared, now)
 
 

@@ -333,3 +333,9 @@ async def test_answers_prepared_per_query_string_stay_few_however_many_queries_a
     assert f"/widgets/probe.html{queries[-1]}" in hot  # the newest are the ones kept
     again = await client.get(f"/widgets/probe.html{queries[0]}")  # pushed out: prepared again
     assert again.status == 200 and f"/widgets/probe.html{queries[0]}" in hot
+
+    await clock.advance(1)  # this second's answers expire; the next request prepares its query again
+    key = f"/widgets/probe.html{queries[0]}"
+    expired = hot[key]
+    assert (await client.get(key)).status == 200
+    assert hot[key] is not expired and hot[key].expires_at > clock.time()
