@@ -253,6 +253,10 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
         return _unavailable(request, kind, reps, refresher, view, now)
     extra = await reps.extra(refresher.name, snapshot, view) if kind == "html" else None
     prepared = _prepare(request, kind, reps, refresher, snapshot, view, now, extra)
+    if refresher.store.local(refresher.name) is not snapshot:
+        # A new snapshot landed while this one was awaited (its extra context, the shared cache):
+        # ``forget`` has already run, so keeping this answer would serve the old data again.
+        return _answer(request, prepared, now)
     hot, plain = reps.hot, f"/widgets/{refresher.name}.{kind}"
     if not view:
         hot[plain] = prepared

@@ -333,3 +333,36 @@ async def test_answers_prepared_per_query_string_stay_few_however_many_queries_a
     assert f"/widgets/probe.html{queries[-1]}" in hot  # the newest are the ones kept
     again = await client.get(f"/widgets/probe.html{queries[0]}")  # pushed out: prepared again
     assert again.status == 200 and f"/widgets/probe.html{queries[0]}" in hot
+
+
+async def test_a_snapshot_landing_while_an_answer_is_prepared_is_the_one_served_next(
+    aiohttp_client, upstream, probe_settings, clock
+):
+    """Preparing a view may wait (a fragment's extra context comes from the shared cache): if a new
+    snapshot lands meanwhile, the answer of the old one goes to its reader but is not kept."""
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(), clock=clock))
+    refresher = client.app[ENGINE].refreshers["probe"]
+    await refresher.current()
+    landed = False
+
+    async def enrich(snapshot, view):
+        nonlocal landed
+        if not landed:
+            landed = True
+            upstream.json("/probe", {"value": 2, "label": "x"})
+            await clock.advance(0.25)  # the same second: a prepared answer would still be current
+            await refresher.trigger(force=True)
+        return None
+
+    client.app[REPRESENTATIONS].enrichers["probe"] = enrich
+    first = await client.get("/widgets/probe.html?theme=dark")
+    assert first.status == 200
+
+    again = await client.get("/widgets/probe.html?theme=dark")
+    fresh = await client.get("/widgets/probe.html?theme=dark&heading=2")
+
+    def version(response) -> str:  # the snapshot an ETag names
+        return response.headers["ETag"].split("-")[0]
+
+    assert version(again) == version(fresh) != version(first)
