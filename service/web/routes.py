@@ -229,6 +229,10 @@ def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: flo
     if kind == "html" and refresher.widget.spec.clock_dependent:
         # The fragment changes with the time of day: no client keeps it past this minute.
         max_age = min(max_age, 60 - now % 60)
+    if kind == "html" and not refresher.is_fresh(snapshot, now):
+        # A stale fragment prints its age in minutes ("۵ دقیقه پیش"), a new text each minute of age,
+        # however long the provider backs off: no client keeps it past this minute of age.
+        max_age = min(max_age, 60 - snapshot.age(now) % 60)
     return max_age
 
 

@@ -187,3 +187,25 @@ def test_a_dated_answer_changed_when_the_readers_day_began():
 
     assert midnight.timestamp() <= began <= midnight.timestamp() + 1
     assert day_began(today, object(), now - 60, now) == now - 60  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ("/widgets/probe.html", "/embed/probe"))
+async def test_a_stale_fragment_printing_its_age_is_kept_no_longer_than_that_age_holds(
+    aiohttp_client, upstream, probe_settings, clock, path
+):
+    """While the provider backs off, the data may not change for minutes, but the fragment's
+    "N minutes ago" does each minute: a cache keeping it longer would print an age that is wrong."""
+    client = await _service(
+        aiohttp_client, upstream, probe_settings, clock, refresh_seconds=300, retry_base_seconds=200
+    )
+    cache = SharedCache(client, clock)
+    await cache.get(path)
+    upstream.fail("/probe", 502)
+    await clock.advance(301)
+    await _refresh(client)  # fails: nothing new before the retry, 200 seconds on
+
+    for _ in range(4):
+        seen = await cache.get(path)
+        now = await (await client.get(path)).read()
+        assert seen.body == now
+        await clock.advance(50)
