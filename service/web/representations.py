@@ -92,6 +92,14 @@ class Extra:
 Enricher = Callable[[Snapshot, dict[str, Any]], Awaitable[Extra | None]]
 
 
+def settings_tag(options: BaseModel, base_url: str) -> str:
+    """A digest of the settings an answer is shaped by beyond its snapshot and view: a widget's
+    options (prices' ``display_unit``, prayer's ``days``) and the public URL pictures link to.
+    After a release that changes them, the same snapshot is another answer: another validator."""
+    shaped = options.model_dump_json() + "\0" + base_url
+    return hashlib.sha256(shaped.encode()).hexdigest()[:6]
+
+
 def view_key(view: dict[str, Any]) -> str:
     if not view:
         return "-"
@@ -130,6 +138,7 @@ class Representations:
         self.hot: dict[str, Any] = {}
         #: Per widget: what some views of its fragment add from outside the snapshot.
         self.enrichers: dict[str, Enricher] = {}
+        self._settings: dict[str, str] = {}
 
     async def extra(self, widget: str, snapshot: Snapshot | None, view: dict[str, Any]) -> Extra | None:
         """The extra context a fragment view needs (never for the plain view: the hot path)."""
@@ -142,6 +151,16 @@ class Representations:
         """A new snapshot landed: no prepared answer of the old one may be served again."""
         for key in [k for k, prepared in self.hot.items() if prepared.snapshot.widget == widget]:
             del self.hot[key]
+
+    def _settings_tag(self, spec: WidgetSpec, options: BaseModel | None) -> str:
+        """The widget's settings digest, computed once: settings do not change while running."""
+        if options is None:  # only the placeholder of a widget without data, never cached
+            return ""
+        found = self._settings.get(spec.name)
+        if found is None:
+            base_url = str(self.renderer.env.globals.get("base_url", ""))
+            found = self._settings[spec.name] = settings_tag(options, base_url)
+        return found
 
     def _remember(self, key: tuple[Any, ...], value: Representation) -> Representation:
         self._cache[key] = value
@@ -184,7 +203,7 @@ class Representations:
             + b"}"
         )
         modified = _modified(spec, snapshot, status, options, now, stale_since)
-        etag = f'W/"{snapshot_version(snapshot)}-{status}-{vkey}"'
+        etag = f'W/"{snapshot_version(snapshot)}-{status}-{vkey}-s{self._settings_tag(spec, options)}"'
         return self._remember(key, Representation(body, etag, modified))
 
     def html(
@@ -229,7 +248,8 @@ class Representations:
                 modified = max(modified, snapshot.fetched_at + age_bucket * 60)
             if spec.clock_dependent:
                 modified = max(modified, minute * 60.0)
-        etag = f'W/"{version}-{status}-{vkey}{suffix}-h{TEMPLATES_VERSION}"'
+        settings = self._settings_tag(spec, options)
+        etag = f'W/"{version}-{status}-{vkey}{suffix}-h{TEMPLATES_VERSION}{settings}"'
         return self._remember(key, Representation(text.encode(), etag, modified))
 
 

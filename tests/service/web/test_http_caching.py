@@ -14,10 +14,13 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from cache.memory import MemoryCache
+from service.settings import Settings
 from service.web.app import create_app
 from service.web.http_caching import http_date, unmodified_since
 from service.web.keys import ENGINE
 from service.web.representations import day_began
+from service.widgets import BUILTIN_WIDGETS
 from tests.support.shared_cache import SharedCache
 
 PATHS = ("/widgets/probe.json", "/widgets/probe.html", "/embed/probe")
@@ -209,3 +212,34 @@ async def test_a_stale_fragment_printing_its_age_is_kept_no_longer_than_that_age
         now = await (await client.get(path)).read()
         assert seen.body == now
         await clock.advance(50)
+
+
+#: Settings of a later release, each changing what the kept answer would be: the fragment shows
+#: more times, or every answer more days.
+CHANGED_PRAYER_SETTINGS = [
+    ("/widgets/prayer.html", {"show_asr_isha": True}),
+    ("/embed/prayer", {"show_asr_isha": True}),
+    ("/widgets/prayer.html", {"days": 3}),
+    ("/widgets/prayer.json", {"days": 3}),
+]
+
+
+@pytest.mark.parametrize(("path", "changed"), CHANGED_PRAYER_SETTINGS)
+async def test_a_setting_that_changes_an_answer_changes_its_validator(aiohttp_client, clock, path, changed):
+    """A release with other settings may serve the very snapshot the shared cache holds (same data,
+    same ``fetched_at``): a cache revalidating its copy must not be told it is still current."""
+    shared = MemoryCache()
+
+    def settings(**prayer: object) -> Settings:
+        others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prayer"}
+        return Settings(engine={"background": False}, widgets={"prayer": prayer, **others})
+
+    before = await aiohttp_client(create_app(settings(), cache=shared, clock=clock))
+    kept = await before.get(path)
+    after = await aiohttp_client(create_app(settings(**changed), cache=shared, clock=clock))
+    same_snapshot = await _fetched_at(after, "/widgets/prayer.json")
+    assert same_snapshot == await _fetched_at(before, "/widgets/prayer.json")
+
+    answer = await after.get(path, headers={"If-None-Match": kept.headers["ETag"]})
+
+    assert answer.status == 200 and await answer.read() != await kept.read()
