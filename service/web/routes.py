@@ -264,13 +264,14 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     hot, plain = reps.hot, f"/widgets/{refresher.name}.{kind}"
     if not view:
         hot[plain] = prepared
-    if request.raw_path != plain and request.raw_path not in hot:
+    if request.raw_path != plain:
         # A view is prepared for its query string as sent (the same query is the same answer this
-        # second), so embeds with options take the fast lane too. Bounded: a crawler inventing
-        # queries only pushes out the oldest, which the next second prepares again anyway.
-        if len(hot) >= MAX_PREPARED_VIEWS:
+        # second), so embeds with options take the fast lane too; last second's answer for it is
+        # replaced. Bounded: a crawler inventing queries only pushes out the oldest, which the
+        # next second prepares again anyway.
+        if hot.pop(request.raw_path, None) is None and len(hot) >= MAX_PREPARED_VIEWS:
             del hot[next(iter(hot))]
-        hot[request.raw_path] = prepared
+        hot[request.raw_path] = prepared  # last: the newest, pushed out last
     return _answer(request, prepared, now)
 
 

@@ -366,3 +366,16 @@ async def test_a_snapshot_landing_while_an_answer_is_prepared_is_the_one_served_
         return response.headers["ETag"].split("-")[0]
 
     assert version(again) == version(fresh) != version(first)
+
+
+async def test_an_answer_with_a_query_is_prepared_again_each_second(
+    aiohttp_client, upstream, probe_settings, clock
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(), clock=clock))
+    hot = client.app[REPRESENTATIONS].hot
+    path = "/widgets/probe.html?theme=dark"
+    for _ in range(3):
+        assert (await client.get(path)).status == 200
+        assert hot[path].expires_at > clock.time()  # the next request this second takes the fast lane
+        await clock.advance(1.5)
