@@ -98,7 +98,11 @@ async def list_widgets(request: web.Request) -> web.Response:
         for w in request.app[WIDGETS].values()
         if w.enabled
     ]
-    return web.json_response({"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    # Readable from the same origins as the widgets it lists (a page choosing what to embed).
+    cors = request.app[EMBED].headers_for(request.headers.get(ORIGIN))
+    return web.json_response(
+        {"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False), headers=cors
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,20 @@ async def test_widget_list_names_enabled_widgets_and_their_urls(aiohttp_client, 
     ]
 
 
+@pytest.mark.parametrize("origins", [["*"], ["https://blog.example.ir"]])
+async def test_the_widget_list_is_readable_across_origins_like_the_widgets(
+    aiohttp_client, upstream, probe_settings, origins
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    settings = probe_settings().model_copy(update={"embed": EmbedSettings(allowed_origins=origins)})
+    client = await aiohttp_client(create_app(settings))
+    for origin in ("https://blog.example.ir", "https://other.example"):
+        widget = await client.get("/widgets/probe.json", headers={"Origin": origin})
+        listing = await client.get("/widgets", headers={"Origin": origin})
+        assert listing.status == 200
+        assert _cors(listing) == _cors(widget)
+
+
 async def test_json_envelope(aiohttp_client, upstream, probe_settings):
     upstream.json("/probe", {"value": 12, "label": "دوازده"})
     client = await aiohttp_client(create_app(probe_settings()))
