@@ -79,6 +79,25 @@ def day_began(
     return high
 
 
+def day_ends(today: Callable[[float, BaseModel], str], options: BaseModel, now: float, until: float) -> float:
+    """The last second of the reader's current day, if it ends before ``until`` (else ``until``).
+
+    The counterpart of ``day_began`` for ``max-age``: an answer cut at the reader's day must not be
+    kept past its midnight, however long its data stays fresh.
+    """
+    current = today(now, options)
+    if until <= now or today(until, options) == current:
+        return until
+    low, high = now, until  # today(low) is current, today(high) is not
+    while high - low > 1:
+        middle = (low + high) / 2
+        if today(middle, options) == current:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 @dataclass(frozen=True)
 class Extra:
     """What a fragment's template gets beyond the snapshot (e.g. price history for sparklines),

@@ -22,7 +22,7 @@ from service.metrics import Metrics
 from service.web.errors import JSON_UTF8, Handler, RequestError, endpoint, json_error
 from service.web.http_caching import NO_STORE, cache_control, etag_matches, http_date, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
-from service.web.representations import Extra, Representation, Representations
+from service.web.representations import Extra, Representation, Representations, day_ends
 from service.widgets.base import QueryError
 
 routes = web.RouteTableDef()
@@ -230,7 +230,11 @@ def _prepare(
 
 def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: float) -> float:
     max_age = refresher.max_age(snapshot, now)
-    if kind == "html" and refresher.widget.spec.clock_dependent:
+    spec = refresher.widget.spec
+    if spec.today is not None:
+        # Cut at the reader's day (weather's rows from today on): no client keeps it past midnight.
+        max_age = day_ends(spec.today, refresher.widget.options, now, now + max_age) - now
+    if kind == "html" and spec.clock_dependent:
         # The fragment changes with the time of day: no client keeps it past this minute.
         max_age = min(max_age, 60 - now % 60)
     if kind == "html" and not refresher.is_fresh(snapshot, now):

@@ -13,14 +13,19 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import pytest
+from pydantic import BaseModel
 
 from cache.memory import MemoryCache
+from providers.base import Provider
+from service.registry import default_registry
 from service.settings import Settings
 from service.web.app import create_app
 from service.web.http_caching import http_date, unmodified_since
 from service.web.keys import ENGINE
 from service.web.representations import day_began
 from service.widgets import BUILTIN_WIDGETS
+from service.widgets.base import WidgetSpec
+from tests.support.clock import FakeClock
 from tests.support.shared_cache import SharedCache
 
 PATHS = ("/widgets/probe.json", "/widgets/probe.html", "/embed/probe")
@@ -243,3 +248,45 @@ async def test_a_setting_that_changes_an_answer_changes_its_validator(aiohttp_cl
     answer = await after.get(path, headers={"If-None-Match": kept.headers["ETag"]})
 
     assert answer.status == 200 and await answer.read() != await kept.read()
+
+
+class Days(BaseModel):
+    days: list[str]
+
+
+class DaysProvider(Provider):
+    id = "days"
+    widget = "days"
+
+    async def fetch(self, http):
+        return Days(days=["2026-11-18", "2026-11-19", "2026-11-20"])
+
+
+#: A widget whose answer is cut at the reader's day (UTC here), like weather's forecast rows.
+DAYS = WidgetSpec(
+    name="days",
+    title="روزها",
+    data_model=Days,
+    default_providers=("days",),
+    default_refresh_seconds=900,
+    today=lambda now, options: datetime.fromtimestamp(now, UTC).date().isoformat(),
+    select=lambda data, view, options: {"days": [day for day in data["days"] if day >= view["today"]]},
+)
+
+
+@pytest.mark.parametrize("path", ("/widgets/days.json", "/widgets/days.html", "/embed/days"))
+async def test_an_answer_cut_at_the_readers_day_is_not_kept_past_midnight(aiohttp_client, path):
+    registry = default_registry()
+    registry.add_widget(DAYS)
+    registry.add_provider(DaysProvider)
+    others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS}
+    settings = Settings(engine={"background": False}, widgets=others)
+    clock = FakeClock(datetime(2026, 11, 18, 23, 55, tzinfo=UTC).timestamp())
+    client = await aiohttp_client(create_app(settings, registry=registry, clock=clock))
+    cache = SharedCache(client, clock)
+    await cache.get(path)
+
+    await clock.advance(6 * 60)  # a new day, the data still fresh for nine minutes
+    seen = await cache.get(path)
+
+    assert seen.body == await (await client.get(path)).read()  # yesterday's row is gone from both
