@@ -119,10 +119,16 @@ def settings_tag(options: BaseModel, base_url: str) -> str:
     return hashlib.sha256(shaped.encode()).hexdigest()[:6]
 
 
+def canonical_view(view: dict[str, Any]) -> str:
+    """The view exactly, as the key of its rendering: a short digest could be made to collide."""
+    return json.dumps(view, sort_keys=True) if view else ""
+
+
 def view_key(view: dict[str, Any]) -> str:
+    """The view's short digest, for ETags (a client only revalidates a URL with that URL's tag)."""
     if not view:
         return "-"
-    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:10]
+    return hashlib.sha256(canonical_view(view).encode()).hexdigest()[:10]
 
 
 def _dated(spec: WidgetSpec, view: dict[str, Any], now: float, options: BaseModel | None) -> dict[str, Any]:
@@ -199,8 +205,7 @@ class Representations:
     ) -> Representation:
         """The JSON envelope; ``stale_since`` is when this snapshot turns (or turned) stale."""
         view = _dated(spec, view, now, options)
-        vkey = view_key(view)
-        key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
+        key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, canonical_view(view))
         found = self._cache.get(key)
         if found is not None:
             return found
@@ -222,6 +227,7 @@ class Representations:
             + b"}"
         )
         modified = _modified(spec, snapshot, status, options, now, stale_since)
+        vkey = view_key(view)
         etag = f'W/"{snapshot_version(snapshot)}-{status}-{vkey}-s{self._settings_tag(spec, options)}"'
         return self._remember(key, Representation(body, etag, modified))
 
@@ -237,17 +243,17 @@ class Representations:
         stale_since: float | None = None,
     ) -> Representation:
         view = _dated(spec, view, now, options)
-        vkey = view_key(view)
         # Stale fragments print their age; one rendering per minute of age is plenty.
         age_bucket = int(snapshot.age(now) // 60) if snapshot is not None and status == "stale" else 0
         version = snapshot_version(snapshot) if snapshot is not None else "none"
         # A fragment that depends on the time of day is rendered again each minute.
         minute = int(now // 60) if spec.clock_dependent else 0
         tag = "" if extra is None else extra.tag
-        key = ("html", spec.name, version, status, vkey, age_bucket, minute, tag)
+        key = ("html", spec.name, version, status, canonical_view(view), age_bucket, minute, tag)
         found = self._cache.get(key)
         if found is not None:
             return found
+        vkey = view_key(view)
         text = self.renderer.fragment(
             spec,
             snapshot,

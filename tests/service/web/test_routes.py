@@ -13,6 +13,7 @@ from service.settings import EmbedSettings, Settings
 from service.web import routes as routes_module
 from service.web.app import create_app
 from service.web.keys import ENGINE, METRICS, REPRESENTATIONS
+from service.web.representations import view_key
 from service.web.routes import THEMES
 from service.widgets.base import QueryError, WidgetSpec
 
@@ -393,3 +394,41 @@ async def test_an_answer_with_a_query_is_prepared_again_each_second(
         assert (await client.get(path)).status == 200
         assert hot[path].expires_at > clock.time()  # the next request this second takes the fast lane
         await clock.advance(1.5)
+
+
+class WordProvider(Provider):
+    id = "word"
+    widget = "word"
+
+    async def fetch(self, http):
+        return Echo(words=["a"])
+
+
+#: A widget whose view is free text; built-in views are as many (prices' ordered items, columns,
+#: unit, chart and layout; prayer's dates), just longer to write down.
+WORD = WidgetSpec(
+    name="word",
+    title="واژه",
+    data_model=Echo,
+    default_providers=("word",),
+    default_refresh_seconds=60,
+    parse_query=lambda query, options: {"word": query["word"]} if "word" in query else {},
+    select=lambda data, view, options: {"words": [view.get("word", "")]},
+)
+
+
+@pytest.mark.parametrize("kind", ["json", "html"])
+async def test_views_whose_digests_collide_still_get_their_own_answers(aiohttp_client, kind):
+    # Found by a birthday search over a million views, seconds of work for anyone.
+    first, second = "w598824", "w952912"
+    assert view_key({"word": first}) == view_key({"word": second})
+    registry = default_registry()
+    registry.add_widget(WORD)
+    registry.add_provider(WordProvider)
+    client = await aiohttp_client(create_app(Settings(engine={"background": False}), registry=registry))
+
+    answers = [
+        await (await client.get(f"/widgets/word.{kind}?word={word}")).read() for word in (first, second)
+    ]
+
+    assert answers[0] != answers[1]  # each shows its own word
