@@ -269,18 +269,22 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
         # A new snapshot landed while this one was awaited (its extra context, the shared cache):
         # ``forget`` has already run, so keeping this answer would serve the old data again.
         return _answer(request, prepared, now)
-    hot, plain = reps.hot, f"/widgets/{refresher.name}.{kind}"
+    plain = f"/widgets/{refresher.name}.{kind}"
     if not view:
-        hot[plain] = prepared
+        _keep(reps.hot, plain, prepared)
     if request.raw_path != plain:
         # A view is prepared for its query string as sent (the same query is the same answer this
-        # second), so embeds with options take the fast lane too; last second's answer for it is
-        # replaced. Bounded: a crawler inventing queries only pushes out the oldest, which the
-        # next second prepares again anyway.
-        if hot.pop(request.raw_path, None) is None and len(hot) >= MAX_PREPARED_VIEWS:
-            del hot[next(iter(hot))]
-        hot[request.raw_path] = prepared  # last: the newest, pushed out last
+        # second), so embeds with options take the fast lane too.
+        _keep(reps.hot, request.raw_path, prepared)
     return _answer(request, prepared, now)
+
+
+def _keep(hot: dict[str, Prepared], key: str, prepared: Prepared) -> None:
+    """Keep ``prepared`` for ``key``, replacing last second's. Bounded, the plain paths included: a
+    crawler inventing queries only pushes out the oldest, which the next second prepares again."""
+    if hot.pop(key, None) is None and len(hot) >= MAX_PREPARED_VIEWS:
+        del hot[next(iter(hot))]
+    hot[key] = prepared  # last: the newest, pushed out last
 
 
 async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]) -> str:

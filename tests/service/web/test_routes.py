@@ -383,6 +383,20 @@ async def test_a_snapshot_landing_while_an_answer_is_prepared_is_the_one_served_
     assert version(again) == version(fresh) != version(first)
 
 
+async def test_queries_that_ask_for_the_plain_view_keep_prepared_answers_within_the_bound(
+    aiohttp_client, upstream, probe_settings, clock, monkeypatch
+):
+    """Unknown parameters ask for the plain view: its answer is kept under the plain path too,
+    which the oldest-first eviction pushes out now and then, and must not come back beyond it."""
+    monkeypatch.setattr(routes_module, "MAX_PREPARED_VIEWS", 3)
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(), clock=clock))
+    for i in range(30):
+        assert (await client.get(f"/widgets/probe.html?utm_source=feed{i}")).status == 200
+
+    assert len(client.app[REPRESENTATIONS].hot) <= 3
+
+
 async def test_an_answer_with_a_query_is_prepared_again_each_second(
     aiohttp_client, upstream, probe_settings, clock
 ):
