@@ -205,6 +205,9 @@ def _prepare(
     expires_at = float(int(now) + 1)
     if status == "fresh":
         expires_at = min(expires_at, stale_since)
+    elif kind == "html":
+        # A stale fragment prints its minutes of age, which turn when fetched_at's fraction does.
+        expires_at = min(expires_at, snapshot.fetched_at + (snapshot.age(now) // 60 + 1) * 60)
     policy = request.app[EMBED]
 
     def maps(cors: dict[str, str]) -> tuple[CIMultiDict[str], CIMultiDict[str]]:

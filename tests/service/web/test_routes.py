@@ -446,3 +446,20 @@ async def test_views_whose_digests_collide_still_get_their_own_answers(aiohttp_c
     ]
 
     assert answers[0] != answers[1]  # each shows its own word
+
+
+async def test_a_prepared_stale_fragment_is_not_served_past_the_minute_of_age_it_prints(
+    aiohttp_client, upstream, probe_settings, clock
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    await clock.advance(0.5)  # fetched mid-second: its minutes of age turn mid-second too
+    client = await aiohttp_client(create_app(probe_settings(), clock=clock))
+    assert (await client.get("/widgets/probe.json")).status == 200
+    upstream.gate.clear()
+    await clock.advance(119.7)  # 119.7 s old: "1 minute ago"
+    assert "۱ دقیقه پیش" in await (await client.get("/widgets/probe.html")).text()
+
+    await clock.advance(0.5)  # 120.2 s old, the same second
+
+    assert "۲ دقیقه پیش" in await (await client.get("/widgets/probe.html")).text()
+    upstream.gate.set()
