@@ -162,8 +162,12 @@ def _provider_check(provider: ProviderState) -> dict[str, Any]:
 
 
 def _present(check: dict[str, Any]) -> dict[str, Any]:
-    """The draft's keys are optional: one with nothing to say is left out, never sent as null."""
-    return {key: value for key, value in check.items() if value is not None}
+    """The draft's keys are optional: one with nothing to say is left out, never sent as null,
+    and a unit without the value it is the unit of goes with it."""
+    present = {key: value for key, value in check.items() if value is not None}
+    if "observedValue" not in present:
+        present.pop("observedUnit", None)
+    return present
 
 
 def _worse(a: str, b: str) -> str:

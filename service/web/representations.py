@@ -79,6 +79,25 @@ def day_began(
     return high
 
 
+def day_ends(today: Callable[[float, BaseModel], str], options: BaseModel, now: float, until: float) -> float:
+    """The last second of the reader's current day, if it ends before ``until`` (else ``until``).
+
+    The counterpart of ``day_began`` for ``max-age``: an answer cut at the reader's day must not be
+    kept past its midnight, however long its data stays fresh.
+    """
+    current = today(now, options)
+    if until <= now or today(until, options) == current:
+        return until
+    low, high = now, until  # today(low) is current, today(high) is not
+    while high - low > 1:
+        middle = (low + high) / 2
+        if today(middle, options) == current:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 @dataclass(frozen=True)
 class Extra:
     """What a fragment's template gets beyond the snapshot (e.g. price history for sparklines),
@@ -92,10 +111,24 @@ class Extra:
 Enricher = Callable[[Snapshot, dict[str, Any]], Awaitable[Extra | None]]
 
 
+def settings_tag(options: BaseModel, base_url: str) -> str:
+    """A digest of the settings an answer is shaped by beyond its snapshot and view: a widget's
+    options (prices' ``display_unit``, prayer's ``days``) and the public URL pictures link to.
+    After a release that changes them, the same snapshot is another answer: another validator."""
+    shaped = options.model_dump_json() + "\0" + base_url
+    return hashlib.sha256(shaped.encode()).hexdigest()[:6]
+
+
+def canonical_view(view: dict[str, Any]) -> str:
+    """The view exactly, as the key of its rendering: a short digest could be made to collide."""
+    return json.dumps(view, sort_keys=True) if view else ""
+
+
 def view_key(view: dict[str, Any]) -> str:
+    """The view's short digest, for ETags (a client only revalidates a URL with that URL's tag)."""
     if not view:
         return "-"
-    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:10]
+    return hashlib.sha256(canonical_view(view).encode()).hexdigest()[:10]
 
 
 def _dated(spec: WidgetSpec, view: dict[str, Any], now: float, options: BaseModel | None) -> dict[str, Any]:
@@ -130,6 +163,7 @@ class Representations:
         self.hot: dict[str, Any] = {}
         #: Per widget: what some views of its fragment add from outside the snapshot.
         self.enrichers: dict[str, Enricher] = {}
+        self._settings: dict[str, str] = {}
 
     async def extra(self, widget: str, snapshot: Snapshot | None, view: dict[str, Any]) -> Extra | None:
         """The extra context a fragment view needs (never for the plain view: the hot path)."""
@@ -142,6 +176,16 @@ class Representations:
         """A new snapshot landed: no prepared answer of the old one may be served again."""
         for key in [k for k, prepared in self.hot.items() if prepared.snapshot.widget == widget]:
             del self.hot[key]
+
+    def _settings_tag(self, spec: WidgetSpec, options: BaseModel | None) -> str:
+        """The widget's settings digest, computed once: settings do not change while running."""
+        if options is None:  # only the placeholder of a widget without data, never cached
+            return ""
+        found = self._settings.get(spec.name)
+        if found is None:
+            base_url = str(self.renderer.env.globals.get("base_url", ""))
+            found = self._settings[spec.name] = settings_tag(options, base_url)
+        return found
 
     def _remember(self, key: tuple[Any, ...], value: Representation) -> Representation:
         self._cache[key] = value
@@ -161,8 +205,7 @@ class Representations:
     ) -> Representation:
         """The JSON envelope; ``stale_since`` is when this snapshot turns (or turned) stale."""
         view = _dated(spec, view, now, options)
-        vkey = view_key(view)
-        key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, vkey)
+        key = ("json", spec.name, snapshot.digest, snapshot.fetched_at, status, canonical_view(view))
         found = self._cache.get(key)
         if found is not None:
             return found
@@ -184,7 +227,8 @@ class Representations:
             + b"}"
         )
         modified = _modified(spec, snapshot, status, options, now, stale_since)
-        etag = f'W/"{snapshot_version(snapshot)}-{status}-{vkey}"'
+        vkey = view_key(view)
+        etag = f'W/"{snapshot_version(snapshot)}-{status}-{vkey}-s{self._settings_tag(spec, options)}"'
         return self._remember(key, Representation(body, etag, modified))
 
     def html(
@@ -199,17 +243,17 @@ class Representations:
         stale_since: float | None = None,
     ) -> Representation:
         view = _dated(spec, view, now, options)
-        vkey = view_key(view)
         # Stale fragments print their age; one rendering per minute of age is plenty.
         age_bucket = int(snapshot.age(now) // 60) if snapshot is not None and status == "stale" else 0
         version = snapshot_version(snapshot) if snapshot is not None else "none"
         # A fragment that depends on the time of day is rendered again each minute.
         minute = int(now // 60) if spec.clock_dependent else 0
         tag = "" if extra is None else extra.tag
-        key = ("html", spec.name, version, status, vkey, age_bucket, minute, tag)
+        key = ("html", spec.name, version, status, canonical_view(view), age_bucket, minute, tag)
         found = self._cache.get(key)
         if found is not None:
             return found
+        vkey = view_key(view)
         text = self.renderer.fragment(
             spec,
             snapshot,
@@ -229,7 +273,8 @@ class Representations:
                 modified = max(modified, snapshot.fetched_at + age_bucket * 60)
             if spec.clock_dependent:
                 modified = max(modified, minute * 60.0)
-        etag = f'W/"{version}-{status}-{vkey}{suffix}-h{TEMPLATES_VERSION}"'
+        settings = self._settings_tag(spec, options)
+        etag = f'W/"{version}-{status}-{vkey}{suffix}-h{TEMPLATES_VERSION}{settings}"'
         return self._remember(key, Representation(text.encode(), etag, modified))
 
 

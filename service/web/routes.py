@@ -22,7 +22,7 @@ from service.metrics import Metrics
 from service.web.errors import JSON_UTF8, Handler, RequestError, endpoint, json_error
 from service.web.http_caching import NO_STORE, cache_control, etag_matches, http_date, not_modified
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
-from service.web.representations import Extra, Representation, Representations
+from service.web.representations import Extra, Representation, Representations, day_ends
 from service.widgets.base import QueryError
 
 routes = web.RouteTableDef()
@@ -98,7 +98,11 @@ async def list_widgets(request: web.Request) -> web.Response:
         for w in request.app[WIDGETS].values()
         if w.enabled
     ]
-    return web.json_response({"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    # Readable from the same origins as the widgets it lists (a page choosing what to embed).
+    cors = request.app[EMBED].headers_for(request.headers.get(ORIGIN))
+    return web.json_response(
+        {"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False), headers=cors
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,9 @@ def _prepare(
     expires_at = float(int(now) + 1)
     if status == "fresh":
         expires_at = min(expires_at, stale_since)
+    elif kind == "html":
+        # A stale fragment prints its minutes of age, which turn when fetched_at's fraction does.
+        expires_at = min(expires_at, snapshot.fetched_at + (snapshot.age(now) // 60 + 1) * 60)
     policy = request.app[EMBED]
 
     def maps(cors: dict[str, str]) -> tuple[CIMultiDict[str], CIMultiDict[str]]:
@@ -226,9 +233,17 @@ def _prepare(
 
 def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: float) -> float:
     max_age = refresher.max_age(snapshot, now)
-    if kind == "html" and refresher.widget.spec.clock_dependent:
+    spec = refresher.widget.spec
+    if spec.today is not None:
+        # Cut at the reader's day (weather's rows from today on): no client keeps it past midnight.
+        max_age = day_ends(spec.today, refresher.widget.options, now, now + max_age) - now
+    if kind == "html" and spec.clock_dependent:
         # The fragment changes with the time of day: no client keeps it past this minute.
         max_age = min(max_age, 60 - now % 60)
+    if kind == "html" and not refresher.is_fresh(snapshot, now):
+        # A stale fragment prints its age in minutes ("۵ دقیقه پیش"), a new text each minute of age,
+        # however long the provider backs off: no client keeps it past this minute of age.
+        max_age = min(max_age, 60 - snapshot.age(now) % 60)
     return max_age
 
 
@@ -253,18 +268,26 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
         return _unavailable(request, kind, reps, refresher, view, now)
     extra = await reps.extra(refresher.name, snapshot, view) if kind == "html" else None
     prepared = _prepare(request, kind, reps, refresher, snapshot, view, now, extra)
-    hot, plain = reps.hot, f"/widgets/{refresher.name}.{kind}"
+    if refresher.store.local(refresher.name) is not snapshot:
+        # A new snapshot landed while this one was awaited (its extra context, the shared cache):
+        # ``forget`` has already run, so keeping this answer would serve the old data again.
+        return _answer(request, prepared, now)
+    plain = f"/widgets/{refresher.name}.{kind}"
     if not view:
-        hot[plain] = prepared
+        _keep(reps.hot, plain, prepared)
     if request.raw_path != plain:
         # A view is prepared for its query string as sent (the same query is the same answer this
-        # second), so embeds with options take the fast lane too. Bounded: a crawler inventing
-        # queries only pushes out the oldest, which the next second prepares again anyway.
-        hot.pop(request.raw_path, None)  # re-inserted as the newest
-        hot[request.raw_path] = prepared
-        while len(hot) > MAX_PREPARED_VIEWS:
-            del hot[next(iter(hot))]
+        # second), so embeds with options take the fast lane too.
+        _keep(reps.hot, request.raw_path, prepared)
     return _answer(request, prepared, now)
+
+
+def _keep(hot: dict[str, Prepared], key: str, prepared: Prepared) -> None:
+    """Keep ``prepared`` for ``key``, replacing last second's. Bounded, the plain paths included: a
+    crawler inventing queries only pushes out the oldest, which the next second prepares again."""
+    if hot.pop(key, None) is None and len(hot) >= MAX_PREPARED_VIEWS:
+        del hot[next(iter(hot))]
+    hot[key] = prepared  # last: the newest, pushed out last
 
 
 async def fragment(request: web.Request, refresher: WidgetRefresher, view: dict[str, Any]) -> str:

@@ -49,6 +49,16 @@ async def test_any_origin_by_default(aiohttp_client):
         assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+@pytest.mark.parametrize("origins", [["*"], ["https://avayefamenin.ir"]])
+async def test_a_page_on_another_origin_can_read_what_it_needs_to_date_the_data(aiohttp_client, origins):
+    """The envelope has no age counter: a script not trusting its own clock takes the age from
+    ``Date`` and a cache's ``Age``, which are not CORS-safelisted and must be exposed with ETag."""
+    client = await aiohttp_client(links_app(origins))
+    response = await client.get("/widgets/links.json", headers={"Origin": "https://avayefamenin.ir"})
+    exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert exposed == {"ETag", "Date", "Age"}
+
+
 async def test_listed_origins_get_cors_and_others_do_not(aiohttp_client):
     client = await aiohttp_client(links_app(["https://avayefamenin.ir"]))
 

@@ -157,3 +157,18 @@ async def test_health_keeps_to_the_drafts_vocabulary_and_omits_empty_keys(
     assert types == {"component", "datastore"}
     probe = body["checks"]["probe:dataAge"][0]
     assert probe["componentId"] == "probe" and "observedValue" not in probe and "source" not in probe
+
+
+async def test_a_unit_is_given_only_with_a_value_it_measures(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.fail("/probe", 500)
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url, cold_wait_seconds=0)))
+    await client.app[ENGINE].refreshers["probe"].trigger()
+    redis_server.stop()  # no response time to report either
+
+    body = await (await client.get("/health")).json()
+
+    checks = [check for checks in body["checks"].values() for check in checks]
+    assert len(checks) == 2
+    assert all(("observedUnit" in check) == ("observedValue" in check) for check in checks)

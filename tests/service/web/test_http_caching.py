@@ -13,11 +13,19 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import pytest
+from pydantic import BaseModel
 
+from cache.memory import MemoryCache
+from providers.base import Provider
+from service.registry import default_registry
+from service.settings import Settings
 from service.web.app import create_app
 from service.web.http_caching import http_date, unmodified_since
 from service.web.keys import ENGINE
 from service.web.representations import day_began
+from service.widgets import BUILTIN_WIDGETS
+from service.widgets.base import WidgetSpec
+from tests.support.clock import FakeClock
 from tests.support.shared_cache import SharedCache
 
 PATHS = ("/widgets/probe.json", "/widgets/probe.html", "/embed/probe")
@@ -187,3 +195,98 @@ def test_a_dated_answer_changed_when_the_readers_day_began():
 
     assert midnight.timestamp() <= began <= midnight.timestamp() + 1
     assert day_began(today, object(), now - 60, now) == now - 60  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ("/widgets/probe.html", "/embed/probe"))
+async def test_a_stale_fragment_printing_its_age_is_kept_no_longer_than_that_age_holds(
+    aiohttp_client, upstream, probe_settings, clock, path
+):
+    """While the provider backs off, the data may not change for minutes, but the fragment's
+    "N minutes ago" does each minute: a cache keeping it longer would print an age that is wrong."""
+    client = await _service(
+        aiohttp_client, upstream, probe_settings, clock, refresh_seconds=300, retry_base_seconds=200
+    )
+    cache = SharedCache(client, clock)
+    await cache.get(path)
+    upstream.fail("/probe", 502)
+    await clock.advance(301)
+    await _refresh(client)  # fails: nothing new before the retry, 200 seconds on
+
+    for _ in range(4):
+        seen = await cache.get(path)
+        now = await (await client.get(path)).read()
+        assert seen.body == now
+        await clock.advance(50)
+
+
+#: Settings of a later release, each changing what the kept answer would be: the fragment shows
+#: more times, or every answer more days.
+CHANGED_PRAYER_SETTINGS = [
+    ("/widgets/prayer.html", {"show_asr_isha": True}),
+    ("/embed/prayer", {"show_asr_isha": True}),
+    ("/widgets/prayer.html", {"days": 3}),
+    ("/widgets/prayer.json", {"days": 3}),
+]
+
+
+@pytest.mark.parametrize(("path", "changed"), CHANGED_PRAYER_SETTINGS)
+async def test_a_setting_that_changes_an_answer_changes_its_validator(aiohttp_client, clock, path, changed):
+    """A release with other settings may serve the very snapshot the shared cache holds (same data,
+    same ``fetched_at``): a cache revalidating its copy must not be told it is still current."""
+    shared = MemoryCache()
+
+    def settings(**prayer: object) -> Settings:
+        others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prayer"}
+        return Settings(engine={"background": False}, widgets={"prayer": prayer, **others})
+
+    before = await aiohttp_client(create_app(settings(), cache=shared, clock=clock))
+    kept = await before.get(path)
+    after = await aiohttp_client(create_app(settings(**changed), cache=shared, clock=clock))
+    same_snapshot = await _fetched_at(after, "/widgets/prayer.json")
+    assert same_snapshot == await _fetched_at(before, "/widgets/prayer.json")
+
+    answer = await after.get(path, headers={"If-None-Match": kept.headers["ETag"]})
+
+    assert answer.status == 200 and await answer.read() != await kept.read()
+
+
+class Days(BaseModel):
+    days: list[str]
+
+
+class DaysProvider(Provider):
+    id = "days"
+    widget = "days"
+
+    async def fetch(self, http):
+        return Days(days=["2026-11-18", "2026-11-19", "2026-11-20"])
+
+
+#: A widget whose answer is cut at the reader's day (UTC here), like weather's forecast rows.
+DAYS = WidgetSpec(
+    name="days",
+    title="روزها",
+    data_model=Days,
+    default_providers=("days",),
+    default_refresh_seconds=900,
+    today=lambda now, options: datetime.fromtimestamp(now, UTC).date().isoformat(),
+    select=lambda data, view, options: {"days": [day for day in data["days"] if day >= view["today"]]},
+)
+
+
+@pytest.mark.parametrize("path", ("/widgets/days.json", "/widgets/days.html", "/embed/days"))
+async def test_an_answer_cut_at_the_readers_day_is_not_kept_past_midnight(aiohttp_client, path):
+    registry = default_registry()
+    registry.add_widget(DAYS)
+    registry.add_provider(DaysProvider)
+    others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS}
+    settings = Settings(engine={"background": False}, widgets=others)
+    clock = FakeClock(datetime(2026, 11, 18, 23, 55, tzinfo=UTC).timestamp())
+    client = await aiohttp_client(create_app(settings, registry=registry, clock=clock))
+    cache = SharedCache(client, clock)
+    await cache.get(path)
+
+    await clock.advance(6 * 60)  # a new day, the data still fresh for nine minutes
+    seen = await cache.get(path)
+
+    assert seen.body == await (await client.get(path)).read()  # yesterday's row is gone from both
