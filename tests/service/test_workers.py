@@ -8,6 +8,7 @@ import socket
 
 import aiohttp
 import psutil
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.test_cli import run, until
@@ -192,3 +193,28 @@ async def test_workers_stop_when_their_parent_is_killed_outright(
                 worker.kill()
         # Only now: the parent's pipes stay open while a worker holds them.
         await process.wait()
+
+
+@pytest.mark.parametrize("workers", ["65", "100000", "abc", "0"])
+async def test_a_workers_count_outside_1_to_64_is_refused_like_sidebar_workers_before_any_fork(
+    workers: str,
+):
+    # Redis is configured (so the count alone decides) but unreachable, and the port is taken:
+    # had the count been accepted, the workers would be forked and fail another way.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, out, err = await run(
+            "serve",
+            "--workers",
+            workers,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(taken.getsockname()[1]),
+            env={"SIDEBAR_REDIS_URL": "redis://127.0.0.1:1/0"},
+            timeout=60,
+        )
+    assert code == 2
+    assert "--workers" in err and "64" in err
+    assert "Traceback" not in err + out
