@@ -95,17 +95,29 @@ def _direct_client(url: str, *, timeout_seconds: float, max_connections: int) ->
     return redis.Redis.from_pool(pool)
 
 
+def sentinel_addresses(url: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of each sentinel a ``redis+sentinel://`` URL lists (port 26379 unless
+    given). An IPv6 address comes in brackets, ``[::1]:26379``: its own colons are not a port's."""
+    hosts = urlsplit(url).netloc.rpartition("@")[2]
+    addresses = []
+    for host in hosts.split(","):
+        if host.startswith("["):
+            name, _, rest = host[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            name, _, port = host.partition(":")
+        addresses.append((name, int(port or 26379)))
+    return addresses
+
+
 def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) -> redis.Redis:
     """``redis+sentinel://[:password@]host:26379,host:26380/SERVICE[/DB]``: the master those
     sentinels name, looked up again on every new connection, so a failover is followed as soon
     as the sentinels have promoted a replica. The password is the master's (and its replicas')."""
     parts = urlsplit(url)
-    credentials, _, hosts = parts.netloc.rpartition("@")
+    credentials, _, _ = parts.netloc.rpartition("@")
     username, _, password = credentials.partition(":")
-    sentinels = []
-    for host in hosts.split(","):
-        name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-        sentinels.append((name, int(port or 26379)))
+    sentinels = sentinel_addresses(url)
     path = [part for part in parts.path.split("/") if part]
     if not path:
         raise ValueError("a sentinel URL names the master: redis+sentinel://host:26379/mymaster/0")

@@ -1,0 +1,49 @@
+"""The Redis backend's URLs: the sentinels a ``redis+sentinel://`` URL names are the ones asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cache.redis import RedisCache, sentinel_addresses
+from tests.support.redis_server import RedisServer, SentinelServer
+
+
+@pytest.fixture
+def master_behind_sentinel_on_ipv6() -> Iterator[tuple[RedisServer, SentinelServer]]:
+    master = RedisServer()
+    master.start()
+    sentinel = SentinelServer(master, bind="127.0.0.1 ::1")
+    try:
+        sentinel.start()
+        yield master, sentinel
+    finally:
+        sentinel.stop()
+        master.stop()
+
+
+async def test_a_sentinel_named_by_a_bracketed_ipv6_address_is_reached(
+    master_behind_sentinel_on_ipv6: tuple[RedisServer, SentinelServer],
+) -> None:
+    master, sentinel = master_behind_sentinel_on_ipv6
+    # A second, unreachable sentinel: the list is split on commas, not on the address's colons.
+    cache = RedisCache(f"redis+sentinel://[::1]:{sentinel.port},[::1]:1/{sentinel.service}/0", prefix="t:")
+    try:
+        await cache.set("k", "فامنین".encode())
+        assert (await cache.get("k")).decode() == "فامنین"
+    finally:
+        await cache.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "sentinels"),
+    [
+        ("redis+sentinel://s1,s2:26380/m", [("s1", 26379), ("s2", 26380)]),
+        ("redis+sentinel://:pw@[::1]:26381,[fe80::2]/m/1", [("::1", 26381), ("fe80::2", 26379)]),
+    ],
+)
+def test_each_sentinel_is_asked_at_its_host_and_port_default_26379(
+    url: str, sentinels: list[tuple[str, int]]
+) -> None:
+    assert sentinel_addresses(url) == sentinels
