@@ -16,6 +16,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pythonjsonlogger.json import JsonFormatter
 
+from service.satellite.budget import client_address
+from service.web.keys import SETTINGS
+
 LogFormat = Literal["text", "json"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -53,9 +56,15 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         if request.path in PROBE_PATHS:
             return
+        # Behind nginx every peer is nginx: the reader is the address a trusted proxy forwards,
+        # read as the satellite budget reads it, so a reader cannot name itself.
+        forwarded_for = ",".join(request.headers.getall("X-Forwarded-For", ()))
+        trusted = request.app[SETTINGS].trusted_proxies if isinstance(request, web.Request) else []
+        address = client_address(request.remote, forwarded_for, trusted)
+        remote = request.remote if address is None else str(address)
         self.logger.info(
             '%s "%s %s" %d %.1fms',
-            request.remote,
+            remote,
             request.method,
             request.path_qs,
             response.status,
@@ -66,7 +75,7 @@ class AccessLogger(AbstractAccessLogger):
                 "status": response.status,
                 "bytes": response.body_length,
                 "duration_ms": round(time * 1000, 2),
-                "remote": request.remote,
+                "remote": remote,
             },
         )
 
