@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Literal
 
 from aiohttp import web
@@ -33,7 +34,7 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _JsonFormatter(
                 "{asctime}{levelname}{name}{process}{message}",
                 style="{",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
@@ -48,6 +49,13 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class _JsonFormatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        # ISO 8601 in UTC with its offset: logging's default is the local wall clock without a
+        # zone, which a collector elsewhere (or a server set to Asia/Tehran) would misread.
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
@@ -99,3 +100,17 @@ async def test_the_access_log_ignores_x_forwarded_for_from_a_reader(upstream: Fa
         _, err = await asyncio.wait_for(process.communicate(), 30)
     records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
     assert [r["remote"] for r in records if r["logger"] == "service.access"] == ["127.0.0.1"]
+
+
+async def test_json_log_times_are_iso_8601_with_their_offset_whatever_the_local_zone(
+    upstream: FakeUpstream,
+):
+    upstream.json("/probe", {"value": 3, "label": "سه"})
+    before = datetime.now(UTC)
+    # A collector in another zone must not read Tehran's wall clock as its own.
+    log = await serve_and_collect_log(
+        upstream, ["/widgets/probe.json"], SIDEBAR_LOG_FORMAT="json", TZ="Asia/Tehran"
+    )
+    times = [datetime.fromisoformat(json.loads(line)["time"]) for line in log.splitlines() if line.strip()]
+    assert times and all(t.tzinfo is not None for t in times)
+    assert all(before - timedelta(seconds=1) <= t <= datetime.now(UTC) for t in times)
