@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
@@ -150,6 +150,14 @@ def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) 
     return client
 
 
+def _unavailable(exc: Exception) -> CacheUnavailable:
+    """The reason, logged and shown by /health. redis-py appends the repr of every sentinel client
+    it asked (a kilobyte of internals per line) to "No master found for 'mymaster'": cut it off."""
+    if isinstance(exc, MasterNotFoundError):
+        return CacheUnavailable(str(exc).partition(" : ")[0])
+    return CacheUnavailable(str(exc))
+
+
 class RedisCache:
     shared = True
 
@@ -175,7 +183,7 @@ class RedisCache:
         try:
             value = await self._client.get(self._key(key))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         # decode_responses is off, so values come back as the bytes we stored.
         return value if value is None or isinstance(value, bytes) else value.encode()
 
@@ -184,39 +192,39 @@ class RedisCache:
         try:
             await self._client.set(self._key(key), value, px=px)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def count(self, key: str, ttl_seconds: float) -> int:
         try:
             return int(await self._count(keys=[self._key(key)], args=[max(1, int(ttl_seconds * 1000))]))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         try:
             taken = await self._client.set(self._key(key), token, nx=True, px=max(1, int(ttl_seconds * 1000)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return bool(taken)
 
     async def release_lock(self, key: str, token: str) -> bool:
         try:
             return bool(await self._release(keys=[self._key(key)], args=[token]))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def extend_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         try:
             ms = max(1, int(ttl_seconds * 1000))
             return bool(await self._extend(keys=[self._key(key)], args=[token, ms]))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def lock_held(self, key: str) -> bool:
         try:
             return bool(await self._client.exists(self._key(key)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
         try:
@@ -225,7 +233,7 @@ class RedisCache:
                 args=[value, repr(version), message, repr(FUTURE_TOLERANCE_SECONDS)],
             )
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return bool(written)
 
     async def series_add(
@@ -250,13 +258,13 @@ class RedisCache:
                 ],
             )
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
         try:
             members = await self._client.zrangebyscore(self._key(key), repr(float(start)), repr(float(end)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         points = []
         for member in members:
             raw = member if isinstance(member, bytes) else str(member).encode()
@@ -268,14 +276,14 @@ class RedisCache:
         try:
             seconds, micros = await self._client.time()
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return float(seconds) + float(micros) / 1e6
 
     async def publish(self, channel: str, message: str) -> None:
         try:
             await self._client.publish(self._key(channel), message)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def subscribe(self, channel: str) -> AsyncIterator[str]:
         pubsub = self._client.pubsub()
@@ -293,7 +301,7 @@ class RedisCache:
                     data = message["data"]
                     yield data.decode() if isinstance(data, bytes) else str(data)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         finally:
             try:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -305,7 +313,7 @@ class RedisCache:
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return time.perf_counter() - started
 
     async def close(self) -> None:

@@ -63,3 +63,14 @@ async def test_with_every_sentinel_down_an_operation_fails_as_fast_as_a_dead_red
             assert time.monotonic() - started < 0.5
     finally:
         await cache.close()
+
+
+async def test_with_every_sentinel_down_the_reason_names_the_master_not_redis_py_internals() -> None:
+    # The reason is logged and shown by /health: one readable line, not every client's repr.
+    cache = RedisCache(f"redis+sentinel://:pw@127.0.0.1:{free_port()}/mymaster/0")
+    try:
+        with pytest.raises(CacheUnavailable) as raised:
+            await cache.get("k")
+    finally:
+        await cache.close()
+    assert str(raised.value) == "No master found for 'mymaster'"
