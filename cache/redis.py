@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
@@ -112,6 +112,12 @@ def sentinel_addresses(url: str) -> list[tuple[str, int]]:
     return addresses
 
 
+class _BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The master's pool, waiting briefly for a free connection as the direct client's does:
+    redis-py's own sentinel pool fails an operation at once when all are in use, so a burst of
+    requests would read as a Redis outage and be served from memory."""
+
+
 def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) -> redis.Redis:
     """``redis+sentinel://[:password@]host:26379,host:26380/SERVICE[/DB]``: the master those
     sentinels name, looked up again on every new connection, so a failover is followed as soon
@@ -142,7 +148,9 @@ def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) 
         db=db,
         username=unquote(username) or None,
         password=unquote(password) or None,
+        connection_pool_class=_BlockingSentinelPool,
         max_connections=max_connections,
+        timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
         socket_timeout=timeout_seconds,
         health_check_interval=15,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -74,3 +75,17 @@ async def test_with_every_sentinel_down_the_reason_names_the_master_not_redis_py
     finally:
         await cache.close()
     assert str(raised.value) == "No master found for 'mymaster'"
+
+
+async def test_a_burst_through_sentinel_waits_for_a_pooled_connection_like_a_direct_redis_does(
+    master_behind_sentinel_on_ipv6: tuple[RedisServer, SentinelServer],
+) -> None:
+    # More operations at once than the pool has connections: they queue briefly. Failing them
+    # instead would count a busy moment as a Redis outage and serve from memory.
+    master, sentinel = master_behind_sentinel_on_ipv6
+    cache = RedisCache(f"redis+sentinel://127.0.0.1:{sentinel.port}/{sentinel.service}/0", max_connections=2)
+    try:
+        await cache.set("k", b"v")
+        assert await asyncio.gather(*[cache.get("k") for _ in range(50)]) == [b"v"] * 50
+    finally:
+        await cache.close()
