@@ -173,6 +173,12 @@ class Settings(BaseSettings):
             parts = [part for part in (value.path or "").split("/") if part]
             if not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
                 raise ValueError("a sentinel URL names the master: redis+sentinel://host:26379/mymaster/0")
+            # Unlike redis://, nothing after the path is read: "?ssl=true" would silently mean
+            # a plain connection, so it is refused rather than ignored.
+            if value.query is not None or value.fragment is not None:
+                raise ValueError(
+                    "a sentinel URL takes no options (?… or #…): redis+sentinel://host/mymaster/0"
+                )
         elif len(value.hosts()) != 1:
             raise ValueError("several hosts need redis+sentinel:// (Redis Cluster is not supported)")
         return value
