@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from cache.base import FUTURE_TOLERANCE_SECONDS, CacheUnavailable
@@ -95,23 +97,49 @@ def _direct_client(url: str, *, timeout_seconds: float, max_connections: int) ->
     return redis.Redis.from_pool(pool)
 
 
+def sentinel_addresses(url: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of each sentinel a ``redis+sentinel://`` URL lists (port 26379 unless
+    given). An IPv6 address comes in brackets, ``[::1]:26379``: its own colons are not a port's."""
+    hosts = urlsplit(url).netloc.rpartition("@")[2]
+    addresses = []
+    for host in hosts.split(","):
+        if host.startswith("["):
+            name, _, rest = host[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            name, _, port = host.partition(":")
+        addresses.append((name, int(port or 26379)))
+    return addresses
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The master's pool, waiting briefly for a free connection as the direct client's does:
+    redis-py's own sentinel pool fails an operation at once when all are in use, so a burst of
+    requests would read as a Redis outage and be served from memory."""
+
+
 def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) -> redis.Redis:
     """``redis+sentinel://[:password@]host:26379,host:26380/SERVICE[/DB]``: the master those
     sentinels name, looked up again on every new connection, so a failover is followed as soon
     as the sentinels have promoted a replica. The password is the master's (and its replicas')."""
     parts = urlsplit(url)
-    credentials, _, hosts = parts.netloc.rpartition("@")
+    credentials, _, _ = parts.netloc.rpartition("@")
     username, _, password = credentials.partition(":")
-    sentinels = []
-    for host in hosts.split(","):
-        name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-        sentinels.append((name, int(port or 26379)))
+    sentinels = sentinel_addresses(url)
     path = [part for part in parts.path.split("/") if part]
     if not path:
         raise ValueError("a sentinel URL names the master: redis+sentinel://host:26379/mymaster/0")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         sentinels,
+        # Each sentinel asked once: redis-py's own clients retry ten times with pauses growing to
+        # seconds, so with the sentinels down every request would wait that long for the cache
+        # instead of failing over to memory at once, as it does when a direct Redis is down.
+        sentinel_kwargs={
+            "socket_connect_timeout": timeout_seconds,
+            "socket_timeout": timeout_seconds,
+            "retry": Retry(NoBackoff(), 0),
+        },
         socket_connect_timeout=timeout_seconds,
         socket_timeout=timeout_seconds,
     )
@@ -120,12 +148,22 @@ def _sentinel_client(url: str, *, timeout_seconds: float, max_connections: int) 
         db=db,
         username=unquote(username) or None,
         password=unquote(password) or None,
+        connection_pool_class=_BlockingSentinelPool,
         max_connections=max_connections,
+        timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
         socket_timeout=timeout_seconds,
         health_check_interval=15,
     )
     return client
+
+
+def _unavailable(exc: Exception) -> CacheUnavailable:
+    """The reason, logged and shown by /health. redis-py appends the repr of every sentinel client
+    it asked (a kilobyte of internals per line) to "No master found for 'mymaster'": cut it off."""
+    if isinstance(exc, MasterNotFoundError):
+        return CacheUnavailable(str(exc).partition(" : ")[0])
+    return CacheUnavailable(str(exc))
 
 
 class RedisCache:
@@ -153,7 +191,7 @@ class RedisCache:
         try:
             value = await self._client.get(self._key(key))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         # decode_responses is off, so values come back as the bytes we stored.
         return value if value is None or isinstance(value, bytes) else value.encode()
 
@@ -162,39 +200,39 @@ class RedisCache:
         try:
             await self._client.set(self._key(key), value, px=px)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def count(self, key: str, ttl_seconds: float) -> int:
         try:
             return int(await self._count(keys=[self._key(key)], args=[max(1, int(ttl_seconds * 1000))]))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         try:
             taken = await self._client.set(self._key(key), token, nx=True, px=max(1, int(ttl_seconds * 1000)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return bool(taken)
 
     async def release_lock(self, key: str, token: str) -> bool:
         try:
             return bool(await self._release(keys=[self._key(key)], args=[token]))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def extend_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         try:
             ms = max(1, int(ttl_seconds * 1000))
             return bool(await self._extend(keys=[self._key(key)], args=[token, ms]))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def lock_held(self, key: str) -> bool:
         try:
             return bool(await self._client.exists(self._key(key)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
         try:
@@ -203,7 +241,7 @@ class RedisCache:
                 args=[value, repr(version), message, repr(FUTURE_TOLERANCE_SECONDS)],
             )
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return bool(written)
 
     async def series_add(
@@ -228,13 +266,13 @@ class RedisCache:
                 ],
             )
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
         try:
             members = await self._client.zrangebyscore(self._key(key), repr(float(start)), repr(float(end)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         points = []
         for member in members:
             raw = member if isinstance(member, bytes) else str(member).encode()
@@ -246,14 +284,14 @@ class RedisCache:
         try:
             seconds, micros = await self._client.time()
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return float(seconds) + float(micros) / 1e6
 
     async def publish(self, channel: str, message: str) -> None:
         try:
             await self._client.publish(self._key(channel), message)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
 
     async def subscribe(self, channel: str) -> AsyncIterator[str]:
         pubsub = self._client.pubsub()
@@ -271,7 +309,7 @@ class RedisCache:
                     data = message["data"]
                     yield data.decode() if isinstance(data, bytes) else str(data)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         finally:
             try:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -283,7 +321,7 @@ class RedisCache:
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            raise _unavailable(exc) from exc
         return time.perf_counter() - started
 
     async def close(self) -> None:

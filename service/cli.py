@@ -18,7 +18,7 @@ from providers.http import NotModified, UpstreamClient, UpstreamError
 from providers.redaction import printable, redact
 from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from service.registry import default_registry
-from service.settings import ConfigError, Settings, load_settings
+from service.settings import MAX_WORKERS, ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
 from service.workers import LISTENING, supervise
 
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=_port, help="listen port (default from SIDEBAR_PORT, else 8080)")
     serve.add_argument(
         "--workers",
-        type=_positive,
+        type=_workers,
         help="serving processes on the port (default from SIDEBAR_WORKERS, else 1)",
     )
     names = ", ".join(sorted(default_registry().widgets))
@@ -78,11 +78,16 @@ def _port(text: str) -> int:
     return port
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+def _workers(text: str) -> int:
+    """A worker count, bounded as ``SIDEBAR_WORKERS`` is: ``--workers 100000`` would otherwise fork
+    that many processes before anything else could refuse it."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a worker count from 1 to {MAX_WORKERS}")
+    return count
 
 
 def _serve(settings: Settings, *, host: str | None, port: int | None, workers: int | None) -> int:

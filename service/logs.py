@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Literal
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pythonjsonlogger.json import JsonFormatter
+
+from service.satellite.budget import client_address
+from service.web.keys import SETTINGS
 
 LogFormat = Literal["text", "json"]
 
@@ -30,7 +34,7 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _JsonFormatter(
                 "{asctime}{levelname}{name}{process}{message}",
                 style="{",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
@@ -47,15 +51,28 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     root.setLevel(level)
 
 
+class _JsonFormatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        # ISO 8601 in UTC with its offset: logging's default is the local wall clock without a
+        # zone, which a collector elsewhere (or a server set to Asia/Tehran) would misread.
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 class AccessLogger(AbstractAccessLogger):
     """One record per request, with method, path, status, size and duration as fields."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         if request.path in PROBE_PATHS:
             return
+        # Behind nginx every peer is nginx: the reader is the address a trusted proxy forwards,
+        # read as the satellite budget reads it, so a reader cannot name itself.
+        forwarded_for = ",".join(request.headers.getall("X-Forwarded-For", ()))
+        trusted = request.app[SETTINGS].trusted_proxies if isinstance(request, web.Request) else []
+        address = client_address(request.remote, forwarded_for, trusted)
+        remote = request.remote if address is None else str(address)
         self.logger.info(
             '%s "%s %s" %d %.1fms',
-            request.remote,
+            remote,
             request.method,
             request.path_qs,
             response.status,
@@ -66,7 +83,7 @@ class AccessLogger(AbstractAccessLogger):
                 "status": response.status,
                 "bytes": response.body_length,
                 "duration_ms": round(time * 1000, 2),
-                "remote": request.remote,
+                "remote": remote,
             },
         )
 

@@ -28,6 +28,9 @@ from pydantic_settings import (
 )
 
 #: ``redis+sentinel://host:26379,host:26380/SERVICE/DB`` asks those sentinels for the master.
+#: More serving processes than this is a typo, not a machine: each one holds its own app and pools.
+MAX_WORKERS = 64
+
 RedisUrl = Annotated[MultiHostUrl, UrlConstraints(allowed_schemes=["redis", "rediss", "redis+sentinel"])]
 
 DEFAULT_USER_AGENT = "sidebar-widgets/0.1 (+https://github.com/sidebar-widgets/sidebar-widgets)"
@@ -135,7 +138,7 @@ class Settings(BaseSettings):
     #: One line per request, probes (/livez, /readyz, /health, /metrics) left out.
     access_log: bool = False
     #: Serving processes on the one port (SO_REUSEPORT); more than one needs ``redis_url``.
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)
     #: ``auto`` runs uvloop when it is installed (the ``speed`` extra), asyncio's loop otherwise.
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     #: Where browsers reach this service (``https://widgets.example.org``): fragments embedded in
@@ -170,6 +173,12 @@ class Settings(BaseSettings):
             parts = [part for part in (value.path or "").split("/") if part]
             if not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
                 raise ValueError("a sentinel URL names the master: redis+sentinel://host:26379/mymaster/0")
+            # Unlike redis://, nothing after the path is read: "?ssl=true" would silently mean
+            # a plain connection, so it is refused rather than ignored.
+            if value.query is not None or value.fragment is not None:
+                raise ValueError(
+                    "a sentinel URL takes no options (?… or #…): redis+sentinel://host/mymaster/0"
+                )
         elif len(value.hosts()) != 1:
             raise ValueError("several hosts need redis+sentinel:// (Redis Cluster is not supported)")
         return value

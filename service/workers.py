@@ -2,8 +2,9 @@
 new connections among them, so every core serves and no process sits in front of the others.
 
 The parent only starts, watches and stops workers. A worker that dies after it was listening is
-started again; one that dies before (a port taken by another program, a bad plug-in) stops them
-all instead of looping, since its successor would fail the same way. SIGTERM or SIGINT is passed
+started again, unless it keeps dying within seconds of starting; one that dies before (a port
+taken by another program, a bad plug-in) stops them all instead of looping, since its successor
+would fail the same way. SIGTERM or SIGINT is passed
 on; each worker drains its requests for ``shutdown_grace_seconds`` and the parent waits for them,
 so no worker outlives it. Should the parent itself be killed outright, the kernel sends each worker
 SIGTERM (Linux's parent-death signal), so none is left serving on its own.
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 #: Beyond the workers' own grace, how long the parent waits before killing a worker.
 KILL_MARGIN_SECONDS = 10.0
 
+#: A worker that dies this soon after it started, this many times in a row, is not going to get
+#: better by being started again: the service stops (exit 1) and its own supervisor (compose,
+#: systemd) restarts it with a back-off, instead of a busy loop of forks and warnings.
+QUICK_DEATH_SECONDS = 10.0
+QUICK_DEATHS_TO_STOP = 5
+
 #: Written by a worker to its pipe once it is listening.
 LISTENING = b"listening"
 
@@ -51,10 +58,12 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     workers: dict[int, tuple[BaseProcess, Connection]] = {}
+    started: dict[int, float] = {}
+    quick_deaths = dict.fromkeys(range(count), 0)
     status = 0
     try:
         for index in range(count):
-            workers[index] = _start(context, target, index)
+            workers[index], started[index] = _start(context, target, index), time.monotonic()
         while not stopping:
             sentinels = [process.sentinel for process, _ in workers.values()]
             multiprocessing.connection.wait(sentinels, timeout=0.5)
@@ -65,9 +74,21 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
                     log.error("worker %d exited with %s before listening; stopping", index, process.exitcode)
                     stopping, status = True, 1
                     break
+                quick = time.monotonic() - started[index] < QUICK_DEATH_SECONDS
+                quick_deaths[index] = quick_deaths[index] + 1 if quick else 0
+                if quick_deaths[index] >= QUICK_DEATHS_TO_STOP:
+                    log.error(
+                        "worker %d exited with %s, %d times in a row within %.0f s of starting; stopping",
+                        index,
+                        process.exitcode,
+                        quick_deaths[index],
+                        QUICK_DEATH_SECONDS,
+                    )
+                    stopping, status = True, 1
+                    break
                 log.warning("worker %d exited with %s; starting it again", index, process.exitcode)
                 pipe.close()
-                workers[index] = _start(context, target, index)
+                workers[index], started[index] = _start(context, target, index), time.monotonic()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -77,13 +77,7 @@ def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequ
     subscriber's whole network); the id is hashed so client addresses never sit in the cache in
     the clear.
     """
-    address = _address(peer)
-    hops = forwarded_for.split(",") if forwarded_for else []
-    while address is not None and hops and any(address in network for network in trusted_proxies):
-        forwarded = _hop_address(hops.pop().strip())
-        if forwarded is None:
-            break  # not written by a proxy of ours: the proxy that passed it on is the client
-        address = forwarded
+    address = client_address(peer, forwarded_for, trusted_proxies)
     if address is None:
         who = peer or "unknown"
     elif isinstance(address, ipaddress.IPv6Address):
@@ -91,6 +85,20 @@ def client_id(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequ
     else:
         who = str(address)
     return hashlib.sha256(who.encode()).hexdigest()[:16]
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address, read as ``client_id`` explains; None when the peer is no address."""
+    address = _address(peer)
+    hops = forwarded_for.split(",") if forwarded_for else []
+    while address is not None and hops and any(address in network for network in trusted_proxies):
+        forwarded = _hop_address(hops.pop().strip())
+        if forwarded is None:
+            break  # not written by a proxy of ours: the proxy that passed it on is the client
+        address = forwarded
+    return address
 
 
 def from_trusted_proxy(peer: str | None, trusted_proxies: Sequence[Network]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
@@ -59,3 +60,57 @@ async def test_text_log_without_access_log_by_default(upstream: FakeUpstream):
     assert "INFO service: event loop: asyncio" in log
     assert "/widgets/probe.json" not in log
     assert not log.lstrip().startswith("{")
+
+
+async def test_the_access_log_names_the_reader_a_trusted_proxy_forwards_not_the_proxy(
+    upstream: FakeUpstream,
+):
+    upstream.json("/probe", {"value": 3, "label": "سه"})
+    process, port = await start_serving_probe(
+        upstream,
+        SIDEBAR_LOG_FORMAT="json",
+        SIDEBAR_ACCESS_LOG="true",
+        SIDEBAR_TRUSTED_PROXIES='["127.0.0.1"]',
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            # As nginx sends it: whatever the reader wrote, then the address nginx saw.
+            forwarded = {"X-Forwarded-For": "198.51.100.9, 203.0.113.7"}
+            async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json", headers=forwarded):
+                pass
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
+    access = [r for r in records if r["logger"] == "service.access"]
+    assert [r["remote"] for r in access] == ["203.0.113.7"]
+    assert access[0]["message"].startswith('203.0.113.7 "GET /widgets/probe.json')
+
+
+async def test_the_access_log_ignores_x_forwarded_for_from_a_reader(upstream: FakeUpstream):
+    upstream.json("/probe", {"value": 3, "label": "سه"})
+    process, port = await start_serving_probe(upstream, SIDEBAR_LOG_FORMAT="json", SIDEBAR_ACCESS_LOG="true")
+    try:
+        async with aiohttp.ClientSession() as session:
+            forwarded = {"X-Forwarded-For": "203.0.113.7"}
+            async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json", headers=forwarded):
+                pass
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
+    assert [r["remote"] for r in records if r["logger"] == "service.access"] == ["127.0.0.1"]
+
+
+async def test_json_log_times_are_iso_8601_with_their_offset_whatever_the_local_zone(
+    upstream: FakeUpstream,
+):
+    upstream.json("/probe", {"value": 3, "label": "سه"})
+    before = datetime.now(UTC)
+    # A collector in another zone must not read Tehran's wall clock as its own.
+    log = await serve_and_collect_log(
+        upstream, ["/widgets/probe.json"], SIDEBAR_LOG_FORMAT="json", TZ="Asia/Tehran"
+    )
+    times = [datetime.fromisoformat(json.loads(line)["time"]) for line in log.splitlines() if line.strip()]
+    assert times and all(t.tzinfo is not None for t in times)
+    assert all(before - timedelta(seconds=1) <= t <= datetime.now(UTC) for t in times)

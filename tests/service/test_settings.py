@@ -161,3 +161,21 @@ def test_serving_settings_are_checked(monkeypatch, env, message) -> None:
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://s1:26379/mymaster/0?ssl=true",
+        "redis+sentinel://s1:26379/mymaster/0?password=s3cret",
+        "redis+sentinel://s1:26379/mymaster/0#tls",
+    ],
+)
+def test_a_sentinel_url_with_options_it_would_ignore_is_refused_without_echoing_them(
+    monkeypatch, url
+) -> None:
+    # Only hosts, master, db and credentials are read: "?ssl=true" would silently mean no TLS.
+    monkeypatch.setenv("SIDEBAR_REDIS_URL", url)
+    with pytest.raises(ConfigError, match="redis_url: .*a sentinel URL takes no options") as raised:
+        load_settings()
+    assert "s3cret" not in str(raised.value)

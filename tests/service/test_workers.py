@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sys
 
 import aiohttp
 import psutil
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.test_cli import run, until
@@ -192,3 +194,62 @@ async def test_workers_stop_when_their_parent_is_killed_outright(
                 worker.kill()
         # Only now: the parent's pipes stay open while a worker holds them.
         await process.wait()
+
+
+@pytest.mark.parametrize("workers", ["65", "100000", "abc", "0"])
+async def test_a_workers_count_outside_1_to_64_is_refused_like_sidebar_workers_before_any_fork(
+    workers: str,
+):
+    # Redis is configured (so the count alone decides) but unreachable, and the port is taken:
+    # had the count been accepted, the workers would be forked and fail another way.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, out, err = await run(
+            "serve",
+            "--workers",
+            workers,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(taken.getsockname()[1]),
+            env={"SIDEBAR_REDIS_URL": "redis://127.0.0.1:1/0"},
+            timeout=60,
+        )
+    assert code == 2
+    assert "--workers" in err and "64" in err
+    assert "Traceback" not in err + out
+
+
+CRASHING_WORKER = """
+import logging, sys
+from service.workers import LISTENING, supervise
+
+def crash_once_listening(index, pipe):
+    pipe.send_bytes(LISTENING)
+    raise RuntimeError("crashes on its first request")
+
+logging.basicConfig(level=logging.INFO)
+sys.exit(supervise(2, crash_once_listening, grace_seconds=1))
+"""
+
+
+async def test_a_worker_that_keeps_dying_right_after_listening_stops_the_service_instead_of_looping():
+    # Restarting it forever would hide the fault behind a busy loop of forks and warnings; exiting
+    # hands it to whatever runs the service (compose, systemd), which restarts with a back-off.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CRASHING_WORKER,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 1
+    assert "in a row within" in err.decode() and "stopping" in err.decode()
+    assert err.decode().count("starting it again") < 10

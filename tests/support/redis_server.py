@@ -95,8 +95,16 @@ class RedisServer:
 class SentinelServer(RedisServer):
     """``redis-server --sentinel`` watching ``master`` as ``service``, quick to declare it down."""
 
-    def __init__(self, master: RedisServer, service: str = "mymaster", *, down_after_ms: int = 500) -> None:
+    def __init__(
+        self,
+        master: RedisServer,
+        service: str = "mymaster",
+        *,
+        down_after_ms: int = 500,
+        bind: str = "127.0.0.1",
+    ) -> None:
         super().__init__()
+        self.bind = bind
         self.master = master
         self.service = service
         self.down_after_ms = down_after_ms
@@ -108,7 +116,7 @@ class SentinelServer(RedisServer):
             "\n".join(
                 [
                     f"port {self.port}",
-                    "bind 127.0.0.1",
+                    f"bind {self.bind}",
                     f"dir {self.dir}",
                     f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1",
                     f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}",
