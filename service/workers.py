@@ -16,6 +16,7 @@ import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import sys
 import time
@@ -42,6 +43,7 @@ LISTENING = b"listening"
 Target = Callable[[int, Connection], None]
 
 _PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
@@ -100,19 +102,31 @@ def _start(
     context: multiprocessing.context.ForkContext, target: Target, index: int
 ) -> tuple[BaseProcess, Connection]:
     listening, announce = context.Pipe(duplex=False)
-    process = context.Process(target=_worker, args=(target, index, announce), name=f"sidebar-worker-{index}")
-    process.start()
+    process = context.Process(
+        target=_worker, args=(target, index, announce, os.getpid()), name=f"sidebar-worker-{index}"
+    )
+    # Blocked across the fork: a signal for the new worker before it has set its own handlers
+    # stays pending (the parent's handler, inherited, would swallow it), and is delivered to the
+    # worker's own handling once it unblocks; the parent's is delivered when it unblocks here.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     announce.close()
     return process, listening
 
 
-def _worker(target: Target, index: int, announce: Connection) -> None:
+def _worker(target: Target, index: int, announce: Connection, parent: int) -> None:
     # The parent's handlers only set its own flag; the worker's signals are the worker's.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform == "linux":
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the death signal was asked for
+        raise SystemExit(1)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     try:
         target(index, announce)
     except Exception:
