@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import glob
-import os
-import shutil
-import subprocess
+
+from tests.support.debian import apt_install
 
 _LIBRARY_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
 
@@ -23,13 +22,7 @@ def faketime_env(offset: str) -> dict[str, str]:
     """
     library = _library()
     if library is None:
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            raise RuntimeError("no libfaketime, and apt-get (as root) is not available to install it")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "faketime"], check=True, env=env, capture_output=True
-        )
+        apt_install("faketime")
         library = _library()
         if library is None:
             raise RuntimeError("apt-get install faketime finished but libfaketime is not there")

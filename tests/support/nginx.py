@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.debian import program
 from tests.support.redis_server import free_port
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "templates" / "default.conf.template"
@@ -27,19 +28,8 @@ UNPRIVILEGED_USER = "nobody"
 
 def nginx_executable() -> str:
     """Debian's nginx, installed with apt-get when absent; raises with the reason otherwise."""
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if found:
-        return found
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise RuntimeError("no nginx on PATH, and apt-get (as root) is not available to install it")
     # RUNLEVEL=1: the package's install script must not start a system nginx on port 80.
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, env=env, capture_output=True)
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if not found:
-        raise RuntimeError("apt-get install nginx finished but nginx is not there")
-    return found
+    return program("nginx", path="/usr/sbin", env={"RUNLEVEL": "1"})
 
 
 def render(template: str, values: dict[str, str]) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.debian import program
 
 VNU_JAR = "vnu-jar"
 AXE_CORE = "axe-core"
@@ -32,29 +33,9 @@ def cache_dir() -> Path:
     return Path(base) / "sidebar-widgets-tests" / "npm"
 
 
-def _apt_install(*packages: str) -> None:
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise RuntimeError(
-            f"{' '.join(packages)} missing, and apt-get (as root) is not available to install it"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env, capture_output=True)
-
-
-def _program(name: str, *debian_packages: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        _apt_install(*debian_packages)
-        found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"apt-get install {' '.join(debian_packages)} finished but {name} is not on PATH")
-    return found
-
-
 def java_executable() -> str:
     """Debian's headless Java runtime, installed with apt-get when absent."""
-    return _program("java", "default-jre-headless")
+    return program("java", "default-jre-headless")
 
 
 @contextmanager
@@ -92,7 +73,7 @@ def npm_package(package: str) -> Path:
 
 
 def _npm_install(folder: Path) -> None:
-    npm = _program("npm", "nodejs", "npm")
+    npm = program("npm", "nodejs", "npm")
     manifest = {"name": "sidebar-widgets-test-tools", "private": True, "dependencies": VERSIONS}
     (folder / "package.json").write_text(json.dumps(manifest, indent=2))
     env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
