@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from providers.base import Provider, ProviderConfig
@@ -10,6 +12,23 @@ from service.settings import HttpSettings
 from service.widgets.prices import PricesData, PricesOptions
 from tests.support.fixtures import fixture_text
 from tests.support.upstream import FakeUpstream
+
+
+def item(key: str, price: int, unit: str = "IRR") -> dict[str, Any]:
+    """One price item as a provider reports it, for tests of what the widget does with it."""
+    return {
+        "key": key,
+        "title": key,
+        "price": price,
+        "unit": unit,
+        "change": 0,
+        "change_percent": 0.0,
+        "direction": "flat",
+        "low": None,
+        "high": None,
+        "updated_at": None,
+    }
+
 
 TGJU_PAGES = ("currency", "gold-chart", "coin")
 

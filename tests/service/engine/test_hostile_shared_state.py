@@ -21,7 +21,7 @@ from service.settings import EngineSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
 from tests.conftest import OTHER_WIDGETS
-from tests.support.prices import serve_tgju
+from tests.support.prices import item, serve_tgju
 
 PREFIX = "sidebar:"
 
@@ -193,22 +193,7 @@ async def test_corrupt_held_prices_snapshot_is_replaced_by_the_next_good_fetch(
     """A held snapshot whose item has price 0 makes reconcile divide by zero on every fetch:
     every tgju answer is a 'parse' failure, the corrupt snapshot stays forever."""
     serve_tgju(upstream)
-    bad = {
-        "items": [
-            {
-                "key": "sekee",
-                "title": "x",
-                "unit": "IRR",
-                "price": 0,
-                "change": 0,
-                "change_percent": 0.0,
-                "direction": "flat",
-                "low": None,
-                "high": None,
-                "updated_at": None,
-            }
-        ]
-    }
+    bad = {"items": [{**item("sekee", 0), "title": "x"}]}
     await _put_snapshot(
         redis_server,
         _snapshot_doc(widget="prices", source="tgju", fetched_at=time.time() - 3600, data=bad),
@@ -231,22 +216,7 @@ async def test_out_of_range_held_price_is_not_carried_into_new_snapshots(
     """reconcile's output is never re-validated: an absurd held price survives every fetch."""
     serve_tgju(upstream)
     absurd = 10**30
-    bad = {
-        "items": [
-            {
-                "key": "sekee",
-                "title": "x",
-                "unit": "IRR",
-                "price": absurd,
-                "change": 0,
-                "change_percent": 0.0,
-                "direction": "flat",
-                "low": None,
-                "high": None,
-                "updated_at": None,
-            }
-        ]
-    }
+    bad = {"items": [{**item("sekee", absurd), "title": "x"}]}
     await _put_snapshot(
         redis_server,
         _snapshot_doc(widget="prices", source="tgju", fetched_at=time.time() - 3600, data=bad),

@@ -9,23 +9,9 @@ from service.engine.snapshot import Snapshot
 from service.history.series import DAY, HOURLY, RAW, PriceHistory, accepted_points
 from service.history.sparkline import geometry, sparkline
 from service.widgets.prices import PricesOptions, reconcile
+from tests.support.prices import item
 
 T0 = 1_795_000_000.0
-
-
-def item(key: str, price: int, unit: str = "IRR") -> dict[str, Any]:
-    return {
-        "key": key,
-        "title": key,
-        "price": price,
-        "unit": unit,
-        "change": 0,
-        "change_percent": 0.0,
-        "direction": "flat",
-        "low": None,
-        "high": None,
-        "updated_at": None,
-    }
 
 
 def snapshot_of(data: dict[str, Any], at: float) -> Snapshot:

@@ -20,7 +20,7 @@ from playwright.async_api import Page, async_playwright
 
 from service.web.app import create_app
 from service.web.keys import METRICS
-from tests.support.browser import CHROMIUM_ARGS, chromium_executable
+from tests.support.browser import CHROMIUM_ARGS, chromium_executable, start_host_page
 from tests.support.fed_service import fed_settings
 from tests.support.redis_server import free_port
 from tests.support.validators import WCAG21AA, axe_source
@@ -74,15 +74,8 @@ async def host_url(service_url) -> AsyncIterator[str]:
     )
     page = HOST_PAGE.format(scripts=scripts, frames=frames, service=service_url)
 
-    async def host(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", host)
-    port = free_port()
-    server = TestServer(app, host="localhost", port=port)
-    await server.start_server()
-    yield f"http://localhost:{port}/"
+    server = await start_host_page(page)
+    yield str(server.make_url("/"))
     await server.close()
 
 
@@ -232,13 +225,7 @@ async def script_host_url(service_url) -> AsyncIterator[str]:
     )
     page = SCRIPT_HOST_PAGE.format(scripts=scripts, service=service_url)
 
-    async def host(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", host)
-    server = TestServer(app, host="localhost", port=free_port())
-    await server.start_server()
+    server = await start_host_page(page)
     yield str(server.make_url("/"))
     await server.close()
 
@@ -341,13 +328,7 @@ async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fa
         f'<script src="{service}/embed.js"></script></body></html>'
     )
 
-    async def host(request: web.Request) -> web.Response:
-        return web.Response(text=html, content_type="text/html")
-
-    host_app = web.Application()
-    host_app.router.add_get("/", host)
-    host_server = TestServer(host_app, host="localhost", port=free_port())
-    await host_server.start_server()
+    host_server = await start_host_page(html)
     shadow_text = "() => document.getElementById('w').shadowRoot?.textContent || ''"
     try:
         async with async_playwright() as playwright:
@@ -392,13 +373,7 @@ async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(servi
     )
     page_html = HOST_PAGE.format(scripts=divs, frames="", service=service_url)
 
-    async def host(request: web.Request) -> web.Response:
-        return web.Response(text=page_html, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", host)
-    server = TestServer(app, host="localhost", port=free_port())
-    await server.start_server()
+    server = await start_host_page(page_html)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         tab = await browser.new_page()
@@ -446,13 +421,7 @@ async def test_a_max_age_beyond_what_a_timer_can_hold_never_makes_embed_js_refet
         f'<script src="{service.make_url("/embed.js")}"></script></body></html>'
     )
 
-    async def host(request: web.Request) -> web.Response:
-        return web.Response(text=html, content_type="text/html")
-
-    host_app = web.Application()
-    host_app.router.add_get("/", host)
-    host_server = TestServer(host_app, host="localhost", port=free_port())
-    await host_server.start_server()
+    host_server = await start_host_page(html)
     try:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(

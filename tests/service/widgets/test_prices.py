@@ -16,7 +16,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.prices import PricesOptions, reconcile
 from tests.support.fixtures import fixture_text
-from tests.support.prices import html_page, serve_tgju
+from tests.support.prices import html_page, item, serve_tgju
 
 
 def prices_settings(upstream, **prices: Any) -> Settings:
@@ -26,21 +26,6 @@ def prices_settings(upstream, **prices: Any) -> Settings:
         widgets={"prices": {"refresh_seconds": 0.3, **prices}, **others},
         providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 2}},
     )
-
-
-def item(key: str, price: int, unit: str = "IRR") -> dict[str, Any]:
-    return {
-        "key": key,
-        "title": key,
-        "price": price,
-        "unit": unit,
-        "change": 0,
-        "change_percent": 0.0,
-        "direction": "flat",
-        "low": None,
-        "high": None,
-        "updated_at": None,
-    }
 
 
 def test_an_absurd_jump_keeps_the_last_good_value():

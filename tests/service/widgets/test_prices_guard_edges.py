@@ -13,22 +13,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.prices import PricesData, PricesOptions, reconcile
 from tests.support.fixtures import fixture_text
-from tests.support.prices import html_page, serve_tgju
-
-
-def item(key: str, price: int, unit: str = "IRR") -> dict[str, Any]:
-    return {
-        "key": key,
-        "title": key,
-        "price": price,
-        "unit": unit,
-        "change": 0,
-        "change_percent": 0.0,
-        "direction": "flat",
-        "low": None,
-        "high": None,
-        "updated_at": None,
-    }
+from tests.support.prices import html_page, item, serve_tgju
 
 
 def settings(upstream, **prices: Any) -> Settings:
