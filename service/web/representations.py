@@ -69,14 +69,7 @@ def day_began(
     current = today(now, options)
     if since >= now or today(since, options) == current:
         return since
-    low, high = since, now  # today(low) differs from current, today(high) is current
-    while high - low > 1:
-        middle = (low + high) / 2
-        if today(middle, options) == current:
-            high = middle
-        else:
-            low = middle
-    return high
+    return _narrow(lambda at: today(at, options) == current, since, now)[1]
 
 
 def day_ends(today: Callable[[float, BaseModel], str], options: BaseModel, now: float, until: float) -> float:
@@ -88,14 +81,18 @@ def day_ends(today: Callable[[float, BaseModel], str], options: BaseModel, now: 
     current = today(now, options)
     if until <= now or today(until, options) == current:
         return until
-    low, high = now, until  # today(low) is current, today(high) is not
+    return _narrow(lambda at: today(at, options) != current, now, until)[0]
+
+
+def _narrow(turned: Callable[[float], bool], low: float, high: float) -> tuple[float, float]:
+    """Bisect to the second where ``turned`` becomes true: false at ``low``, true at ``high``."""
     while high - low > 1:
         middle = (low + high) / 2
-        if today(middle, options) == current:
-            low = middle
-        else:
+        if turned(middle):
             high = middle
-    return low
+        else:
+            low = middle
+    return low, high
 
 
 @dataclass(frozen=True)
