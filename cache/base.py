@@ -14,6 +14,18 @@ from typing import Protocol
 FUTURE_TOLERANCE_SECONDS = 300.0
 
 
+class BackendClock(Protocol):
+    """The clock an in-process backend keeps its own time on, as a Redis server keeps its own.
+
+    Given by whoever opens the backend (the service's clock module), so nothing here reads the
+    host's clock directly and tests can hand in theirs.
+    """
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+
 class CacheUnavailable(Exception):
     """The backend could not be reached; the caller should degrade, not fail."""
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from cache.base import FUTURE_TOLERANCE_SECONDS
+from cache.base import FUTURE_TOLERANCE_SECONDS, BackendClock
 
 #: Past this many live counters, expired ones are swept before the next is added.
 MAX_COUNTERS = 10_000
@@ -20,7 +19,10 @@ class MemoryCache:
 
     shared = False
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_series: int = 1024) -> None:
+    def __init__(
+        self, clock: BackendClock, max_bytes: int = 256 * 1024 * 1024, max_series: int = 1024
+    ) -> None:
+        self._clock = clock
         self._values: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
         self._bytes = 0
         self._max_bytes = max_bytes
@@ -37,7 +39,7 @@ class MemoryCache:
         if entry is None:
             return None
         value, expires_at = entry
-        if expires_at is not None and expires_at <= time.monotonic():
+        if expires_at is not None and expires_at <= self._clock.monotonic():
             self._drop(key)
             return None
         self._values.move_to_end(key)
@@ -45,7 +47,7 @@ class MemoryCache:
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         self._drop(key)
-        expires_at = None if ttl_seconds is None else time.monotonic() + ttl_seconds
+        expires_at = None if ttl_seconds is None else self._clock.monotonic() + ttl_seconds
         self._values[key] = (value, expires_at)
         self._bytes += len(value)
         while self._bytes > self._max_bytes and len(self._values) > 1:
@@ -57,7 +59,7 @@ class MemoryCache:
             self._bytes -= len(entry[0])
 
     async def count(self, key: str, ttl_seconds: float) -> int:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if len(self._counters) > MAX_COUNTERS:
             # Counters are per client and window: dead ones must not pile up between uses.
             self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
@@ -68,7 +70,7 @@ class MemoryCache:
         return value + 1
 
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         held = self._locks.get(key)
         if held is not None and held[1] > now:
             return False
@@ -84,20 +86,20 @@ class MemoryCache:
 
     async def extend_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         held = self._locks.get(key)
-        if held is None or held[0] != token or held[1] <= time.monotonic():
+        if held is None or held[0] != token or held[1] <= self._clock.monotonic():
             return False
-        self._locks[key] = (token, time.monotonic() + ttl_seconds)
+        self._locks[key] = (token, self._clock.monotonic() + ttl_seconds)
         return True
 
     async def lock_held(self, key: str) -> bool:
         held = self._locks.get(key)
-        return held is not None and held[1] > time.monotonic()
+        return held is not None and held[1] > self._clock.monotonic()
 
     async def set_if_newer(self, key: str, value: bytes, version: float, channel: str, message: str) -> bool:
         stored = self._versions.get(key)
         if (
             stored is not None
-            and stored <= time.time() + FUTURE_TOLERANCE_SECONDS
+            and stored <= self._clock.time() + FUTURE_TOLERANCE_SECONDS
             and stored >= version
             and await self.get(key) is not None
         ):
@@ -143,7 +145,7 @@ class MemoryCache:
         ]
 
     async def server_time(self) -> float:
-        return time.time()
+        return self._clock.time()
 
     async def publish(self, channel: str, message: str) -> None:
         for queue in self._subscribers.get(channel, ()):

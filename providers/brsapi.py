@@ -57,7 +57,7 @@ class BrsApiProvider(Provider):
             if key is None or key not in wanted:
                 continue
             try:
-                items.append(_item(key, entry))
+                items.append(_item(key, entry, http.now()))
             except (ValueError, TypeError, KeyError, ArithmeticError, ValidationError) as exc:
                 # Logged by the engine: upstream text, so one escaped line.
                 problems.append(printable(f"{key}: {exc}"))
@@ -68,7 +68,7 @@ class BrsApiProvider(Provider):
         return PricesData(items=items, problems=problems)
 
 
-def _item(key: str, entry: dict[str, Any]) -> PriceItem:
+def _item(key: str, entry: dict[str, Any], now: float) -> PriceItem:
     unit_name = clean_title(str(entry.get("unit", "")))
     if unit_name not in UNITS:
         raise ValueError(f"unknown unit {unit_name!r}")
@@ -85,7 +85,7 @@ def _item(key: str, entry: dict[str, Any]) -> PriceItem:
         change=change,
         change_percent=percent,
         direction="up" if change > 0 else "down" if change < 0 else "flat",
-        updated_at=updated_at(epoch_seconds(entry["time_unix"])),
+        updated_at=updated_at(epoch_seconds(entry["time_unix"]), now),
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -180,7 +179,7 @@ def _float(value: str | None) -> float:
         return 0.0
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait, from either form RFC 9110 allows (delta-seconds or an HTTP date).
 
     An HTTP date is measured against ``now`` (the engine's shared clock), not this host's clock.
@@ -191,7 +190,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value.isascii() and value.isdigit():  # "²".isdigit() is true too, and float() refuses it
         return float(value)
     when = _http_date(value)
-    return None if when is None else max(0.0, when - (time.time() if now is None else now))
+    return None if when is None else max(0.0, when - now)
 
 
 def _storable_validator(value: str, secrets: tuple[str, ...]) -> bool:
@@ -222,11 +221,17 @@ class UpstreamClient:
     ``parse`` and stopped by ``close``.
     """
 
-    def __init__(self, settings: HttpSettings, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        now: Callable[[], float],
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.settings = settings
-        #: The clock HTTP dates (Retry-After, Expires) are measured on; the engine sets its
-        #: shared clock here, so a host whose clock is off still waits as long as asked.
-        self.now: Callable[[], float] = time.time
+        #: The clock HTTP dates (Retry-After, Expires) are measured on, and what "today" is for
+        #: providers; the engine sets its shared clock here, so a host whose clock is off still
+        #: waits as long as asked.
+        self.now = now
         self._injected = session
         self._pools: dict[str, aiohttp.ClientSession] = {}
         self._parsing = ParsePool(settings.parse_workers)
@@ -317,8 +322,8 @@ class UpstreamSession:
         timeout_seconds: float,
         user_agent: str | None,
         validators: Mapping[str, Mapping[str, str]],
+        now: Callable[[], float],
         secrets: tuple[str, ...] = (),
-        now: Callable[[], float] = time.time,
         parse: ParseCall | None = None,
     ) -> None:
         self._session = session

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -56,9 +55,8 @@ def epoch_seconds(value: Any) -> float:
     return float(parse_decimal(str(value)))
 
 
-def updated_at(epoch_seconds: float, now: float | None = None) -> datetime:
+def updated_at(epoch_seconds: float, now: float) -> datetime:
     """Tehran time of an upstream timestamp; raises for dead keys (years-old or garbage stamps)."""
-    now = time.time() if now is None else now
     if not math.isfinite(epoch_seconds):
         raise ValueError("timestamp is not a finite number")
     if not now - MAX_ITEM_AGE_SECONDS <= epoch_seconds <= now + 3600:

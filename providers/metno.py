@@ -96,7 +96,9 @@ class MetNoProvider(Provider):
             honour_expires=True,
         )
         # Decoding and walking a week of timeseries is CPU work: off the event loop.
-        return await asyncio.to_thread(read_compact, response, options, datetime.now(UTC))
+        return await asyncio.to_thread(
+            read_compact, response, options, datetime.fromtimestamp(http.now(), UTC)
+        )
 
 
 def read_compact(response: UpstreamResponse, options: WeatherOptions, now: datetime) -> WeatherData:

@@ -56,7 +56,7 @@ class NavasanProvider(Provider):
             if key not in wanted or not isinstance(entry, dict):
                 continue
             try:
-                items.append(_item(key, entry, rial_per_unit))
+                items.append(_item(key, entry, rial_per_unit, http.now()))
             except (ValueError, TypeError, KeyError, ArithmeticError, ValidationError) as exc:
                 # Logged by the engine: upstream text, so one escaped line.
                 problems.append(printable(f"{key}: {exc}"))
@@ -67,7 +67,7 @@ class NavasanProvider(Provider):
         return PricesData(items=items, problems=problems)
 
 
-def _item(key: str, entry: dict[str, Any], rial_per_unit: int) -> PriceItem:
+def _item(key: str, entry: dict[str, Any], rial_per_unit: int, now: float) -> PriceItem:
     change = to_rial(parse_decimal(str(entry.get("change", 0))), rial_per_unit)
     price = to_rial(parse_decimal(str(entry["value"])), rial_per_unit)
     previous = price - change
@@ -79,5 +79,5 @@ def _item(key: str, entry: dict[str, Any], rial_per_unit: int) -> PriceItem:
         change=change,
         change_percent=round(change / previous * 100, 2) if previous > 0 else 0.0,
         direction="up" if change > 0 else "down" if change < 0 else "flat",
-        updated_at=updated_at(epoch_seconds(entry["timestamp"])),
+        updated_at=updated_at(epoch_seconds(entry["timestamp"]), now),
     )

@@ -80,7 +80,8 @@ class OpenMeteoProvider(Provider):
             raise UpstreamError("upstream", f"openmeteo: {payload.get('reason', 'error')}")
         try:
             # The JSON was decoded in a worker thread by get_json; the arrays are walked there too.
-            return await asyncio.to_thread(parse_forecast, payload, options)
+            now = datetime.fromtimestamp(http.now(), UTC)
+            return await asyncio.to_thread(parse_forecast, payload, options, now)
         except OverflowError:
             # A time or number beyond what a datetime or float holds (1e400, say): absurd data.
             raise UpstreamError("validation", "openmeteo: a number out of range in the answer") from None
@@ -111,11 +112,12 @@ def _explained(exc: UpstreamError, api_key: str | None = None) -> UpstreamError:
     return exc
 
 
-def parse_forecast(payload: dict[str, Any], options: WeatherOptions) -> WeatherData:
+def parse_forecast(payload: dict[str, Any], options: WeatherOptions, now: datetime) -> WeatherData:
+    """``now`` is the engine's clock: the answer's UTC offset must be the zone's around it."""
     zone = options.zone
     lat, lon = float(payload["latitude"]), float(payload["longitude"])
     check_place("openmeteo", lat, lon, options)
-    _check_zone(payload, options)
+    _check_zone(payload, options, now)
     return WeatherData(
         location=Location(name=options.name, latitude=options.latitude, longitude=options.longitude),
         current=_current(payload, zone),
@@ -123,7 +125,7 @@ def parse_forecast(payload: dict[str, Any], options: WeatherOptions) -> WeatherD
     )
 
 
-def _check_zone(payload: dict[str, Any], options: WeatherOptions) -> None:
+def _check_zone(payload: dict[str, Any], options: WeatherOptions, now: datetime) -> None:
     """The answer must be in the zone we asked for: its days and hours are cut in that zone.
 
     An answer in another zone (a mirror that ignores ``timezone``, a cached answer for another
@@ -135,7 +137,6 @@ def _check_zone(payload: dict[str, Any], options: WeatherOptions) -> None:
             "validation", f"openmeteo: answer is in zone {str(answered)[:40]!r}, not {options.timezone}"
         )
     offset = payload.get("utc_offset_seconds")
-    now = datetime.now(UTC)
     # The offset of the moment it answered: around a clock change either side is right.
     expected = {
         (now + shift).astimezone(options.zone).utcoffset()

@@ -122,11 +122,12 @@ class TgjuProvider(Provider):
         # A market page is megabytes of HTML and its soup millions of objects: parsed in this
         # process, even in a thread, the garbage collector's passes over them would stall every
         # request served meanwhile. The parsing process sends back only the items.
-        return await http.parse(read_page, response.body, response.text_charset, wanted, page)
+        now = datetime.fromtimestamp(http.now(), TEHRAN)
+        return await http.parse(read_page, response.body, response.text_charset, wanted, page, now)
 
 
 def read_page(
-    body: bytes, charset: str, wanted: set[str], page: str
+    body: bytes, charset: str, wanted: set[str], page: str, now: datetime
 ) -> tuple[dict[str, PriceItem], list[str]]:
     """Decode and parse one market page (blocking and picklable: runs in a parsing process)."""
     text = body.decode(charset, errors="replace")
@@ -136,7 +137,7 @@ def read_page(
         return parse_info_bar(text, wanted)
     if "market-table" not in text:
         raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
-    return parse_page(text, wanted, page=page)
+    return parse_page(text, wanted, page=page, now=now)
 
 
 def parse_info_bar(html: str, wanted: set[str]) -> tuple[dict[str, PriceItem], list[str]]:
@@ -187,14 +188,13 @@ def _most_telling(failures: list[UpstreamError]) -> UpstreamError:
 
 
 def parse_page(
-    html: str, wanted: set[str], *, page: str, now: datetime | None = None
+    html: str, wanted: set[str], *, page: str, now: datetime
 ) -> tuple[dict[str, PriceItem], list[str]]:
     """Items of one market page; rows that fail their checks become problems, not items."""
     soup = BeautifulSoup(html, "html.parser")
     tables = soup.select("table.market-table")
     if not tables:
         raise UpstreamError("changed", f"tgju /{page}: no market table in the page")
-    now = now or datetime.now(TEHRAN)
     items: dict[str, PriceItem] = {}
     problems: list[str] = []
     for table in tables:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from providers.http import NotModified, UpstreamClient, UpstreamError
 from providers.redaction import printable, redact
+from service.engine.clock import SystemClock
 from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from service.registry import default_registry
 from service.settings import MAX_WORKERS, ConfigError, Settings, load_settings
@@ -170,7 +171,7 @@ async def _fetch(settings: Settings, name: str) -> int:
         raise ConfigError(f"unknown widget {name!r} (known: {', '.join(sorted(widgets))})")
     if not widget.providers:
         raise ConfigError(f"widget {name!r} has no usable provider")
-    client = UpstreamClient(settings.http)
+    client = UpstreamClient(settings.http, SystemClock().time)
     await client.start()
     errors: list[str] = []
     try:

@@ -19,13 +19,17 @@ import multiprocessing.connection
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from service.engine.clock import SystemClock
+
 log = logging.getLogger(__name__)
+
+#: Process supervision waits on real time: workers live and die on it.
+_CLOCK = SystemClock()
 
 #: Beyond the workers' own grace, how long the parent waits before killing a worker.
 KILL_MARGIN_SECONDS = 10.0
@@ -65,7 +69,7 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
     status = 0
     try:
         for index in range(count):
-            workers[index], started[index] = _start(context, target, index), time.monotonic()
+            workers[index], started[index] = _start(context, target, index), _CLOCK.monotonic()
         while not stopping:
             sentinels = [process.sentinel for process, _ in workers.values()]
             multiprocessing.connection.wait(sentinels, timeout=0.5)
@@ -76,7 +80,7 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
                     log.error("worker %d exited with %s before listening; stopping", index, process.exitcode)
                     stopping, status = True, 1
                     break
-                quick = time.monotonic() - started[index] < QUICK_DEATH_SECONDS
+                quick = _CLOCK.monotonic() - started[index] < QUICK_DEATH_SECONDS
                 quick_deaths[index] = quick_deaths[index] + 1 if quick else 0
                 if quick_deaths[index] >= QUICK_DEATHS_TO_STOP:
                     log.error(
@@ -90,7 +94,7 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
                     break
                 log.warning("worker %d exited with %s; starting it again", index, process.exitcode)
                 pipe.close()
-                workers[index], started[index] = _start(context, target, index), time.monotonic()
+                workers[index], started[index] = _start(context, target, index), _CLOCK.monotonic()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -146,9 +150,9 @@ def _stop_all(processes: list[BaseProcess], timeout: float) -> None:
     for process in processes:
         if process.is_alive() and process.pid is not None:
             process.terminate()  # SIGTERM: the worker drains like a single process does
-    deadline = time.monotonic() + timeout
+    deadline = _CLOCK.monotonic() + timeout
     for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
+        process.join(max(0.0, deadline - _CLOCK.monotonic()))
         if process.is_alive():
             log.error("worker %s did not stop in time; killing it", process.name)
             process.kill()

@@ -42,3 +42,16 @@ def test_the_image_installs_with_the_constraints() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY pyproject.toml README.md constraints.txt ./" in dockerfile
     assert "pip install --no-cache-dir -c constraints.txt '.[speed]'" in dockerfile
+
+
+def readme_command(marker: str) -> str:
+    """The README's indented command line that runs ``marker``."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    return next(line.strip() for line in lines if line.startswith("    python3 -m venv") and marker in line)
+
+
+def test_the_readme_commands_and_ci_install_with_the_constraints() -> None:
+    for marker in ("sidebar-widgets serve", "python -m pytest"):
+        assert " -c constraints.txt " in readme_command(marker), marker
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_command("python -m pytest") in ci, ".ci/run must run the README's test command as written"

@@ -47,3 +47,54 @@ def test_a_layer_imports_nothing_above_it(layer: str) -> None:
 def test_the_service_ships_no_test_widget() -> None:
     shipped = [p for d in ("service", "providers") for p in (ROOT / d).rglob("*.py")]
     assert not [p for p in shipped if "probe" in p.stem]
+
+
+#: Functions that read the host's clock. Only the clock module may touch them: everything else gets
+#: time from the clock it is given, so a test's clock is the only clock, on any day.
+HOST_CLOCK = {
+    "time": {"time", "time_ns", "monotonic", "monotonic_ns", "localtime", "gmtime", "ctime", "strftime"},
+    "datetime": {"now", "utcnow", "today"},
+    "date": {"today"},
+}
+CLOCK_MODULE = ROOT / "service" / "engine" / "clock.py"
+
+
+def host_clock_reads(path: Path, root: Path = ROOT) -> list[str]:
+    """``file:line owner.name`` for each read of the host's clock, in source order."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute):
+            base = node.value
+            owner = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
+            if node.attr in HOST_CLOCK.get(owner, ()):
+                found.append((node.lineno, f"{owner}.{node.attr}"))
+        elif isinstance(node, ast.ImportFrom) and node.module in ("time", "datetime") and node.level == 0:
+            for alias in node.names:
+                if alias.name in HOST_CLOCK["time"] and node.module == "time":
+                    found.append((node.lineno, f"from time import {alias.name}"))
+    return [f"{path.relative_to(root)}:{line} {what}" for line, what in sorted(found)]
+
+
+def test_only_the_clock_module_reads_the_host_clock() -> None:
+    shipped = sorted(p for d in ("service", "providers", "cache") for p in (ROOT / d).rglob("*.py"))
+    assert [read for path in shipped if path != CLOCK_MODULE for read in host_clock_reads(path)] == []
+
+
+def test_the_clock_check_sees_every_form_of_reading_the_host_clock(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import time, datetime as dt\nfrom datetime import date, datetime\nfrom time import monotonic\n"
+        "a = time.time()\nb = datetime.now()\nc = date.today()\nd = dt.datetime.utcnow()\n"
+        "e = time.monotonic\nf = datetime.fromtimestamp(0)\n",
+        encoding="utf-8",
+    )
+    reads = [line.split(" ", 1)[1] for line in host_clock_reads(sample, root=tmp_path)]
+    assert reads == [
+        "from time import monotonic",
+        "time.time",
+        "datetime.now",
+        "date.today",
+        "datetime.utcnow",
+        "time.monotonic",
+    ]
+

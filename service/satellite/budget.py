@@ -39,7 +39,7 @@ class TileBudget:
     def __init__(self, cache: Cache, clock: Clock, *, per_minute: int, per_client_per_minute: int) -> None:
         self._cache = cache
         #: Used while the shared cache is unreachable: each process then keeps its own count.
-        self._fallback = MemoryCache(max_bytes=1)
+        self._fallback = MemoryCache(clock, max_bytes=1)
         self._clock = clock
         self.per_minute = per_minute
         self.per_client_per_minute = per_client_per_minute

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from cache import Cache, open_cache
 from providers.http import UpstreamClient
-from service.engine.clock import Clock
+from service.engine.clock import Clock, SystemClock
 from service.engine.engine import Engine
 from service.history import routes as history_routes
 from service.history.routes import HISTORY, enricher
@@ -62,12 +62,16 @@ def create_app(
     readiness = app[READINESS] = Readiness()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        local = clock or SystemClock()
+        # The in-memory backend keeps its own (the host's) time for expiries, as Redis does.
         backend = cache or open_cache(
-            str(settings.redis_url) if settings.redis_url else None, prefix=settings.redis_prefix
+            str(settings.redis_url) if settings.redis_url else None,
+            clock=SystemClock(),
+            prefix=settings.redis_prefix,
         )
-        upstream = UpstreamClient(settings.http, session=http_session)
+        upstream = UpstreamClient(settings.http, local.time, session=http_session)
         await upstream.start()
-        engine = Engine(widgets, backend, upstream, settings.engine, metrics, clock=clock)
+        engine = Engine(widgets, backend, upstream, settings.engine, metrics, clock=local)
         app[ENGINE] = engine
         representations.clock = engine.clock
         upstream.now = engine.clock.time

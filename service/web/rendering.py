@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -48,10 +47,9 @@ class Renderer:
         view: dict[str, Any],
         *,
         options: BaseModel | None = None,
-        now: float | None = None,
+        now: float,
         extra: dict[str, Any] | None = None,
     ) -> str:
-        now = time.time() if now is None else now
         if snapshot is None:
             template = self.env.get_template("widgets/unavailable.html")
             return template.render(spec=spec, status=status, view=view, options=options)

@@ -10,12 +10,13 @@ import pytest
 
 from cache import Cache, CacheUnavailable, MemoryCache, open_cache
 from cache.redis import RedisCache
+from service.engine.clock import SystemClock
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     if request.param == "memory":
-        backend: Cache = MemoryCache()
+        backend: Cache = MemoryCache(SystemClock())
     else:
         server = request.getfixturevalue("redis_server")
         backend = RedisCache(server.url, prefix="test:")
@@ -75,7 +76,7 @@ async def test_redis_errors_surface_as_cache_unavailable(redis_server) -> None:
 
 
 async def test_memory_backend_stays_within_its_byte_bound() -> None:
-    backend = MemoryCache(max_bytes=1000)
+    backend = MemoryCache(SystemClock(), max_bytes=1000)
     for i in range(50):
         await backend.set(f"k{i}", b"x" * 100)
     assert await backend.get("k0") is None  # least recently used went first
@@ -84,9 +85,9 @@ async def test_memory_backend_stays_within_its_byte_bound() -> None:
 
 
 def test_url_selects_the_backend() -> None:
-    assert isinstance(open_cache(None), MemoryCache)
-    assert isinstance(open_cache("redis://127.0.0.1:6379/0"), RedisCache)
-    assert isinstance(open_cache("rediss://example.org:6380/0"), RedisCache)
+    assert isinstance(open_cache(None, clock=SystemClock()), MemoryCache)
+    assert isinstance(open_cache("redis://127.0.0.1:6379/0", clock=SystemClock()), RedisCache)
+    assert isinstance(open_cache("rediss://example.org:6380/0", clock=SystemClock()), RedisCache)
 
 
 async def test_only_the_owner_extends_a_lock_and_an_extended_lock_outlives_its_first_ttl(
@@ -197,7 +198,7 @@ async def test_a_series_drops_points_older_than_it_keeps_and_beyond_its_size(cac
 
 
 async def test_the_memory_backend_keeps_a_bounded_number_of_series() -> None:
-    cache = MemoryCache(max_series=2)
+    cache = MemoryCache(SystemClock(), max_series=2)
     for key in ("a", "b", "c"):
         await cache.series_add(key, 1.0, b"1", keep_seconds=1e9)
 

@@ -28,7 +28,7 @@ from service.widgets.weather import WeatherData
 from tests.providers.test_weather_providers import fetch as fetch_weather
 from tests.support.fixtures import fixture_text
 from tests.support.prices import fetch_once, html_page, serve_tgju
-from tests.support.weather import metno_document
+from tests.support.weather import METNO_CAPTURED, metno_document
 
 HUGE = "9" * 5000
 #: Texts no upstream quantity can be; each must be refused wherever a number is read.
@@ -298,7 +298,7 @@ async def test_openmeteo_fixture_itself_is_accepted(upstream):
 
 
 def metno_text(step: int, field: str, raw: str) -> str:
-    doc = metno_document()
+    doc = metno_document(METNO_CAPTURED)
     doc["properties"]["timeseries"][step]["data"]["instant"]["details"][field] = "@@"
     return json.dumps(doc).replace('"@@"', raw)
 
@@ -324,10 +324,10 @@ async def test_metno_refuses_an_absurd_number(upstream, step, field, raw):
 
 
 async def test_metno_fixture_itself_is_accepted(upstream):
-    serve_text(upstream, COMPACT, json.dumps(metno_document()))
+    serve_text(upstream, COMPACT, json.dumps(metno_document(METNO_CAPTURED)))
     data, _ = await fetch_weather(MetNoProvider, upstream)
     assert isinstance(data, WeatherData)
-    assert data.current.observed_at <= datetime.now(UTC)
+    assert data.current.observed_at <= datetime.fromtimestamp(METNO_CAPTURED, UTC)
 
 
 # -- the satellite description ---------------------------------------------------------------

@@ -10,12 +10,14 @@ from aiohttp import web
 
 from providers.http import NotModified, UpstreamClient, UpstreamError, parse_retry_after
 from service.settings import HttpSettings
+from tests.support.clock import START, FakeClock
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
     upstream_client = UpstreamClient(
-        HttpSettings(user_agent="sidebar-test/1 (ops@example.org)", max_response_bytes=1_000_000)
+        HttpSettings(user_agent="sidebar-test/1 (ops@example.org)", max_response_bytes=1_000_000),
+        FakeClock().time,
     )
     await upstream_client.start()
     yield upstream_client
@@ -141,7 +143,7 @@ async def test_conditional_requests_use_the_validators_held(client, upstream) ->
 
 
 def test_retry_after_accepts_seconds_and_http_dates() -> None:
-    assert parse_retry_after("120") == 120
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: no wait
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
+    assert parse_retry_after("120", START) == 120
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", START) == 0  # in the past: no wait
+    assert parse_retry_after("soon", START) is None
+    assert parse_retry_after(None, START) is None

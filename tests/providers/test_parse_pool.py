@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,18 +20,20 @@ import providers.tgju
 from providers.http import UpstreamClient, UpstreamError, UpstreamSession
 from providers.parsing import ParsePool
 from providers.tgju import TgjuProvider, read_page
+from service.persian import TEHRAN
 from service.satellite import composite
 from service.satellite.composite import stitch
 from service.settings import HttpSettings
 from service.widgets.satellite import SatelliteOptions
 from tests.providers.test_off_loop import HeldTiles, recording
+from tests.support.clock import START, FakeClock
 from tests.support.parse_workers import crash, wait_in_worker, warn, warn_and_fail, worker_pid
 from tests.support.prices import fetch_once, serve_tgju
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
-    upstream_client = UpstreamClient(HttpSettings())
+    upstream_client = UpstreamClient(HttpSettings(), FakeClock().time)
     await upstream_client.start()
     yield upstream_client
     await upstream_client.close()
@@ -76,7 +79,12 @@ async def test_a_crashed_worker_is_a_parse_error_and_the_next_parse_gets_a_new_o
 async def test_an_upstream_error_raised_in_a_worker_keeps_its_reason(client: UpstreamClient) -> None:
     with pytest.raises(UpstreamError) as raised:
         await session_of(client).parse(
-            read_page, b"<html><p>maintenance</p></html>", "utf-8", {"sekee"}, "coin"
+            read_page,
+            b"<html><p>maintenance</p></html>",
+            "utf-8",
+            {"sekee"},
+            "coin",
+            datetime.fromtimestamp(START, TEHRAN),
         )
 
     assert raised.value.reason == "changed"
@@ -84,7 +92,7 @@ async def test_an_upstream_error_raised_in_a_worker_keeps_its_reason(client: Ups
 
 
 async def test_close_stops_every_worker_even_mid_parse(tmp_path: Path) -> None:
-    client = UpstreamClient(HttpSettings(parse_workers=2))
+    client = UpstreamClient(HttpSettings(parse_workers=2), FakeClock().time)
     await client.start()
     session = session_of(client)
     signals = [tmp_path / "first", tmp_path / "second"]
@@ -158,7 +166,7 @@ async def test_the_satellite_picture_is_drawn_in_a_parsing_process(monkeypatch, 
 
 async def test_no_workers_means_a_thread(monkeypatch) -> None:
     threads = recording(monkeypatch, ParsePool, "_executor_for")
-    client = UpstreamClient(HttpSettings(parse_workers=0))
+    client = UpstreamClient(HttpSettings(parse_workers=0), FakeClock().time)
     await client.start()
     try:
         assert await session_of(client).parse(worker_pid) == os.getpid()
@@ -172,7 +180,7 @@ async def test_a_pool_that_cannot_start_falls_back_to_a_thread(monkeypatch, capl
         raise OSError(24, "Too many open files")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
-    client = UpstreamClient(HttpSettings())
+    client = UpstreamClient(HttpSettings(), FakeClock().time)
     await client.start()
     try:
         pids = [await session_of(client).parse(worker_pid) for _ in range(2)]

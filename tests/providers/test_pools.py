@@ -14,6 +14,7 @@ from service.settings import EngineSettings, HttpSettings, Settings
 from service.web.app import create_app
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.satellite import FAMENIN_BBOX
+from tests.support.clock import FakeClock
 from tests.support.tiles import FakeTiles
 from tests.support.upstream import FakeUpstream
 
@@ -40,7 +41,7 @@ async def until(condition, what: str) -> None:
 
 async def test_each_pool_has_its_own_connections(hanging, upstream) -> None:
     upstream.json("/probe", {"value": 1, "label": "ok"})
-    client = UpstreamClient(HttpSettings(max_connections_per_provider=LIMIT))
+    client = UpstreamClient(HttpSettings(max_connections_per_provider=LIMIT), FakeClock().time)
     await client.start()
     try:
         stuck = [
@@ -66,7 +67,7 @@ async def test_each_pool_has_its_own_connections(hanging, upstream) -> None:
 
 async def test_close_closes_every_pool_it_opened(upstream) -> None:
     upstream.json("/x", {"ok": True})
-    client = UpstreamClient(HttpSettings())
+    client = UpstreamClient(HttpSettings(), FakeClock().time)
     await client.start()
     sessions = [client.session(timeout_seconds=2, pool=name) for name in ("a", "b", "a")]
     for session in sessions:
@@ -82,7 +83,7 @@ async def test_close_closes_every_pool_it_opened(upstream) -> None:
 async def test_an_injected_session_serves_every_pool_and_stays_open(upstream) -> None:
     upstream.json("/x", {"ok": True})
     async with aiohttp.ClientSession() as injected:
-        client = UpstreamClient(HttpSettings(), session=injected)
+        client = UpstreamClient(HttpSettings(), FakeClock().time, session=injected)
         await client.start()
         for pool in ("tiles", "probe"):
             assert client.session(timeout_seconds=2, pool=pool)._session is injected
@@ -91,7 +92,7 @@ async def test_an_injected_session_serves_every_pool_and_stays_open(upstream) ->
 
 
 async def test_a_pool_waits_only_as_long_as_its_timeout(hanging) -> None:
-    client = UpstreamClient(HttpSettings(max_connections_per_provider=1))
+    client = UpstreamClient(HttpSettings(max_connections_per_provider=1), FakeClock().time)
     await client.start()
     try:
         first = asyncio.ensure_future(client.session(timeout_seconds=30, pool="t").get(hanging.url("/1")))

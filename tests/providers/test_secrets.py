@@ -16,6 +16,7 @@ from service.settings import EngineSettings, HttpSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
+from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.prices import fetch_once
 from tests.support.raw_upstream import ANSWERS, RawUpstream
@@ -40,7 +41,7 @@ async def raw(request: pytest.FixtureRequest) -> AsyncIterator[RawUpstream]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
-    upstream_client = UpstreamClient(HttpSettings())
+    upstream_client = UpstreamClient(HttpSettings(), FakeClock().time)
     await upstream_client.start()
     yield upstream_client
     await upstream_client.close()
@@ -159,7 +160,7 @@ async def test_stored_validators_carry_no_key(aiohttp_client, upstream: FakeUpst
         return web.Response(text=text, content_type="application/json", headers={"ETag": '"v1"'})
 
     upstream.on("/Api/Market/Gold_Currency.php", answer)
-    client = await aiohttp_client(create_app(brsapi_settings(upstream.url(""))))
+    client = await aiohttp_client(create_app(brsapi_settings(upstream.url("")), clock=FakeClock()))
 
     assert (await client.get("/widgets/prices.json")).status == 200
 

@@ -18,6 +18,9 @@ from tests.service.widgets.test_prices import prices_settings
 from tests.support.fixtures import fixture_text
 from tests.support.prices import fetch_once, html_page, serve_tgju
 
+#: A morning in Tehran after the fixtures' clock times (10:09–10:15).
+NOW = datetime(2026, 11, 26, 10, 30, tzinfo=TEHRAN)
+
 
 def by_key(data):
     return {item.key: item for item in data.items}
@@ -87,8 +90,7 @@ async def test_coin_rows_with_empty_class_cells_are_read(upstream):
 
 
 def test_persian_digit_clock_times_are_today_in_tehran_and_jalali_days_are_null():
-    now = datetime(2026, 11, 26, 10, 30, tzinfo=TEHRAN)
-    items, problems = parse_page(fixture_text("tgju_coin.html"), {"sekee", "gerami"}, page="coin", now=now)
+    items, problems = parse_page(fixture_text("tgju_coin.html"), {"sekee", "gerami"}, page="coin", now=NOW)
     assert items["sekee"].updated_at == datetime(2026, 11, 26, 10, 9, 12, tzinfo=TEHRAN)
     assert items["sekee"].updated_at.isoformat() == "2026-11-26T10:09:12+03:30"
     assert items["gerami"].updated_at is None  # "۲۴ مرداد": only a day
@@ -103,7 +105,10 @@ def test_a_clock_time_ahead_of_now_was_yesterday():
 
 def test_columns_are_found_by_caption_whatever_their_order():
     items, problems = parse_page(
-        fixture_text("tgju_currency_reordered.html"), {"price_dollar_rl", "price_eur"}, page="currency"
+        fixture_text("tgju_currency_reordered.html"),
+        {"price_dollar_rl", "price_eur"},
+        page="currency",
+        now=NOW,
     )
     dollar = items["price_dollar_rl"]
     # Persian digits, ٬ separators and a zero-width space in the price cell; an extra volume column.
@@ -115,7 +120,7 @@ def test_columns_are_found_by_caption_whatever_their_order():
 
 def test_a_row_breaking_its_own_range_is_a_problem_not_an_item():
     html = fixture_text("tgju_currency.html").replace("<td>1,047,100</td>", "<td>1,100,000</td>")
-    items, problems = parse_page(html, {"price_dollar_rl", "price_eur"}, page="currency")
+    items, problems = parse_page(html, {"price_dollar_rl", "price_eur"}, page="currency", now=NOW)
     assert "price_dollar_rl" not in items
     assert "price_eur" in items
     assert problems and problems[0].startswith("price_dollar_rl: ")
@@ -123,7 +128,7 @@ def test_a_row_breaking_its_own_range_is_a_problem_not_an_item():
 
 def test_a_page_without_its_table_is_an_upstream_change():
     with pytest.raises(UpstreamError) as caught:
-        parse_page("<html><body><p>در دست تعمیر</p></body></html>", {"sekee"}, page="coin")
+        parse_page("<html><body><p>در دست تعمیر</p></body></html>", {"sekee"}, page="coin", now=NOW)
     assert caught.value.reason == "changed"
 
 

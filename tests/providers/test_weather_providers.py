@@ -15,9 +15,13 @@ from providers.openmeteo import OpenMeteoProvider, parse_forecast
 from service.persian import TEHRAN
 from service.settings import HttpSettings
 from service.widgets.weather import WeatherOptions, condition
+from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
+from tests.support.weather import METNO_CAPTURED, OPENMETEO_CAPTURED
 
 FAMENIN = WeatherOptions()
+#: The moment Open-Meteo's fixture was answered, as the clock its parser is given.
+OPENMETEO_NOW = datetime.fromtimestamp(OPENMETEO_CAPTURED, UTC)
 
 
 def openmeteo_fixture(name: str = "openmeteo_forecast.json") -> dict:
@@ -32,7 +36,7 @@ def metno_fixture() -> dict:
 
 
 def test_openmeteo_current_and_daily_in_tehran_time_with_negative_temperatures():
-    data = parse_forecast(openmeteo_fixture(), FAMENIN)
+    data = parse_forecast(openmeteo_fixture(), FAMENIN, OPENMETEO_NOW)
 
     now = data.current
     assert now.temperature_c == -3.4 and now.apparent_temperature_c == -7.9
@@ -54,14 +58,14 @@ def test_openmeteo_nulls_become_unknown_values_not_failures():
     payload["current"].update({"temperature_2m": None, "apparent_temperature": None, "weather_code": None})
     payload["daily"]["temperature_2m_min"][2] = None
 
-    data = parse_forecast(payload, FAMENIN)
+    data = parse_forecast(payload, FAMENIN, OPENMETEO_NOW)
 
     assert data.current.temperature_c is None and data.current.condition is None
     assert data.daily[2].min_c is None and data.daily[2].max_c == 7.8
 
 
 def test_openmeteo_legacy_field_names_and_unixtime():
-    data = parse_forecast(openmeteo_fixture("openmeteo_legacy.json"), FAMENIN)
+    data = parse_forecast(openmeteo_fixture("openmeteo_legacy.json"), FAMENIN, OPENMETEO_NOW)
 
     assert data.current.temperature_c == 4.5 and data.current.wind_kmh == 7.6
     assert data.current.condition == "نیمه‌ابری" and data.current.is_day is False
@@ -75,7 +79,7 @@ def test_a_forecast_for_the_wrong_place_is_rejected():
     payload = openmeteo_fixture()
     payload["latitude"], payload["longitude"] = 52.52, 13.41  # Berlin
     with pytest.raises(UpstreamError) as caught:
-        parse_forecast(payload, FAMENIN)
+        parse_forecast(payload, FAMENIN, OPENMETEO_NOW)
     assert caught.value.reason == "validation"
 
 
@@ -83,21 +87,24 @@ def test_out_of_range_values_fail_validation():
     payload = openmeteo_fixture()
     payload["current"]["relative_humidity_2m"] = 140
     with pytest.raises(ValueError, match="humidity_percent"):
-        parse_forecast(payload, FAMENIN)
+        parse_forecast(payload, FAMENIN, OPENMETEO_NOW)
     payload = openmeteo_fixture()
     payload["daily"]["temperature_2m_max"][0] = 71.0
     with pytest.raises(ValueError, match="max_c"):
-        parse_forecast(payload, FAMENIN)
+        parse_forecast(payload, FAMENIN, OPENMETEO_NOW)
 
 
 def test_days_must_be_consecutive():
     payload = openmeteo_fixture()
     payload["daily"]["time"][3] = "2026-12-09"
     with pytest.raises(ValueError, match="not consecutive"):
-        parse_forecast(payload, FAMENIN)
+        parse_forecast(payload, FAMENIN, OPENMETEO_NOW)
 
 
-async def fetch(provider_cls, upstream, *, api_key=None, user_agent=None, validators=None, url=None):
+async def fetch(
+    provider_cls, upstream, *, api_key=None, user_agent=None, validators=None, url=None, now=METNO_CAPTURED
+):
+    """One fetch by ``provider_cls`` on a clock at ``now`` (when MET's fixture was answered)."""
     provider = provider_cls(
         ProviderConfig(
             url=url or upstream.url(""),
@@ -108,7 +115,7 @@ async def fetch(provider_cls, upstream, *, api_key=None, user_agent=None, valida
             widget_options=FAMENIN,
         )
     )
-    client = UpstreamClient(HttpSettings())
+    client = UpstreamClient(HttpSettings(), FakeClock(now).time)
     await client.start()
     try:
         session = client.session(timeout_seconds=2, validators=validators)
@@ -291,7 +298,7 @@ def test_met_sleet_is_rain_and_snow_mixed_and_rain_and_snow_carry_their_intensit
 def test_an_open_meteo_answer_in_another_zone_is_refused(change):
     payload = {**json.loads(fixture_text("openmeteo_forecast.json")), **change}
     with pytest.raises(UpstreamError) as caught:
-        parse_forecast(payload, WeatherOptions())
+        parse_forecast(payload, WeatherOptions(), OPENMETEO_NOW)
     assert caught.value.reason == "validation"
 
 
@@ -373,7 +380,7 @@ def test_both_providers_fed_the_same_weather_show_the_same_rows():
         FAMENIN,
         now=datetime(2026, 11, 26, 0, 0, tzinfo=TEHRAN).astimezone(UTC),
     )
-    om = parse_forecast(forecast, FAMENIN)
+    om = parse_forecast(forecast, FAMENIN, OPENMETEO_NOW)
 
     def rows(data):
         return [

@@ -6,6 +6,10 @@ import asyncio
 import heapq
 import itertools
 
+#: Where every fake clock starts unless a test says otherwise (a Wednesday, 2026-11-18 around
+#: 11:06 UTC): the "now" that fixtures are dated from, the same on every day the suite runs.
+START = 1_795_000_000.0
+
 
 class FakeClock:
     """``time()`` and ``monotonic()`` move only in ``advance``; ``sleep`` wakes when they pass.
@@ -14,7 +18,7 @@ class FakeClock:
     again after waking is woken again within the same ``advance`` if its new deadline falls in it.
     """
 
-    def __init__(self, start: float = 1_795_000_000.0) -> None:
+    def __init__(self, start: float = START) -> None:
         self._wall = start
         self._mono = 10_000.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []

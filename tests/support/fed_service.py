@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import json
-
+from service.engine.clock import SystemClock
 from service.settings import Settings
-from tests.support.fixtures import fixture_text
 from tests.support.prices import serve_tgju
 from tests.support.tiles import FakeTiles
 from tests.support.upstream import FakeUpstream
-from tests.support.weather import metno_document
+from tests.support.weather import metno_document, openmeteo_document
 
 #: Every built-in widget, in the order pages show them.
 WIDGETS = ("weather", "prices", "satellite", "prayer", "date", "links")
 
 
-def fed_settings(upstream: FakeUpstream, public_url: str = "") -> Settings:
-    """Settings for a service fed real-shaped data: tgju's pages, Open-Meteo and MET, tiles."""
+def fed_settings(upstream: FakeUpstream, public_url: str = "", *, now: float | None = None) -> Settings:
+    """Settings for a service fed real-shaped data: tgju's pages, Open-Meteo and MET, tiles.
+
+    The weather answers are dated at ``now``, the clock the service runs on: by default the
+    system clock, as a service given no clock of its own reads.
+    """
+    now = SystemClock().time() if now is None else now
     serve_tgju(upstream)
-    upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
-    upstream.json("/weatherapi/locationforecast/2.0/compact", metno_document())
+    upstream.json("/v1/forecast", openmeteo_document(now))
+    upstream.json("/weatherapi/locationforecast/2.0/compact", metno_document(now))
     tiles = FakeTiles(upstream)
     return Settings(
         public_url=public_url,

@@ -10,6 +10,7 @@ from providers.base import Provider, ProviderConfig
 from providers.http import UpstreamClient
 from service.settings import HttpSettings
 from service.widgets.prices import PricesData, PricesOptions
+from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.upstream import FakeUpstream
 
@@ -57,12 +58,14 @@ async def fetch_once(
     items: list[str] | None = None,
     api_key: str | None = None,
     timeout: float = 2,
+    clock: FakeClock | None = None,
 ) -> PricesData:
+    """One fetch by ``provider_cls`` against the fake upstream, on ``clock`` (a fresh fake clock)."""
     options = PricesOptions(items=items) if items else PricesOptions()
     provider = provider_cls(
         ProviderConfig(url=upstream.url(""), timeout_seconds=timeout, api_key=api_key, widget_options=options)
     )
-    client = UpstreamClient(HttpSettings())
+    client = UpstreamClient(HttpSettings(), (clock or FakeClock()).time)
     await client.start()
     try:
         result = await provider.fetch(client.session(timeout_seconds=timeout))

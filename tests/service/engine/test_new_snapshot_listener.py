@@ -7,6 +7,7 @@ import logging
 
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
+from service.engine.clock import SystemClock
 from service.engine.snapshot import Snapshot
 from service.engine.store import SnapshotStore
 from service.metrics import Metrics
@@ -40,7 +41,7 @@ async def test_only_the_process_whose_write_wins_runs_the_listener(redis_server)
 
 async def test_a_failing_listener_never_fails_the_save_and_is_logged_once_then_its_recovery(caplog):
     metrics = Metrics()
-    store = SnapshotStore(MemoryCache(), metrics, ["probe"])
+    store = SnapshotStore(MemoryCache(SystemClock()), metrics, ["probe"])
     failing = True
     later: list[float] = []
 

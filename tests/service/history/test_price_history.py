@@ -13,6 +13,7 @@ from aiohttp import web
 from cache.base import CacheUnavailable
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
+from service.engine.clock import SystemClock
 from service.settings import EngineSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
@@ -250,7 +251,9 @@ async def test_sparklines_are_prepared_once_per_snapshot_not_per_request(aiohttp
             return await super().series_range(key, start, end)
 
     serve_tgju(upstream)
-    client = await aiohttp_client(create_app(settings(upstream), clock=clock, cache=CountingCache()))
+    client = await aiohttp_client(
+        create_app(settings(upstream), clock=clock, cache=CountingCache(SystemClock()))
+    )
     await client.get("/widgets/prices.json")
 
     views = [
@@ -325,7 +328,7 @@ async def test_recording_failures_never_fail_a_refresh_and_are_logged_once_and_c
             raise CacheUnavailable("connection refused")
 
     serve_dollar_at(upstream, 1_050_000)
-    client = await aiohttp_client(create_app(settings(upstream), clock=clock, cache=NoSeries()))
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock, cache=NoSeries(SystemClock())))
     with caplog.at_level(logging.WARNING):
         assert (await client.get("/widgets/prices.json")).status == 200
         await refresh_at(client, clock, upstream, 1_051_000, after=FIVE_MINUTES)
@@ -442,7 +445,9 @@ async def test_an_unreachable_history_leaves_the_box_whole_and_the_endpoint_503(
             raise CacheUnavailable("connection refused")
 
     serve_tgju(upstream)
-    client = await aiohttp_client(create_app(settings(upstream), clock=clock, cache=Unreachable()))
+    client = await aiohttp_client(
+        create_app(settings(upstream), clock=clock, cache=Unreachable(SystemClock()))
+    )
 
     fragment = await client.get("/widgets/prices.html?chart=sparkline")
     history_answer = await client.get("/widgets/prices/history.json?item=sekee&range=7d")

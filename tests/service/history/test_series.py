@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cache.memory import MemoryCache
+from service.engine.clock import SystemClock
 from service.engine.snapshot import Snapshot
 from service.history.series import DAY, HOURLY, RAW, PriceHistory, accepted_points
 from service.history.sparkline import geometry, sparkline
@@ -47,7 +48,7 @@ def test_a_snapshot_renewed_by_a_304_brings_no_new_point():
 
 async def test_a_declared_unit_change_starts_a_new_series_instead_of_mixing_units():
     options = PricesOptions(items=["sekee", "rob", "nim"], unit_change_factor=0.1)
-    history = PriceHistory(MemoryCache())
+    history = PriceHistory(MemoryCache(SystemClock()))
     rial = [item("sekee", 1_000_000_000), item("rob", 300_000_000), item("nim", 500_000_000)]
     before, _ = reconcile({"items": rial}, None, options, T0)
     await history.record(snapshot_of(before, T0))
@@ -65,7 +66,7 @@ async def test_a_declared_unit_change_starts_a_new_series_instead_of_mixing_unit
 
 async def test_a_rial_unit_change_leaves_the_dollar_series_whole():
     options = PricesOptions(items=["sekee", "rob", "nim", "ons"], unit_change_factor=0.1)
-    history = PriceHistory(MemoryCache())
+    history = PriceHistory(MemoryCache(SystemClock()))
     rial = [item("sekee", 1_000_000_000), item("rob", 300_000_000), item("nim", 500_000_000)]
     ounce = {**item("ons", 4197), "unit": "USD", "price": 4197.25}
     before, _ = reconcile({"items": [*rial, ounce]}, None, options, T0)
@@ -83,7 +84,7 @@ async def test_a_rial_unit_change_leaves_the_dollar_series_whole():
 
 async def test_a_reader_sees_the_snapshots_own_price_before_its_recording_lands():
     options = PricesOptions(items=["sekee"])
-    history = PriceHistory(MemoryCache())
+    history = PriceHistory(MemoryCache(SystemClock()))
     first, _ = reconcile({"items": [item("sekee", 1_000_000_000)]}, None, options, T0)
     await history.record(snapshot_of(first, T0))
     second, _ = reconcile({"items": [item("sekee", 1_010_000_000)]}, first, options, T0 + 600)

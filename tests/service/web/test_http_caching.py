@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from cache.memory import MemoryCache
 from providers.base import Provider
+from service.engine.clock import SystemClock
 from service.registry import default_registry
 from service.settings import Settings
 from service.web.app import create_app
@@ -233,7 +234,7 @@ CHANGED_PRAYER_SETTINGS = [
 async def test_a_setting_that_changes_an_answer_changes_its_validator(aiohttp_client, clock, path, changed):
     """A release with other settings may serve the very snapshot the shared cache holds (same data,
     same ``fetched_at``): a cache revalidating its copy must not be told it is still current."""
-    shared = MemoryCache()
+    shared = MemoryCache(SystemClock())
 
     def settings(**prayer: object) -> Settings:
         others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prayer"}

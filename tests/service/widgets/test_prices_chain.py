@@ -37,12 +37,14 @@ def serve_brsapi(upstream) -> None:
     upstream.on("/Api/Market/Gold_Currency.php", handler)
 
 
-async def test_an_item_tgju_lacks_is_filled_by_the_next_provider_with_its_source(aiohttp_client, upstream):
+async def test_an_item_tgju_lacks_is_filled_by_the_next_provider_with_its_source(
+    aiohttp_client, upstream, clock
+):
     # The market pages as they really are (no ounce) and no home page: BrsApi has XAUUSD.
     serve_tgju(upstream, home=False)
     serve_brsapi(upstream)
     client = await aiohttp_client(
-        create_app(chain_settings(upstream, {"tgju": {}, "brsapi": {"api_key": "k"}}))
+        create_app(chain_settings(upstream, {"tgju": {}, "brsapi": {"api_key": "k"}}), clock=clock)
     )
 
     body = await (await client.get("/widgets/prices.json")).json()
@@ -56,11 +58,11 @@ async def test_an_item_tgju_lacks_is_filled_by_the_next_provider_with_its_source
     assert "BrsApi" in body["attribution"] and "tgju" in body["attribution"]
 
 
-async def test_the_next_provider_is_not_asked_when_nothing_is_missing(aiohttp_client, upstream):
+async def test_the_next_provider_is_not_asked_when_nothing_is_missing(aiohttp_client, upstream, clock):
     serve_tgju(upstream)  # with the home page's info bar, which carries the ounce
     serve_brsapi(upstream)
     client = await aiohttp_client(
-        create_app(chain_settings(upstream, {"tgju": {}, "brsapi": {"api_key": "k"}}))
+        create_app(chain_settings(upstream, {"tgju": {}, "brsapi": {"api_key": "k"}}), clock=clock)
     )
 
     body = await (await client.get("/widgets/prices.json")).json()

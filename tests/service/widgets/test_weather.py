@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,10 +18,11 @@ from service.widgets import BUILTIN_WIDGETS
 from service.widgets.weather import day
 from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
-from tests.support.weather import metno_now
+from tests.support.weather import OPENMETEO_CAPTURED, metno_now
 
 FORECAST = "/v1/forecast"
 COMPACT = "/weatherapi/locationforecast/2.0/compact"
+HTTP_DATE = "%a, %d %b %Y %H:%M:%S GMT"
 
 
 def weather_settings(upstream, providers: list[str] | None = None, **weather: Any) -> Settings:
@@ -45,8 +44,18 @@ def weather_settings(upstream, providers: list[str] | None = None, **weather: An
     )
 
 
-def serve_metno(upstream, **headers: str) -> None:
-    body = metno_now()
+@pytest.fixture
+def clock() -> FakeClock:
+    """The service runs at the moment the Open-Meteo fixture was answered, on any day."""
+    return FakeClock(OPENMETEO_CAPTURED)
+
+
+def serve_forecast(upstream) -> None:
+    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
+
+
+def serve_metno(upstream, now: float, **headers: str) -> None:
+    body = metno_now(now)
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=body, content_type="application/json", headers=headers)
@@ -63,9 +72,9 @@ def test_jalali_dates_and_persian_weekdays_against_known_dates():
     assert last.jalali_date == "1405-12-29"
 
 
-async def test_json_has_location_current_and_the_configured_days(aiohttp_client, upstream):
-    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
-    client = await aiohttp_client(create_app(weather_settings(upstream)))
+async def test_json_has_location_current_and_the_configured_days(aiohttp_client, upstream, clock):
+    serve_forecast(upstream)
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
 
     body = await (await client.get("/widgets/weather.json")).json()
 
@@ -92,21 +101,21 @@ async def test_json_has_location_current_and_the_configured_days(aiohttp_client,
 
 
 @pytest.mark.parametrize("days", ["0", "8", "two", "-1", ""])
-async def test_days_out_of_range_is_400(aiohttp_client, upstream, days):
-    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
-    client = await aiohttp_client(create_app(weather_settings(upstream)))
+async def test_days_out_of_range_is_400(aiohttp_client, upstream, days, clock):
+    serve_forecast(upstream)
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
     for fmt in ("json", "html"):
         response = await client.get(f"/widgets/weather.{fmt}?days={days}")
         assert response.status == 400
         assert (await response.json())["error"] == "days: must be a whole number from 1 to 7"
 
 
-async def test_another_town_is_configuration_only(aiohttp_client, upstream):
+async def test_another_town_is_configuration_only(aiohttp_client, upstream, clock):
     payload = json.loads(fixture_text("openmeteo_forecast.json"))
     payload["latitude"], payload["longitude"] = 34.80, 48.51
     upstream.json(FORECAST, payload)
     settings = weather_settings(upstream, name="همدان", latitude=34.7983, longitude=48.5148, days=3)
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(settings, clock=clock))
 
     body = await (await client.get("/widgets/weather.json")).json()
     html = await (await client.get("/widgets/weather.html")).text()
@@ -116,9 +125,11 @@ async def test_another_town_is_configuration_only(aiohttp_client, upstream):
     assert "وضع هوای همدان" in html and "فامنین" not in html
 
 
-async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(aiohttp_client, upstream):
-    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
-    client = await aiohttp_client(create_app(weather_settings(upstream)))
+async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(
+    aiohttp_client, upstream, clock
+):
+    serve_forecast(upstream)
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
 
     html = await (await client.get("/widgets/weather.html")).text()
 
@@ -134,22 +145,22 @@ async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(a
     assert "<script" not in html
 
 
-async def test_open_meteo_failing_falls_back_to_met_norway(aiohttp_client, upstream):
+async def test_open_meteo_failing_falls_back_to_met_norway(aiohttp_client, upstream, clock):
     upstream.fail(FORECAST, 503)
-    serve_metno(upstream)
-    client = await aiohttp_client(create_app(weather_settings(upstream)))
+    serve_metno(upstream, clock.time())
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
 
     body = await (await client.get("/widgets/weather.json")).json()
 
     assert body["status"] == "fresh" and body["source"] == "metno"
     assert body["attribution"] == "داده‌های هواشناسی: MET Norway (CC BY 4.0)"
     assert len(body["data"]["daily"]) == 5
-    assert body["data"]["daily"][0]["date"] == datetime.now(TEHRAN).date().isoformat()
+    assert body["data"]["daily"][0]["date"] == datetime.fromtimestamp(clock.time(), TEHRAN).date().isoformat()
     html = await (await client.get("/widgets/weather.html")).text()
     assert "داده‌های هواشناسی: MET Norway" in html
 
 
-async def test_429_from_open_meteo_is_honoured_and_the_chain_falls_back(aiohttp_client, upstream):
+async def test_429_from_open_meteo_is_honoured_and_the_chain_falls_back(aiohttp_client, upstream, clock):
     upstream.json(
         FORECAST,
         {"error": True, "reason": "Minutely API request limit exceeded"},
@@ -159,24 +170,25 @@ async def test_429_from_open_meteo_is_honoured_and_the_chain_falls_back(aiohttp_
     upstream.fail(COMPACT, 500)
     settings = weather_settings(upstream, refresh_seconds=60)
     settings.engine.cold_wait_seconds = 0
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(settings, clock=clock))
     refresher = client.app[ENGINE].refreshers["weather"]
 
     await refresher.trigger()
 
-    assert refresher.state.providers["openmeteo"].retry_at - time.time() == pytest.approx(120, abs=2)
+    assert refresher.state.providers["openmeteo"].retry_at - clock.time() == pytest.approx(120, abs=2)
     assert "limit exceeded" in refresher.state.last_error
     for _ in range(5):
         await client.get("/widgets/weather.json")
     assert upstream.hits[FORECAST] == 1
 
 
-async def test_met_norway_is_not_asked_again_before_expires(aiohttp_client, upstream):
-    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    serve_metno(upstream, Expires=expires, **{"Last-Modified": "Thu, 26 Nov 2026 03:41:12 GMT"})
-    client = await aiohttp_client(create_app(weather_settings(upstream, providers=["metno"])))
+async def test_met_norway_is_not_asked_again_before_expires(aiohttp_client, upstream, clock):
+    expires = (datetime.fromtimestamp(clock.time(), UTC) + timedelta(hours=1)).strftime(HTTP_DATE)
+    updated = (datetime.fromtimestamp(clock.time(), UTC) - timedelta(hours=1)).strftime(HTTP_DATE)
+    serve_metno(upstream, clock.time(), Expires=expires, **{"Last-Modified": updated})
+    client = await aiohttp_client(create_app(weather_settings(upstream, providers=["metno"]), clock=clock))
     first = await (await client.get("/widgets/weather.json")).json()
-    await asyncio.sleep(0.35)
+    await clock.advance(0.35)
 
     await client.app[ENGINE].refreshers["weather"].trigger()
 
@@ -193,13 +205,13 @@ async def test_an_empty_met_user_agent_stops_start_up(upstream):
         create_app(settings)
 
 
-async def test_fragment_in_stale_state_shows_its_age(aiohttp_client, upstream):
-    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
-    client = await aiohttp_client(create_app(weather_settings(upstream)))
+async def test_fragment_in_stale_state_shows_its_age(aiohttp_client, upstream, clock):
+    serve_forecast(upstream)
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
     await client.get("/widgets/weather.json")
     upstream.fail(FORECAST, 500)
     upstream.fail(COMPACT, 500)
-    await asyncio.sleep(0.35)
+    await clock.advance(0.35)
     await client.app[ENGINE].refreshers["weather"].trigger()
 
     html = await (await client.get("/widgets/weather.html")).text()
@@ -208,9 +220,9 @@ async def test_fragment_in_stale_state_shows_its_age(aiohttp_client, upstream):
     assert re.search(r'class="sw-stale">به‌روزرسانی: .* \((لحظاتی|[۰-۹]+ دقیقه) پیش\)', html)
 
 
-async def test_the_daily_table_names_its_max_and_min_columns(aiohttp_client, upstream):
-    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
-    client = await aiohttp_client(create_app(weather_settings(upstream)))
+async def test_the_daily_table_names_its_max_and_min_columns(aiohttp_client, upstream, clock):
+    serve_forecast(upstream)
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
     html = await (await client.get("/widgets/weather.html")).text()
     head = html[html.index("<thead>") : html.index("</thead>")]
     assert head.index("بیشینه") < head.index("کمینه")
@@ -218,7 +230,7 @@ async def test_the_daily_table_names_its_max_and_min_columns(aiohttp_client, ups
 
 
 async def test_a_day_that_has_passed_is_never_shown_and_days_count_from_today(aiohttp_client, upstream):
-    upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
+    serve_forecast(upstream)
     clock = FakeClock(datetime(2026, 11, 26, 12, 0, tzinfo=TEHRAN).timestamp())
     client = await aiohttp_client(
         create_app(weather_settings(upstream, refresh_seconds=86400, days=3), clock=clock)
