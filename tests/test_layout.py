@@ -98,3 +98,21 @@ def test_the_clock_check_sees_every_form_of_reading_the_host_clock(tmp_path: Pat
         "time.monotonic",
     ]
 
+
+
+#: The tests whose meaning depends on dates. Their "now" is the clock they give the service (a fake
+#: one, or the service's own system clock, which fixtures are then dated from), never the day
+#: they run on. Waiting on a monotonic deadline is not reading the date, and stays allowed.
+DATED_TESTS = ("tests/providers", "tests/service/widgets", "tests/support")
+MONOTONIC = {"time.monotonic", "time.monotonic_ns", "from time import monotonic"}
+
+
+def test_tests_of_dated_answers_never_read_the_date_they_run_on() -> None:
+    reads = [
+        read
+        for folder in DATED_TESTS
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for read in host_clock_reads(path)
+        if read.split(" ", 1)[1] not in MONOTONIC
+    ]
+    assert reads == []

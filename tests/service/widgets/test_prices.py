@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from typing import Any
 
 import pytest
@@ -200,7 +199,7 @@ async def test_a_failed_page_keeps_its_items_last_good_values(aiohttp_client, up
     assert sekee["price"] == 1_066_500_000
 
 
-async def test_a_missing_table_everywhere_backs_off_to_the_refresh_interval(aiohttp_client, upstream):
+async def test_a_missing_table_everywhere_backs_off_to_the_refresh_interval(aiohttp_client, upstream, clock):
     async def redesigned(request):
         return web.Response(text="<html><body>new site</body></html>", content_type="text/html")
 
@@ -209,13 +208,13 @@ async def test_a_missing_table_everywhere_backs_off_to_the_refresh_interval(aioh
     settings = prices_settings(upstream)
     settings.widgets["prices"].refresh_seconds = 300
     settings.engine.cold_wait_seconds = 0
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(settings, clock=clock))
     refresher = client.app[ENGINE].refreshers["prices"]
 
     await refresher.trigger()
 
     assert refresher.state.last_error_reason == "changed"
-    assert refresher.retry_at - time.time() == pytest.approx(300, abs=2)
+    assert refresher.retry_at - clock.time() == 300
     html = await (await client.get("/widgets/prices.html")).text()
     assert 'data-status="unavailable"' in html
 
