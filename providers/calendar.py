@@ -1,4 +1,4 @@
-"""Today's date in three calendars, computed here (no upstream) on the engine's clock."""
+"""Today's date in three calendars and its holidays, computed here (no upstream) on the engine's clock."""
 
 from __future__ import annotations
 
@@ -6,10 +6,20 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import jdatetime
-from hijridate import Gregorian
 
-from providers.base import Provider
-from service.widgets.date import GREGORIAN_MONTHS, HIJRI_MONTHS, CalendarDate, DateData, DateOptions
+from providers.base import Provider, ProviderConfig
+from service.iran_holidays import official_holidays, warm_up
+from service.iran_lunar import IranLunarCalendar
+from service.widgets.date import (
+    FRIDAY,
+    GREGORIAN_MONTHS,
+    HIJRI_MONTHS,
+    CalendarDate,
+    DateData,
+    DateOptions,
+    DayHoliday,
+    HijriDate,
+)
 from service.widgets.local_day import local_today
 
 if TYPE_CHECKING:
@@ -20,6 +30,11 @@ class CalendarProvider(Provider):
     id = "calendar"
     widget = "date"
 
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        # Configured at start-up: the holiday tables are read then, not in the first refresh.
+        warm_up()
+
     async def fetch(self, http: UpstreamSession) -> DateData:
         options = self.config.widget_options
         if not isinstance(options, DateOptions):
@@ -29,6 +44,12 @@ class CalendarProvider(Provider):
 
 def date_data(today: date, options: DateOptions) -> DateData:
     jalali = jdatetime.date.fromgregorian(date=today)
+    calendar = IranLunarCalendar(options.announced_months)
+    lunar = calendar.on(today + timedelta(days=options.hijri_adjust_days))
+    official = official_holidays(today, lunar, calendar)
+    days = [DayHoliday(name=h.name, official=True, estimated=h.estimated) for h in official] + [
+        DayHoliday(name=h.title, official=False) for h in options.holidays if h.falls_on(jalali)
+    ]
     return DateData(
         date=today,
         timezone=options.timezone,
@@ -40,22 +61,19 @@ def date_data(today: date, options: DateOptions) -> DateData:
             day=jalali.day,
             month_name=jdatetime.date.j_months_fa[jalali.month - 1],
         ),
-        hijri=hijri(today, options.hijri_adjust_days),
+        hijri=None
+        if lunar is None
+        else HijriDate(
+            year=lunar.year,
+            month=lunar.month,
+            day=lunar.day,
+            month_name=HIJRI_MONTHS[lunar.month - 1],
+            source=lunar.source,
+        ),
         hijri_adjust_days=options.hijri_adjust_days,
         gregorian=CalendarDate(
             year=today.year, month=today.month, day=today.day, month_name=GREGORIAN_MONTHS[today.month - 1]
         ),
-        holidays=[holiday.title for holiday in options.holidays if holiday.falls_on(jalali)][:20],
-    )
-
-
-def hijri(today: date, adjust_days: int) -> CalendarDate | None:
-    """The Umm al-Qura date, moved by ``adjust_days`` (Iran's calendar follows moon sighting)."""
-    shifted = today + timedelta(days=adjust_days)
-    try:
-        lunar = Gregorian(shifted.year, shifted.month, shifted.day).to_hijri()
-    except (ValueError, OverflowError):
-        return None  # outside the tables
-    return CalendarDate(
-        year=lunar.year, month=lunar.month, day=lunar.day, month_name=HIJRI_MONTHS[lunar.month - 1]
+        holidays=days[:20],
+        is_holiday=today.weekday() == FRIDAY or bool(official),
     )

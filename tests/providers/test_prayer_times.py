@@ -1,15 +1,17 @@
-"""Prayer times against tables published in Iran, and against astronomy that needs no library.
+"""Prayer times against tables published in Iran, and against a second computation of the sun.
 
 The published tables (fixtures/published_prayer_times.json, each with its source) print the
-minute, one of them the second. A minute table's "05:24" is the computed time rounded, so the
-computed instant must lie within 30 s of it, plus our own error; the goal is one minute overall.
+minute, one of them the second. A minute table's "05:24" is the computed time rounded to the
+nearest minute (every published minute here is the instant's nearest, from its rounded second), so
+the computed instant must lie within 30 s of it; the table to the second must be met within 3 s.
+A year of times for three towns is checked against Skyfield on JPL's ephemeris
+(tests/support/sun_reference.py), which shares no code with the service's PyEphem.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +22,8 @@ from providers.base import ProviderConfig
 from providers.prayer import PrayerTimesProvider
 from service.persian import clock_time
 from service.prayer_times import Place, day_times
-from service.widgets.prayer import PrayerData, PrayerOptions, prayer_days
+from service.widgets.prayer import PrayerData, PrayerOptions
+from tests.support.sun_reference import FAMENIN, HAMADAN, TEHRAN_CITY, City, reference_asr, reference_year
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 TABLES = json.loads((Path(__file__).parent / "fixtures" / "published_prayer_times.json").read_text())[
@@ -68,6 +71,51 @@ def test_the_largest_difference_from_the_published_tables_is_under_a_minute():
     assert worst < 60
 
 
+def test_every_time_is_within_3_s_of_the_table_published_to_the_second():
+    table = next(t for t in TABLES if t["times"]["fajr"].count(":") == 2)  # Hamadan, 27 Esfand 1402
+    on = date.fromisoformat(table["date"])
+    computed = day_times(Place(table["latitude"], table["longitude"], TEHRAN), on)
+    gaps = {
+        key: (computed[key] - published_instant(on, wall, key)).total_seconds()
+        for key, wall in table["times"].items()
+    }
+    assert all(abs(gap) <= 3 for gap in gaps.values()), gaps
+    assert clock_time(computed["maghrib"].isoformat()) == "۱۸:۴۳"  # as the table prints it
+
+
+#: A year from Nowruz 1404, for the towns the box is for and the two cities with published tables.
+YEAR_FROM, YEAR_DAYS = date(2025, 3, 21), 365
+#: The reference lies this close to where the printed minute turns (hh:mm:30): our instant, a
+#: second or less away, may then print the neighbouring minute, and neither is wrong.
+BOUNDARY_SECONDS = 2
+
+
+@pytest.mark.parametrize("city", [FAMENIN, TEHRAN_CITY, HAMADAN], ids=lambda city: city.name)
+def test_a_year_agrees_with_an_independent_computation_of_the_sun(city: City):
+    reference = reference_year(city, YEAR_FROM, YEAR_DAYS, TEHRAN)
+    assert len(reference) == YEAR_DAYS
+    place = Place(city.latitude, city.longitude, TEHRAN)
+    worst = 0.0
+    near_boundary = []
+    for index, (day, expected) in enumerate(sorted(reference.items())):
+        computed = day_times(place, day)
+        if index % 3 == 0:  # Asr's altitude changes daily: one search each, so every third day
+            expected = {**expected, "asr": reference_asr(city, day, TEHRAN, expected["dhuhr"])}
+        for key, instant in expected.items():
+            ours = computed[key].timestamp()
+            worst = max(worst, abs(ours - instant))
+            assert abs(ours - instant) <= 3, f"{city.name} {day} {key}: {computed[key]} vs {instant}"
+            printed = clock_time(computed[key].isoformat())
+            if printed != clock_time(datetime.fromtimestamp(instant, TEHRAN).isoformat()):
+                # Only where the reference itself sits on the turn of the printed minute.
+                assert abs((round(instant) % 60) - 30) <= BOUNDARY_SECONDS, f"{city.name} {day} {key}"
+                near_boundary.append((day, key))
+    assert worst <= 1.5  # the two computations differ by rounding to the second, not by seconds
+    # Of about 2,700 printed times a city, the few that differ (22–29 of the seven daily times over
+    # 1404, about 1%) are the reference's own coin flips: it lies within 2 s of half a minute.
+    assert len(near_boundary) <= 50, near_boundary
+
+
 def test_published_sunrise_is_a_sea_level_computation():
     # Hamadan lies ~1,850 m up; lowering the horizon for it moves sunrise minutes away from the
     # table, which is why elevation_correction is off by default.
@@ -112,14 +160,6 @@ def test_early_fajr_east_of_greenwich_is_on_its_own_day():
         assert times["fajr"].isoformat().startswith(f"{on}T03:0")
 
 
-def test_a_week_is_cheap_enough_for_the_event_loop():
-    options = PrayerOptions()
-    prayer_days(options, date(2026, 1, 1), 1)  # warm up
-    started = time.perf_counter()
-    prayer_days(options, date(2026, 6, 1), 7)
-    assert time.perf_counter() - started < 0.05
-
-
 class _Clock:
     def __init__(self, now: float) -> None:
         self._now = now
@@ -137,5 +177,5 @@ async def test_provider_computes_seven_days_from_today_in_the_configured_zone():
     assert isinstance(data, PrayerData)
     assert [str(day.date) for day in data.days][:2] == ["2024-03-17", "2024-03-18"]
     assert len(data.days) == 7
-    assert data.days[0].times.fajr.isoformat() == "2024-03-17T05:00:49+03:30"
+    assert data.days[0].times.fajr.isoformat() == "2024-03-17T05:00:57+03:30"  # the table: 05:00:55
     assert data.days[0].jalali_date == "1402-12-27"
