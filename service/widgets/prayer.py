@@ -7,6 +7,7 @@ view. Every time is an aware ISO 8601 instant, to the second, in the configured 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -151,19 +152,22 @@ class PrayerOptions(BaseModel):
 
 
 def prayer_days(options: PrayerOptions, first: date, count: int) -> list[dict[str, Any]]:
-    """``count`` days from ``first``, as the data model's JSON (about 0.2 ms a day)."""
-    days = []
-    for offset in range(count):
-        on = first + timedelta(days=offset)
-        jalali = jdatetime.date.fromgregorian(date=on)
-        day = PrayerDay(
-            date=on,
-            jalali_date=f"{jalali.year:04d}-{jalali.month:02d}-{jalali.day:02d}",
-            weekday=jdatetime.date.j_weekdays_fa[jalali.weekday()],
-            times=PrayerTimes.model_validate(day_times(options.place, on)),
-        )
-        days.append(day.model_dump(mode="json"))
-    return days
+    """``count`` days from ``first``, as the data model's JSON (about 0.3 ms a day not yet asked)."""
+    return [_day(options.place, first + timedelta(days=offset)) for offset in range(count)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(place: Place, on: date) -> dict[str, Any]:
+    """One day's JSON, kept: a reader's ``?date=`` is checked, then selected, then asked again by
+    others; each of those is one look-up after the first. Callers only read it."""
+    jalali = jdatetime.date.fromgregorian(date=on)
+    day = PrayerDay(
+        date=on,
+        jalali_date=f"{jalali.year:04d}-{jalali.month:02d}-{jalali.day:02d}",
+        weekday=jdatetime.date.j_weekdays_fa[jalali.weekday()],
+        times=PrayerTimes.model_validate(day_times(place, on)),
+    )
+    return day.model_dump(mode="json")
 
 
 def prayer_data(options: PrayerOptions, first: date, count: int = MAX_DAYS) -> PrayerData:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import service.widgets.prayer as prayer_widget
 from service.settings import ConfigError, EngineSettings, Settings
 from service.web.app import create_app
 from service.widgets import BUILTIN_WIDGETS
@@ -157,3 +158,28 @@ async def test_the_day_turns_at_local_midnight_without_a_restart(aiohttp_client)
 def test_bad_settings_stop_start_up(option):
     with pytest.raises(ConfigError):
         create_app(prayer_settings(**option))
+
+
+async def test_a_day_a_reader_asks_for_is_computed_once_however_often_it_is_asked(
+    aiohttp_client, monkeypatch
+):
+    computed: list[object] = []
+    original = prayer_widget.day_times
+
+    def counting(place, on):
+        computed.append(on)
+        return original(place, on)
+
+    monkeypatch.setattr(prayer_widget, "day_times", counting)
+    prayer_widget._day.cache_clear()
+    clock = FakeClock(at("2024-11-27T10:00:00"))
+    client = await aiohttp_client(create_app(prayer_settings(**TEHRAN_PLACE), clock=clock))
+    await client.get("/widgets/prayer.json")
+    stored = len(computed)  # the refresh's week
+
+    first = await client.get("/widgets/prayer.json?date=2031-01-01&days=7")
+    again = await client.get("/widgets/prayer.html?date=2031-01-03&days=5")
+
+    assert first.status == 200 and again.status == 200
+    # Checked and then selected, in JSON and in HTML: each of the seven days once.
+    assert len(computed) - stored == 7
