@@ -2,16 +2,17 @@
 
 MET's terms: an identifying User-Agent with a contact, at most four decimals in coordinates, and
 no request before ``Expires`` (then ``If-Modified-Since``). Symbols are mapped onto WMO codes so
-the widget sees one vocabulary whichever provider answered.
+the widget sees one vocabulary whichever provider answered; their Persian words come from the
+symbol itself, which says more than any WMO code does (heavy sleet, light snow showers and thunder).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections import defaultdict
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from providers.base import Provider
 from providers.http import UpstreamError
@@ -19,10 +20,10 @@ from providers.place import check_place
 from service.widgets.weather import (
     MAX_DAYS,
     Current,
+    Day,
     Location,
     WeatherData,
     WeatherOptions,
-    condition,
     day,
 )
 
@@ -31,38 +32,84 @@ if TYPE_CHECKING:
 
     from providers.http import UpstreamResponse, UpstreamSession
 
-#: symbol_code (without _day/_night/_polartwilight) → WMO weather code.
-SYMBOLS: dict[str, int] = {
-    "clearsky": 0,
-    "fair": 1,
-    "partlycloudy": 2,
-    "cloudy": 3,
-    "fog": 45,
-    "lightrain": 61,
-    "rain": 63,
-    "heavyrain": 65,
-    "lightsleet": 68,
-    "sleet": 69,
-    "heavysleet": 69,
-    "lightsnow": 71,
-    "snow": 73,
-    "heavysnow": 75,
-    "lightrainshowers": 80,
-    "rainshowers": 81,
-    "heavyrainshowers": 82,
-    "lightsleetshowers": 83,
-    "sleetshowers": 84,
-    "heavysleetshowers": 84,
-    "lightsnowshowers": 85,
-    "snowshowers": 85,
-    "heavysnowshowers": 86,
+NONE, LIGHT, MODERATE, HEAVY = range(4)
+
+
+class Symbol(NamedTuple):
+    """What one MET symbol means: the WMO code that stands for it, and its Persian words.
+
+    The words come from the symbol itself, not from the code: WMO 4677 has one code for moderate
+    and heavy sleet, and none for the kind of precipitation a thunderstorm brings, so words read
+    off the code would drop "heavy" or turn "light snow showers and thunder" into bare thunder.
+    The code keeps the icon and the JSON's ``condition_code`` in the one vocabulary both
+    providers share.
+    """
+
+    code: int
+    words: str
+    #: Orders symbols that share a code (heavy sleet over sleet) when a day's worst is chosen.
+    intensity: int = NONE
+
+
+#: The skies (``_day`` / ``_night`` / ``_polartwilight`` suffixes removed before lookup).
+_SKIES: dict[str, Symbol] = {
+    "clearsky": Symbol(0, "صاف"),
+    "fair": Symbol(1, "عمدتاً صاف"),
+    "partlycloudy": Symbol(2, "نیمه‌ابری"),
+    "cloudy": Symbol(3, "ابری"),
+    "fog": Symbol(45, "مه"),
 }
+#: Each kind light / moderate / heavy, in the words the WMO codes use where a code means exactly
+#: that (so both providers read alike), and the nearest WMO 4677 code: sleet is rain and snow
+#: mixed (68/69, showers 83/84), never freezing rain; 69, 84 and 86 are "moderate or heavy".
+_PRECIPITATION: dict[str, Symbol] = {
+    "lightrain": Symbol(61, "باران سبک", LIGHT),
+    "rain": Symbol(63, "باران", MODERATE),
+    "heavyrain": Symbol(65, "باران سنگین", HEAVY),
+    "lightrainshowers": Symbol(80, "رگبار سبک", LIGHT),
+    "rainshowers": Symbol(81, "رگبار", MODERATE),
+    "heavyrainshowers": Symbol(82, "رگبار شدید", HEAVY),
+    "lightsleet": Symbol(68, "برف و باران سبک", LIGHT),
+    "sleet": Symbol(69, "برف و باران", MODERATE),
+    "heavysleet": Symbol(69, "برف و باران سنگین", HEAVY),
+    "lightsleetshowers": Symbol(83, "رگبار برف و باران سبک", LIGHT),
+    "sleetshowers": Symbol(84, "رگبار برف و باران", MODERATE),
+    "heavysleetshowers": Symbol(84, "رگبار برف و باران سنگین", HEAVY),
+    "lightsnow": Symbol(71, "برف سبک", LIGHT),
+    "snow": Symbol(73, "برف", MODERATE),
+    "heavysnow": Symbol(75, "برف سنگین", HEAVY),
+    "lightsnowshowers": Symbol(85, "رگبار برف سبک", LIGHT),
+    "snowshowers": Symbol(86, "رگبار برف", MODERATE),
+    "heavysnowshowers": Symbol(86, "رگبار برف سنگین", HEAVY),
+}
+#: WMO 4677: a slight or moderate thunderstorm with rain and/or snow, and a heavy one.
 THUNDER = 95
+HEAVY_THUNDER = 97
+
+
+def _with_thunder(symbol: Symbol) -> Symbol:
+    """MET's ``…andthunder``: the same precipitation, intensity kept, with thunder."""
+    code = HEAVY_THUNDER if symbol.intensity == HEAVY else THUNDER
+    return Symbol(code, f"{symbol.words} با رعد و برق", symbol.intensity)
+
+
+#: Every symbol of MET's published legend, by its stem.
+SYMBOLS: dict[str, Symbol] = {
+    **_SKIES,
+    **_PRECIPITATION,
+    **{f"{stem}andthunder": _with_thunder(symbol) for stem, symbol in _PRECIPITATION.items()},
+}
+#: MET's legend (and its API) spells these two with a doubled "s"; the correct spelling above is
+#: kept too, in case MET ever fixes them.
+SYMBOLS["lightssleetshowersandthunder"] = SYMBOLS["lightsleetshowersandthunder"]
+SYMBOLS["lightssnowshowersandthunder"] = SYMBOLS["lightsnowshowersandthunder"]
 #: A local day whose first sample is later than this, or last earlier than the next, is partial
 #: (six-hourly days, 03:30 … 21:30 in Tehran, are whole).
 PARTIAL_FIRST_HOUR = 6
 PARTIAL_LAST_HOUR = 18
 KMH_PER_MS = 3.6
+#: ``next_6_hours`` covers the six hours from its step.
+SIX_HOURS = timedelta(hours=6)
 
 
 class MetNoProvider(Provider):
@@ -111,13 +158,17 @@ def read_compact(response: UpstreamResponse, options: WeatherOptions, now: datet
         raise UpstreamError("changed", f"metno: unexpected answer ({type(exc).__name__}: {exc})") from None
 
 
-def wmo_code(symbol: str | None) -> int | None:
+def meaning(symbol: str | None) -> Symbol | None:
+    """A ``symbol_code`` (``heavysleetshowers_night``) read without its time-of-day suffix."""
     if not symbol:
         return None
-    base = symbol.split("_")[0]
-    if "thunder" in base:
-        return THUNDER
-    return SYMBOLS.get(base)
+    return SYMBOLS.get(symbol.split("_")[0])
+
+
+def wmo_code(symbol: str | None) -> int | None:
+    """The WMO code a ``symbol_code`` stands for (None when unknown)."""
+    found = meaning(symbol)
+    return None if found is None else found.code
 
 
 def parse_compact(payload: dict[str, Any], options: WeatherOptions, *, now: datetime) -> WeatherData:
@@ -146,54 +197,101 @@ def _current(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone:
     temperature = _number(details, "air_temperature")
     humidity = _number(details, "relative_humidity")
     wind_ms = _number(details, "wind_speed")
-    code = wmo_code(symbol)
+    said = meaning(symbol)
     return Current(
         temperature_c=temperature,
         apparent_temperature_c=apparent_temperature(temperature, humidity, wind_ms),
         humidity_percent=humidity,
         wind_kmh=None if wind_ms is None else round(wind_ms * KMH_PER_MS, 1),
         wind_direction_deg=_number(details, "wind_from_direction"),
-        condition_code=code,
-        condition=condition(code),
+        condition_code=None if said is None else said.code,
+        condition=None if said is None else said.words,
         is_day=_is_day(symbol, when.astimezone(zone)),
         observed_at=when.astimezone(zone),
     )
 
 
-def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: ZoneInfo) -> list[Any]:
-    """Local-day min/max from the instants; the day's condition is its worst daytime symbol."""
-    temperatures: dict[date, list[float]] = defaultdict(list)
-    hours: dict[date, list[int]] = defaultdict(list)
-    daytime_codes: dict[date, list[int]] = defaultdict(list)
-    any_codes: dict[date, list[int]] = defaultdict(list)
+@dataclass
+class _Seen:
+    """What the timeseries says of one local day."""
+
+    lows: list[float] = field(default_factory=list)
+    highs: list[float] = field(default_factory=list)
+    #: Local hours the day is covered at: its instants, and the ends of six-hour periods in it.
+    hours: list[int] = field(default_factory=list)
+    daytime: list[Symbol] = field(default_factory=list)
+    anytime: list[Symbol] = field(default_factory=list)
+
+
+def _daily(series: list[tuple[datetime, dict[str, Any]]], now: datetime, zone: ZoneInfo) -> list[Day]:
+    """Local-day min/max from the instants and six-hour extremes; the condition is the day's worst
+    daytime symbol."""
+    seen: dict[date, _Seen] = {}
     for when, data in series:
         local = when.astimezone(zone)
+        its_day = seen.setdefault(local.date(), _Seen())
         temperature = _number(data["instant"]["details"], "air_temperature")
         if temperature is not None:
-            temperatures[local.date()].append(temperature)
-            hours[local.date()].append(local.hour)
-        code = wmo_code(_symbol(data, "next_6_hours") or _symbol(data, "next_1_hours"))
-        if code is not None:
-            any_codes[local.date()].append(code)
+            its_day.lows.append(temperature)
+            its_day.highs.append(temperature)
+            its_day.hours.append(local.hour)
+        _add_six_hours(its_day, when, data, zone)
+        said = meaning(_symbol(data, "next_6_hours") or _symbol(data, "next_1_hours"))
+        if said is not None:
+            its_day.anytime.append(said)
             if 6 <= local.hour < 18:
-                daytime_codes[local.date()].append(code)
+                its_day.daytime.append(said)
     today = now.astimezone(zone).date()
-    days = sorted(d for d in temperatures if d >= today)[:MAX_DAYS]
+    days = sorted(d for d, s in seen.items() if d >= today and s.lows and s.highs)[:MAX_DAYS]
     result = []
     for on in days:
-        codes = daytime_codes.get(on) or any_codes.get(on) or []
+        of_day = seen[on]
+        worst = max(of_day.daytime or of_day.anytime, key=_severity, default=None)
         result.append(
             day(
                 on,
-                min_c=min(temperatures[on]),
-                max_c=max(temperatures[on]),
-                code=max(codes) if codes else None,
+                min_c=min(of_day.lows),
+                max_c=max(of_day.highs),
+                code=None if worst is None else worst.code,
+                words=None if worst is None else worst.words,
                 rain=None,  # compact gives amounts, not probabilities
                 # The night's low and the afternoon's high need the day's start and end.
-                partial=min(hours[on]) > PARTIAL_FIRST_HOUR or max(hours[on]) < PARTIAL_LAST_HOUR,
+                partial=min(of_day.hours) > PARTIAL_FIRST_HOUR or max(of_day.hours) < PARTIAL_LAST_HOUR,
             )
         )
     return result
+
+
+def _add_six_hours(its_day: _Seen, when: datetime, data: dict[str, Any], zone: ZoneInfo) -> None:
+    """The extremes of the six hours from ``when``, where the answer gives them, into its day.
+
+    MET's ``complete`` answer carries ``air_temperature_min``/``_max`` per six hours; ``compact``
+    does not (the instants are then all there is). Between instants six hours apart the night's
+    low and the afternoon's high fall between steps: the extremes catch them. A period that
+    crosses local midnight belongs to neither day, so it is left out.
+    """
+    details = (data.get("next_6_hours") or {}).get("details") or {}
+    low = _number(details, "air_temperature_min")
+    high = _number(details, "air_temperature_max")
+    if low is None and high is None:
+        return
+    if low is not None and high is not None and low > high:
+        raise UpstreamError("validation", f"metno: six-hour minimum {low} above maximum {high}")
+    start = when.astimezone(zone)
+    end = (when + SIX_HOURS).astimezone(zone)
+    midnight = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    if end > midnight:
+        return
+    if low is not None:
+        its_day.lows.append(low)
+    if high is not None:
+        its_day.highs.append(high)
+    its_day.hours.append(24 if end == midnight else end.hour)
+
+
+def _severity(symbol: Symbol) -> tuple[int, int]:
+    """A day's worst symbol: the highest WMO code, then the heavier of symbols sharing it."""
+    return symbol.code, symbol.intensity
 
 
 def _number(details: dict[str, Any], name: str) -> float | None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import jdatetime
 from bs4 import BeautifulSoup, Tag
 from pydantic import ValidationError
 
@@ -47,6 +48,11 @@ BROWSER_USER_AGENT = (
 CAPTIONS = {"price": "قیمت زنده", "change": "تغییر", "low": "کمترین", "high": "بیشترین", "time": "زمان"}
 _CHANGE = re.compile(r"\(\s*(-?[\d.,]+)\s*%\s*\)\s*(-?[\d.,]+)")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+#: A row not traded today shows its last day instead of a time: ``۲۴ مرداد`` (no year).
+_JALALI_DAY = re.compile(r"^(\d{1,2}) (\S+)$")
+JALALI_MONTHS = {name: number for number, name in enumerate(jdatetime.date.j_months_fa, start=1)}
+#: 30 Esfand exists one Jalali year in four (or five): how far back a day-only cell is looked for.
+_LEAP_CYCLE_YEARS = 5
 
 
 class TgjuProvider(Provider):
@@ -247,6 +253,7 @@ def _item(key: str, row: Tag, columns: dict[str, int], now: datetime) -> PriceIt
     )
     # Our own titles for the keys we know, so every provider reads alike; tgju's for the rest.
     title = TITLES.get(key) or (clean_title(cells[0].get_text(" ")) if cells else "") or key
+    updated_at, updated_on = _when(_cell(cells, columns, "time"), now)
     return PriceItem(
         key=key,
         title=title,
@@ -257,7 +264,8 @@ def _item(key: str, row: Tag, columns: dict[str, int], now: datetime) -> PriceIt
         direction=direction,
         low=low,
         high=high,
-        updated_at=_when(_cell(cells, columns, "time"), now),
+        updated_at=updated_at,
+        updated_on_jalali=updated_on,
     )
 
 
@@ -307,20 +315,43 @@ def _signed_change(cell: Tag | None, unit: Unit, direction: Direction) -> tuple[
     return sign * amount, sign * percent
 
 
-def _when(cell: Tag | None, now: datetime) -> datetime | None:
-    """A clock time is today in Tehran (yesterday if it is ahead of now); a Jalali day is None."""
+def _when(cell: Tag | None, now: datetime) -> tuple[datetime | None, str | None]:
+    """The last trade: a clock time is today in Tehran (yesterday if it is ahead of now); a Jalali
+    day (``۲۴ مرداد``) is that day's date, ``YYYY-MM-DD`` in the Jalali calendar, so the box can
+    show that the price is not today's. Anything else is unknown (None, None)."""
     if cell is None:
-        return None
-    match = _CLOCK.match(ascii_digits(cell.get_text()).strip())
-    if match is None:
-        return None  # e.g. "۲۴ مرداد": the upstream gave only a day
+        return None, None
+    text = clean_title(ascii_digits(cell.get_text()))
+    clock = _CLOCK.match(text)
+    if clock is not None:
+        return _clock_time(clock, now), None
+    day = _JALALI_DAY.match(text)
+    if day is not None and day.group(2) in JALALI_MONTHS:
+        return None, _latest_jalali_day(int(day.group(1)), JALALI_MONTHS[day.group(2)], now)
+    return None, None
+
+
+def _clock_time(match: re.Match[str], now: datetime) -> datetime:
     hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise ValueError(f"impossible time {cell.get_text().strip()!r}")
+        raise ValueError(f"impossible time {match.group(0)!r}")
     moment = now.replace(hour=hour, minute=minute, second=second, microsecond=0)
     if moment > now + timedelta(minutes=10):
         moment -= timedelta(days=1)
     return moment
+
+
+def _latest_jalali_day(day: int, month: int, now: datetime) -> str:
+    """The day tgju names without a year: the latest one not after today (a last trade is past)."""
+    today = jdatetime.date.fromgregorian(date=now.date())
+    for year in range(today.year, today.year - _LEAP_CYCLE_YEARS, -1):
+        try:
+            candidate = jdatetime.date(year, month, day)
+        except ValueError:  # 30 Esfand of a common year; a 32nd day of any year
+            continue
+        if candidate <= today:
+            return f"{year:04d}-{month:02d}-{day:02d}"
+    raise ValueError(f"impossible day {day} {jdatetime.date.j_months_fa[month - 1]}")
 
 
 def _short(exc: Exception) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -50,6 +50,12 @@ def jalali_day_month(jalali_date: str) -> str:
     """``1405-09-05`` → ``۵ آذر``."""
     _, month, day = (int(part) for part in jalali_date.split("-"))
     return f"{digits(day)} {jdatetime.date.j_months_fa[month - 1]}"
+
+
+def gregorian_day_month(iso_date: str) -> str:
+    """A Gregorian ``2026-11-23`` (or the date part of an ISO instant) as its Jalali ``۲ آذر``."""
+    jalali = jdatetime.date.fromgregorian(date=date.fromisoformat(iso_date[:10]))
+    return f"{digits(jalali.day)} {jdatetime.date.j_months_fa[jalali.month - 1]}"
 
 
 def jalali_datetime(epoch_seconds: float, tz: ZoneInfo = TEHRAN) -> str:

@@ -27,6 +27,7 @@ def create_environment() -> Environment:
     env.filters["fa_degrees"] = persian.degrees
     env.filters["compass"] = persian.compass
     env.filters["jalali_day_month"] = persian.jalali_day_month
+    env.filters["day_month"] = persian.gregorian_day_month
     env.filters["clock_time"] = persian.clock_time
     env.filters["epoch"] = persian.epoch
     env.filters["shown_minute"] = persian.shown_minute

@@ -11,9 +11,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import jdatetime
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from service.persian import TEHRAN
 from service.widgets.base import QueryError, WidgetSpec
+from service.widgets.local_day import local_today
 
 #: Persian titles of the keys a local news box shows, in the order it shows them.
 TITLES: dict[str, str] = {
@@ -85,7 +96,13 @@ class PriceItem(BaseModel):
     direction: Direction
     low: Amount | None = Field(default=None, gt=0, lt=MAX_RIAL)
     high: Amount | None = Field(default=None, gt=0, lt=MAX_RIAL)
+    #: The last trade, in Tehran time (the fragment prints its wall-clock time and compares its
+    #: date with the reader's day there).
     updated_at: datetime | None = None
+    #: The last trade's day when the upstream gives only a day (tgju's «۲۴ مرداد» for a row not
+    #: traded today): a Jalali date, ``YYYY-MM-DD``. Left out of the JSON when absent, so items
+    #: without it read exactly as before (and releases that do not know it still read them).
+    updated_on_jalali: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     #: The provider this item came from (the chain fills items the first provider lacks).
     source: str | None = Field(default=None, max_length=64)
     #: When this item's price was last fetched; older than its snapshot when it is ``stale``.
@@ -138,9 +155,27 @@ class PriceItem(BaseModel):
     @field_validator("updated_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("updated_at needs a time zone")
+        return value.astimezone(TEHRAN)
+
+    @field_validator("updated_on_jalali")
+    @classmethod
+    def _a_real_jalali_day(cls, value: str | None) -> str | None:
+        # The fragment names its month: month 13 or day 32 (a hostile snapshot) must not get there.
+        if value is not None:
+            year, month, day = (int(part) for part in value.split("-"))
+            jdatetime.date(year, month, day)  # ValueError for a day the calendar does not have
         return value
+
+    @model_serializer(mode="wrap")
+    def _without_an_absent_day(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("updated_on_jalali") is None:
+            dumped.pop("updated_on_jalali", None)
+        return dumped
 
 
 def setattr_plain(model: BaseModel, name: str, value: object) -> None:
@@ -445,6 +480,12 @@ def combine(parts: list[tuple[str, dict[str, Any]]], options: BaseModel) -> dict
     return {"items": list(items.values()), "problems": problems, "second_opinions": opinions}
 
 
+def today(now: float, options: BaseModel) -> str:
+    """Tehran's date at ``now``: the fragment prints a trade of an earlier day with its day
+    («دیروز ۱۱:۴۹»), so its answers (cache key, ETag) must turn at Tehran's midnight."""
+    return local_today(now, TEHRAN).isoformat()
+
+
 PRICES = WidgetSpec(
     name="prices",
     title="قیمت روز طلا، سکه و ارز",
@@ -458,4 +499,5 @@ PRICES = WidgetSpec(
     reconcile=reconcile,
     missing=missing_items,
     combine=combine,
+    today=today,
 )

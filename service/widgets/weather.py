@@ -19,18 +19,21 @@ from service.widgets.local_day import local_today
 
 MAX_DAYS = 7
 #: WMO weather interpretation codes (WMO 4677, the subset Open-Meteo and our MET mapping use), in
-#: Persian, with the intensity the code carries (slight / moderate / heavy).
+#: Persian, with the intensity the code carries: slight reads «سبک», heavy «سنگین» or «شدید», and
+#: moderate (or a code covering "moderate or heavy") is the bare word, as MET's legend says "Rain"
+#: between "Light rain" and "Heavy rain".
 CONDITIONS: dict[int, str] = {
     0: "صاف",
     1: "عمدتاً صاف",
     2: "نیمه‌ابری",
     3: "ابری",
     45: "مه",
-    48: "مه",
+    # Depositing rime fog: it ices roads and wires, which plain fog does not.
+    48: "مه یخ‌زده",
     51: "نم‌نم باران سبک",
     53: "نم‌نم باران",
     55: "نم‌نم باران شدید",
-    56: "نم‌نم باران یخ‌زده",
+    56: "نم‌نم باران یخ‌زده سبک",
     57: "نم‌نم باران یخ‌زده شدید",
     61: "باران سبک",
     63: "باران",
@@ -53,6 +56,8 @@ CONDITIONS: dict[int, str] = {
     86: "رگبار برف سنگین",
     95: "رعد و برق",
     96: "رعد و برق با تگرگ",
+    # Heavy thunderstorm without hail: Open-Meteo never sends it, MET's heavy "…andthunder" does.
+    97: "رعد و برق شدید",
     99: "رعد و برق با تگرگ شدید",
 }
 
@@ -169,8 +174,14 @@ def day(
     code: int | None,
     rain: float | None,
     partial: bool = False,
+    words: str | None = None,
 ) -> Day:
-    """A forecast day with its Jalali date and Persian weekday."""
+    """A forecast day with its Jalali date and Persian weekday.
+
+    ``words`` is the condition as the source said it, when its code alone would say less (a MET
+    symbol names heavy sleet, or the rain a thunderstorm brings; no WMO code does); else the
+    code's words.
+    """
     jalali = jdatetime.date.fromgregorian(date=on)
     return Day(
         date=on,
@@ -179,7 +190,7 @@ def day(
         min_c=min_c,
         max_c=max_c,
         condition_code=code,
-        condition=condition(code),
+        condition=words if words is not None else condition(code),
         precipitation_probability=rain,
         partial=partial,
     )

@@ -89,12 +89,46 @@ async def test_coin_rows_with_empty_class_cells_are_read(upstream):
     assert [items[k].price for k in ("sekee", "sekeb", "rob")] == [1_066_500_000, 1_012_000_000, 322_500_000]
 
 
-def test_persian_digit_clock_times_are_today_in_tehran_and_jalali_days_are_null():
+def test_persian_digit_clock_times_are_today_in_tehran_and_a_jalali_day_is_kept_as_that_day():
     items, problems = parse_page(fixture_text("tgju_coin.html"), {"sekee", "gerami"}, page="coin", now=NOW)
     assert items["sekee"].updated_at == datetime(2026, 11, 26, 10, 9, 12, tzinfo=TEHRAN)
     assert items["sekee"].updated_at.isoformat() == "2026-11-26T10:09:12+03:30"
-    assert items["gerami"].updated_at is None  # "۲۴ مرداد": only a day
+    assert items["sekee"].updated_on_jalali is None
+    # "۲۴ مرداد": not traded today, only a day and no time; NOW is 5 Azar 1405.
+    assert (items["gerami"].updated_at, items["gerami"].updated_on_jalali) == (None, "1405-05-24")
     assert problems == []
+
+
+def coin_page_with_gerami_on(day: str) -> str:
+    return fixture_text("tgju_coin.html").replace("۲۴ مرداد", day)
+
+
+@pytest.mark.parametrize(
+    ("cell", "on"),
+    [
+        ("۵ آذر", "1405-09-05"),  # today's date: a day-only cell names no later day
+        ("۲۹ بهمن", "1404-11-29"),  # later in the year than today: last year's
+        ("۳۰ اسفند", "1403-12-30"),  # the last 30 Esfand (1404 and 1405 are common years)
+        ("24 مرداد", "1405-05-24"),  # ASCII digits
+        ("۲۴  مرداد‏", "1405-05-24"),  # doubled space, a direction mark
+        ("۹ دي", "1404-10-09"),  # the Arabic yeh
+    ],
+)
+def test_a_day_without_a_year_is_the_latest_such_day_not_after_today(cell, on):
+    items, problems = parse_page(coin_page_with_gerami_on(cell), {"gerami"}, page="coin", now=NOW)
+    assert items["gerami"].updated_on_jalali == on and items["gerami"].updated_at is None
+    assert problems == []
+
+
+def test_a_time_cell_that_is_neither_a_time_nor_a_day_leaves_both_unknown():
+    items, problems = parse_page(coin_page_with_gerami_on("—"), {"gerami"}, page="coin", now=NOW)
+    assert (items["gerami"].updated_at, items["gerami"].updated_on_jalali) == (None, None)
+    assert problems == []
+
+
+def test_a_day_the_calendar_does_not_have_is_a_problem_like_an_impossible_time():
+    items, problems = parse_page(coin_page_with_gerami_on("۳۲ مرداد"), {"gerami"}, page="coin", now=NOW)
+    assert "gerami" not in items and problems[0].startswith("gerami: impossible day")
 
 
 def test_a_clock_time_ahead_of_now_was_yesterday():
@@ -157,13 +191,18 @@ async def test_the_info_bar_fills_a_failed_page_but_not_a_rejected_row(upstream)
 
 async def test_a_slow_page_times_out_without_losing_the_others(upstream):
     serve_tgju(upstream, home=False)
+    answer = asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(3)
+        # Later than any timeout: the other pages get long enough to answer on a busy machine.
+        await asyncio.wait_for(answer.wait(), 60)
         return web.Response(text="late")
 
     upstream.on("/gold-chart", slow)
-    data = await fetch_once(TgjuProvider, upstream, timeout=0.5)
+    try:
+        data = await fetch_once(TgjuProvider, upstream, timeout=3)
+    finally:
+        answer.set()
     assert "geram18" not in by_key(data) and "price_eur" in by_key(data)
     assert any(p.startswith("/gold-chart: timeout") for p in data.problems)
 

@@ -10,11 +10,12 @@ from aiohttp import web
 
 from providers.base import ProviderConfig
 from providers.http import NotModified, UpstreamClient, UpstreamError
-from providers.metno import MetNoProvider, apparent_temperature, parse_compact, wmo_code
+from providers.metno import MetNoProvider, apparent_temperature, meaning, parse_compact, wmo_code
 from providers.openmeteo import OpenMeteoProvider, parse_forecast
 from service.persian import TEHRAN
 from service.settings import HttpSettings
-from service.widgets.weather import WeatherOptions, condition
+from service.web.rendering import create_environment
+from service.widgets.weather import CONDITIONS, WeatherOptions, condition
 from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.weather import METNO_CAPTURED, OPENMETEO_CAPTURED
@@ -176,7 +177,9 @@ def test_metno_symbols_map_onto_wmo_codes():
     assert wmo_code("clearsky_day") == 0 and wmo_code("clearsky_night") == 0
     assert wmo_code("partlycloudy_polartwilight") == 2
     assert wmo_code("lightsnow") == 71 and wmo_code("heavyrainshowers_day") == 82
-    assert wmo_code("heavyrainandthunder") == 95 and wmo_code("lightssnowshowersandthunder_night") == 95
+    assert wmo_code("snowshowers_day") == 86  # WMO 86: moderate or heavy snow showers, not slight
+    # WMO 95 is a slight or moderate thunderstorm with rain or snow, 97 a heavy one.
+    assert wmo_code("heavyrainandthunder") == 97 and wmo_code("lightssnowshowersandthunder_night") == 95
     assert wmo_code(None) is None and wmo_code("unheard_of") is None
 
 
@@ -264,26 +267,6 @@ def test_metno_refuses_an_empty_user_agent():
     assert "names no contact" in provider("my-widget").config_error()
     assert provider("famenin-news/1.0 (+https://avayefamenin.ir)").config_error() is None
     assert provider("famenin-news/1.0 ops@avayefamenin.ir").config_error() is None
-
-
-@pytest.mark.parametrize(
-    ("symbol", "reads"),
-    [
-        ("lightsleet", "برف و باران سبک"),
-        ("sleet", "برف و باران"),
-        ("heavysleet", "برف و باران"),
-        ("lightsleetshowers", "رگبار برف و باران سبک"),
-        ("sleetshowers_day", "رگبار برف و باران"),
-        ("heavysleetshowers_night", "رگبار برف و باران"),
-        ("lightrain", "باران سبک"),
-        ("heavyrain", "باران سنگین"),
-        ("heavysnow", "برف سنگین"),
-    ],
-)
-def test_met_sleet_is_rain_and_snow_mixed_and_rain_and_snow_carry_their_intensity(symbol, reads):
-    code = wmo_code(symbol)
-    assert condition(code) == reads
-    assert "یخ‌زده" not in condition(code)  # sleet is not freezing rain
 
 
 @pytest.mark.parametrize(
@@ -389,3 +372,218 @@ def test_both_providers_fed_the_same_weather_show_the_same_rows():
         ]
 
     assert rows(met) == rows(om)
+
+
+# -- Weather in Persian words: every MET symbol, every WMO code --------------------------------
+
+#: MET Norway's published legend (metno/weathericons, legend.csv): every symbol the API sends,
+#: without its _day / _night / _polartwilight suffix; two of them misspelt by MET itself.
+MET_LEGEND = (
+    "clearsky", "fair", "partlycloudy", "cloudy", "fog",
+    "lightrain", "rain", "heavyrain",
+    "lightrainandthunder", "rainandthunder", "heavyrainandthunder",
+    "lightrainshowers", "rainshowers", "heavyrainshowers",
+    "lightrainshowersandthunder", "rainshowersandthunder", "heavyrainshowersandthunder",
+    "lightsleet", "sleet", "heavysleet",
+    "lightsleetandthunder", "sleetandthunder", "heavysleetandthunder",
+    "lightsleetshowers", "sleetshowers", "heavysleetshowers",
+    "lightssleetshowersandthunder", "sleetshowersandthunder", "heavysleetshowersandthunder",
+    "lightsnow", "snow", "heavysnow",
+    "lightsnowandthunder", "snowandthunder", "heavysnowandthunder",
+    "lightsnowshowers", "snowshowers", "heavysnowshowers",
+    "lightssnowshowersandthunder", "snowshowersandthunder", "heavysnowshowersandthunder",
+)  # fmt: skip
+SUFFIXES = ("", "_day", "_night", "_polartwilight")
+SKY_WORDS = {
+    "clearsky": "صاف",
+    "fair": "عمدتاً صاف",
+    "partlycloudy": "نیمه‌ابری",
+    "cloudy": "ابری",
+    "fog": "مه",
+}
+SKY_ICONS = {"clearsky": "clear", "fair": "clear", "partlycloudy": "partly", "cloudy": "cloud", "fog": "fog"}
+#: What falls, in words, and the icon it gets.
+KINDS = {
+    "rain": ("باران", "rain"),
+    "rainshowers": ("رگبار", "rain"),
+    "sleet": ("برف و باران", "snow"),
+    "sleetshowers": ("رگبار برف و باران", "snow"),
+    "snow": ("برف", "snow"),
+    "snowshowers": ("رگبار برف", "snow"),
+}
+LIGHT_WORDS, HEAVY_WORDS = (" سبک",), (" سنگین", " شدید")
+WITH_THUNDER = " با رعد و برق"
+
+
+def read_stem(stem: str) -> tuple[str, str, bool]:
+    """``heavysleetshowersandthunder`` → ("heavy", "sleetshowers", True), MET's typo undone."""
+    base = stem.replace("lightss", "lights")
+    thunder = base.endswith("andthunder")
+    base = base.removesuffix("andthunder")
+    for intensity in ("light", "heavy", ""):
+        if base.startswith(intensity) and base[len(intensity) :] in KINDS:
+            return intensity, base[len(intensity) :], thunder
+    raise AssertionError(f"not a precipitation symbol: {stem}")
+
+
+def icon_kind(code: int) -> str:
+    """The icon the fragment draws for a WMO code (the template's own macro, rendered)."""
+    icons = create_environment().get_template("widgets/_weather_icons.html").module
+    return str(icons.icon(code, True, "", 24)).split("sw-icon-", 1)[1].split('"')[0].split()[0]
+
+
+def test_the_legend_is_all_41_of_mets_symbols_and_each_reads_as_its_own_condition():
+    assert len(set(MET_LEGEND)) == 41
+    words = {meaning(stem).words for stem in MET_LEGEND}
+    assert len(words) == 41  # no two conditions read alike
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize("stem", MET_LEGEND)
+def test_every_met_symbol_says_its_kind_intensity_and_thunder(stem, suffix):
+    said = meaning(stem + suffix)
+    assert said is not None and said.code in CONDITIONS and wmo_code(stem + suffix) == said.code
+    if stem in SKY_WORDS:
+        assert said.words == SKY_WORDS[stem] and icon_kind(said.code) == SKY_ICONS[stem]
+        return
+    intensity, kind, thunder = read_stem(stem)
+    rest = said.words.removesuffix(WITH_THUNDER)
+    assert (rest != said.words) == thunder and "رعد" not in rest
+    ending = next((w for w in LIGHT_WORDS + HEAVY_WORDS if rest.endswith(w)), "")
+    # Moderate is the bare word, as MET's legend says "Rain" between "Light rain" and "Heavy rain".
+    assert ending in {"light": LIGHT_WORDS, "heavy": HEAVY_WORDS, "": ("",)}[intensity]
+    assert rest.removesuffix(ending) == KINDS[kind][0]
+    if thunder:
+        assert said.code == (97 if intensity == "heavy" else 95) and icon_kind(said.code) == "thunder"
+    else:
+        assert icon_kind(said.code) == KINDS[kind][1]
+
+
+def test_where_one_wmo_code_stands_for_one_met_symbol_both_providers_say_the_same_words():
+    by_code: dict[int, list[str]] = {}
+    for stem in MET_LEGEND:
+        by_code.setdefault(meaning(stem).code, []).append(stem)
+    alone = {code: stems[0] for code, stems in by_code.items() if len(stems) == 1}
+    assert len(alone) >= 15
+    for code, stem in alone.items():
+        assert meaning(stem).words == condition(code), stem
+
+
+def test_rime_fog_is_not_plain_fog():
+    assert condition(48) == "مه یخ‌زده" and condition(45) == "مه"
+
+
+#: Open-Meteo's documented codes with an intensity: slight, and dense / heavy / violent.
+SLIGHT_CODES = (51, 56, 61, 66, 71, 80, 85)
+HEAVY_CODES = (55, 57, 65, 67, 75, 82, 86, 99)
+
+
+@pytest.mark.parametrize(
+    "code", [0, 1, 2, 3, 45, 48, 53, 63, 73, 77, 81, 95, 96, *SLIGHT_CODES, *HEAVY_CODES]
+)
+def test_every_wmo_code_open_meteo_sends_has_words_that_keep_its_intensity(code):
+    words = condition(code)
+    assert words
+    assert any(words.endswith(w) for w in LIGHT_WORDS) == (code in SLIGHT_CODES)
+    assert any(words.endswith(w) for w in HEAVY_WORDS) == (code in HEAVY_CODES)
+
+
+# -- MET's six-hour extremes -------------------------------------------------------------------
+
+#: When MET gave ``metno_complete.json`` (19:50 in Tehran): hourly steps to the 27th's end
+#: (UTC), then six-hourly ones at 00, 06, 12 and 18 UTC (03:30, 09:30, 15:30, 21:30 in Tehran).
+COMPLETE_NOW = datetime(2026, 11, 26, 16, 20, tzinfo=UTC)
+
+
+def metno_complete() -> dict:
+    """MET's ``complete`` answer: ``next_6_hours.details`` carries ``air_temperature_min`` and
+    ``air_temperature_max`` (the ``compact`` answer does not)."""
+    return json.loads(fixture_text("metno_complete.json"))
+
+
+def without_extremes(payload: dict) -> dict:
+    for step in payload["properties"]["timeseries"]:
+        details = step["data"].get("next_6_hours", {}).get("details", {})
+        details.pop("air_temperature_min", None)
+        details.pop("air_temperature_max", None)
+    return payload
+
+
+def step_at(payload: dict, stamp: str) -> dict:
+    return next(s["data"] for s in payload["properties"]["timeseries"] if s["time"] == stamp)
+
+
+def test_six_hourly_days_take_their_min_and_max_from_the_six_hour_extremes():
+    data = parse_compact(metno_complete(), FAMENIN, now=COMPLETE_NOW)
+
+    days = {d.date: (d.min_c, d.max_c) for d in data.daily}
+    # The dawn low (06:00) and the afternoon high (14:00) fall between six-hourly instants.
+    assert days[date(2026, 11, 28)] == (-5.0, 8.0)
+    assert days[date(2026, 11, 29)] == (-4.0, 9.0)
+
+
+def test_without_extremes_the_instants_are_used():
+    data = parse_compact(without_extremes(metno_complete()), FAMENIN, now=COMPLETE_NOW)
+
+    days = {d.date: (d.min_c, d.max_c) for d in data.daily}
+    assert days[date(2026, 11, 28)] == (-4.5, 7.7)  # 03:30's and 15:30's readings
+    assert days[date(2026, 11, 29)] == (-3.3, 8.7)
+    assert days[date(2026, 11, 27)] == (-7.0, 4.0)  # hourly: the instants see the day anyway
+
+
+def test_a_six_hour_period_across_local_midnight_counts_for_neither_day():
+    payload = metno_complete()
+    # 18:00Z on the 28th is 21:30 in Tehran: its six hours end at 03:30 on the 29th.
+    step_at(payload, "2026-11-28T18:00:00Z")["next_6_hours"]["details"]["air_temperature_min"] = -19.0
+    step_at(payload, "2026-11-28T18:00:00Z")["next_6_hours"]["details"]["air_temperature_max"] = 19.0
+
+    data = parse_compact(payload, FAMENIN, now=COMPLETE_NOW)
+
+    days = {d.date: (d.min_c, d.max_c) for d in data.daily}
+    assert days[date(2026, 11, 28)] == (-5.0, 8.0) and days[date(2026, 11, 29)] == (-4.0, 9.0)
+
+
+def test_a_six_hour_minimum_above_its_maximum_is_refused():
+    payload = metno_complete()
+    step_at(payload, "2026-11-28T06:00:00Z")["next_6_hours"]["details"]["air_temperature_min"] = 12.0
+    with pytest.raises(UpstreamError) as caught:
+        parse_compact(payload, FAMENIN, now=COMPLETE_NOW)
+    assert caught.value.reason == "validation"
+
+
+def test_with_six_hour_extremes_a_day_missing_its_start_or_end_is_still_partial():
+    data = parse_compact(metno_complete(), FAMENIN, now=COMPLETE_NOW)
+
+    partial = {d.date: d.partial for d in data.daily}
+    assert partial[date(2026, 11, 26)]  # from 19:30 on: the night's low is not in it
+    assert not any(partial[date(2026, 11, day)] for day in (27, 28, 29))  # 03:30 (or earlier) to 21:30
+    # The last step (09:30) has no six hours after it; the one before covers 03:30 to 09:30 only.
+    assert partial[date(2026, 11, 30)]
+
+
+def test_a_days_condition_is_its_worst_daytime_symbol_with_its_intensity_and_kind():
+    data = parse_compact(metno_complete(), FAMENIN, now=COMPLETE_NOW)
+
+    days = {d.date: d for d in data.daily}
+    # Sleet in the night, heavy sleet in the day: both WMO 69, the heavier one is the day's.
+    assert (days[date(2026, 11, 28)].condition_code, days[date(2026, 11, 28)].condition) == (
+        69,
+        "برف و باران سنگین",
+    )
+    # MET's misspelt "lightssnowshowersandthunder_day": thunder, and the snow showers it brings.
+    assert (days[date(2026, 11, 29)].condition_code, days[date(2026, 11, 29)].condition) == (
+        95,
+        "رگبار برف سبک با رعد و برق",
+    )
+
+
+def test_the_current_condition_is_read_from_the_symbol_not_only_its_code():
+    payload = metno_complete()
+    step_at(payload, "2026-11-26T16:00:00Z")["next_1_hours"]["summary"]["symbol_code"] = (
+        "heavysleetshowersandthunder_night"
+    )
+
+    current = parse_compact(payload, FAMENIN, now=COMPLETE_NOW).current
+
+    assert current.condition_code == 97 and current.condition == "رگبار برف و باران سنگین با رعد و برق"
+    assert current.is_day is False

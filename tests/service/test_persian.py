@@ -19,6 +19,13 @@ def test_jalali_new_year_in_tehran_time() -> None:
     assert persian.jalali_datetime(moment) == "۱ فروردین ۱۴۰۵، ساعت ۰۰:۰۱"
 
 
+def test_a_jalali_moment_begins_with_its_day_and_month() -> None:
+    # The prices fragment prints an older trade's day as the first two words (no year, no time).
+    moment = datetime(2026, 8, 15, 8, 19, tzinfo=UTC).timestamp()
+    assert persian.jalali_datetime(moment).split(" ")[:2] == ["۲۴", "مرداد"]
+    assert persian.jalali_day_month("1405-05-24") == "۲۴ مرداد"  # the same words for a day-only row
+
+
 def test_summer_time_is_still_plus_three_thirty() -> None:
     moment = datetime(2026, 7, 1, 12, 0, tzinfo=UTC).timestamp()
     assert persian.jalali_datetime(moment).endswith("ساعت ۱۵:۳۰")
@@ -36,3 +43,8 @@ def test_language_is_english_only_for_text_without_persian_letters() -> None:
     assert persian.language("داده‌های هواشناسی: Open-Meteo.com (CC BY 4.0)") == "fa"
     assert persian.language("منبع: tgju.org") == "fa"
     assert persian.language("۱۴۰۳ — 2024") == "fa"  # no Latin letter: nothing English to mark
+
+
+def test_a_gregorian_day_reads_as_its_jalali_day_and_month():
+    assert persian.gregorian_day_month("2026-11-23") == "۲ آذر"
+    assert persian.gregorian_day_month("2026-03-21T10:15:00+03:30") == "۱ فروردین"

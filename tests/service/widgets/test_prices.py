@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from service.engine.snapshot import Snapshot
+from service.persian import TEHRAN
 from service.settings import EngineSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
+from service.web.rendering import Renderer
 from service.widgets import BUILTIN_WIDGETS
-from service.widgets.prices import PricesOptions, reconcile
+from service.widgets.prices import PRICES, PricesData, PricesOptions, reconcile
+from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, item, serve_tgju
 
@@ -262,9 +267,10 @@ def test_a_wandering_held_value_is_not_confirmed():
     assert dollar(data) == 1_000_000
 
 
-async def test_columns_choose_what_each_row_shows_beside_the_price(aiohttp_client, upstream):
+async def test_columns_choose_what_each_row_shows_beside_the_price(aiohttp_client, upstream, clock):
     serve_tgju(upstream)
-    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    # An afternoon in Tehran: the fixture's 10:15 is today's (at dawn it would be yesterday's).
+    client = await aiohttp_client(create_app(prices_settings(upstream), clock=clock))
     default = await (await client.get("/widgets/prices.html")).text()
 
     html = await (await client.get("/widgets/prices.html?columns=high,low,time")).text()
@@ -370,3 +376,84 @@ def test_one_item_jumping_alone_is_still_confirmed_by_repeating():
     for fetch in (1, 2, 3):
         data, _ = reconcile({"items": jumped}, data, options, 60.0 * fetch)
     assert data["items"][0]["price"] == 5_000_000 and not data["items"][0]["stale"]
+
+
+# -- When a price was last traded ---------------------------------------------------------------
+
+#: A morning in Tehran (Thursday 5 Azar 1405), after the tgju fixtures' clock times (10:09–10:15).
+MORNING = datetime(2026, 11, 26, 10, 30, tzinfo=TEHRAN)
+
+
+def time_column(items: list[dict[str, Any]], now: datetime) -> dict[str, str]:
+    """Each row's time cell as the fragment prints it at ``now`` (the renderer's clock), the items
+    stored as the engine stores them (through the data model)."""
+    options = PricesOptions(items=[i["key"] for i in items])
+    stored = PricesData.model_validate({"items": items}).model_dump(mode="json")
+    snapshot = Snapshot.create("prices", "tgju", now.timestamp() - 60, stored)
+    html = Renderer().fragment(
+        PRICES, snapshot, "fresh", {"columns": ["time"]}, options=options, now=now.timestamp()
+    )
+    return dict(re.findall(r'<tr data-key="([^"]+)">.*?data-column="time">(.*?)</td>', html, re.S))
+
+
+def traded(key: str, **when: str) -> dict[str, Any]:
+    return {**item(key, 1_000_000), **when}
+
+
+def test_a_trade_today_shows_its_clock_time_and_one_of_an_earlier_day_says_which_day():
+    cells = time_column(
+        [
+            traded("today", updated_at="2026-11-26T10:15:30+03:30"),
+            traded("yesterday", updated_at="2026-11-25T23:58:02+03:30"),
+            traded("days_ago", updated_at="2026-11-23T11:49:45+03:30"),
+            traded("day_only", updated_on_jalali="1405-05-24"),
+            traded("unknown"),
+        ],
+        MORNING,
+    )
+
+    assert cells == {
+        "today": '<bdi dir="ltr">۱۰:۱۵</bdi>',
+        "yesterday": 'دیروز <bdi dir="ltr">۲۳:۵۸</bdi>',
+        "days_ago": "۲ آذر",
+        "day_only": "۲۴ مرداد",  # tgju's own «۲۴ مرداد»: a row not traded today
+        "unknown": "–",
+    }
+
+
+def test_the_day_is_tehrans_whatever_zone_the_time_came_in():
+    # 21:30 UTC on the 25th is 01:00 on the 26th in Tehran: today, not yesterday.
+    late = datetime(2026, 11, 25, 21, 30, tzinfo=UTC).isoformat()
+    assert time_column([traded("x", updated_at=late)], MORNING) == {"x": '<bdi dir="ltr">۰۱:۰۰</bdi>'}
+
+
+def test_just_after_midnight_the_last_evenings_trade_is_yesterdays():
+    evening = traded("x", updated_at="2026-11-26T23:58:02+03:30")
+    assert time_column([evening], datetime(2026, 11, 26, 23, 59, tzinfo=TEHRAN))["x"].startswith("<bdi")
+    after_midnight = datetime(2026, 11, 27, 0, 5, tzinfo=TEHRAN)
+    assert time_column([evening], after_midnight)["x"] == 'دیروز <bdi dir="ltr">۲۳:۵۸</bdi>'
+
+
+async def test_the_fragment_says_yesterday_once_the_readers_day_turns_and_its_etag_changes(
+    aiohttp_client, upstream
+):
+    serve_tgju(upstream)
+    clock = FakeClock(datetime(2026, 11, 26, 23, 50, tzinfo=TEHRAN).timestamp())
+    settings = prices_settings(upstream, refresh_seconds=86400)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    url = "/widgets/prices.html?columns=time&items=price_dollar_rl,gerami"
+
+    before = await client.get(url)
+    body = (await (await client.get("/widgets/prices.json")).json())["data"]
+    await clock.advance(20 * 60)  # 00:10: the same snapshot, the reader's next day
+    after = await client.get(url)
+
+    dollar = {"before": await before.text(), "after": await after.text()}
+    assert 'data-column="time"><bdi dir="ltr">۱۰:۱۵</bdi>' in dollar["before"]
+    assert 'data-column="time">دیروز <bdi dir="ltr">۱۰:۱۵</bdi>' in dollar["after"]
+    assert 'data-column="time">۲۴ مرداد</td>' in dollar["before"]  # the row tgju dates by day only
+    assert before.headers["ETag"] != after.headers["ETag"]
+    gerami = next(i for i in body["items"] if i["key"] == "gerami")
+    assert gerami["updated_at"] is None and gerami["updated_on_jalali"] == "1405-05-24"
+    dollar_json = next(i for i in body["items"] if i["key"] == "price_dollar_rl")
+    assert "updated_on_jalali" not in dollar_json  # items with a time read exactly as before

@@ -18,7 +18,7 @@ from service.widgets import BUILTIN_WIDGETS
 from service.widgets.weather import day
 from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
-from tests.support.weather import OPENMETEO_CAPTURED, metno_now
+from tests.support.weather import OPENMETEO_CAPTURED, metno_document, metno_now
 
 FORECAST = "/v1/forecast"
 COMPACT = "/weatherapi/locationforecast/2.0/compact"
@@ -158,6 +158,23 @@ async def test_open_meteo_failing_falls_back_to_met_norway(aiohttp_client, upstr
     assert body["data"]["daily"][0]["date"] == datetime.fromtimestamp(clock.time(), TEHRAN).date().isoformat()
     html = await (await client.get("/widgets/weather.html")).text()
     assert "داده‌های هواشناسی: MET Norway" in html
+
+
+async def test_met_norways_symbol_reaches_the_fragment_in_its_own_words(aiohttp_client, upstream, clock):
+    answer = metno_document(clock.time())
+    first = answer["properties"]["timeseries"][0]["data"]  # the step of "now"
+    first["next_1_hours"]["summary"]["symbol_code"] = "heavysleetshowersandthunder_day"
+    upstream.fail(FORECAST, 503)
+    upstream.json(COMPACT, answer)
+    client = await aiohttp_client(create_app(weather_settings(upstream), clock=clock))
+
+    body = await (await client.get("/widgets/weather.json")).json()
+    html = await (await client.get("/widgets/weather.html")).text()
+
+    assert body["source"] == "metno" and body["data"]["current"]["condition_code"] == 97
+    # Heavy, sleet, showers and thunder: none of it lost on the way to the reader.
+    assert '<div class="sw-cond">رگبار برف و باران سنگین با رعد و برق</div>' in html
+    assert 'class="sw-icon sw-icon-thunder" width="48"' in html
 
 
 async def test_429_from_open_meteo_is_honoured_and_the_chain_falls_back(aiohttp_client, upstream, clock):
