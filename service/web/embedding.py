@@ -34,7 +34,7 @@ IFRAME_HEIGHTS = {
     "weather": 462,
     "prices": 917,
     "satellite": 381,
-    "prayer": 299,
+    "prayer": 320,
     "date": 171,
     "links": 245,
 }

@@ -40,8 +40,11 @@ async def _until_label(port: int, label: str) -> dict:
 async def test_a_skewed_replica_changes_neither_freshness_nor_who_wins(upstream, redis_server):
     upstream.json("/probe", {"value": 1, "label": "first"})
     common = {"SIDEBAR_REDIS_URL": redis_server.url, "SIDEBAR_WIDGETS__PROBE__REFRESH_SECONDS": "2"}
-    ahead, ahead_port = await start_serving_probe(upstream, **common, **faketime_env("+10m"))
-    right, right_port = await start_serving_probe(upstream, **common)
+    # Started side by side: each one's start-up is mostly its own imports.
+    (ahead, ahead_port), (right, right_port) = await asyncio.gather(
+        start_serving_probe(upstream, **common, **faketime_env("+10m")),
+        start_serving_probe(upstream, **common),
+    )
     try:
         # The replica ten minutes ahead fetches first: its timestamps come from Redis, not its host.
         first = await _get(ahead_port)

@@ -9,17 +9,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Route, async_playwright
+from playwright.async_api import Route
 
 from service.satellite.routes import LEAFLET_PATH
 from service.web.app import create_app
 from tests.service.satellite.test_satellite import satellite_settings
-from tests.support.browser import CHROMIUM_ARGS, chromium_executable
+from tests.support.browser import BROWSER_LOOP, fake_upstream
 from tests.support.redis_server import free_port
 from tests.support.tiles import FakeTiles
+from tests.support.upstream import FakeUpstream
+
+pytest_plugins = ["tests.support.browser_plugin"]
+pytestmark = BROWSER_LOOP
 
 MAP_REPORT = """
 () => ({
@@ -34,7 +38,13 @@ MAP_REPORT = """
 """
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with fake_upstream() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def served(upstream) -> AsyncIterator[tuple[str, str, FakeTiles]]:
     tiles = FakeTiles(upstream)
     service_port, host_port = free_port(), free_port()
@@ -65,7 +75,7 @@ async def served(upstream) -> AsyncIterator[tuple[str, str, FakeTiles]]:
     await server.close()
 
 
-async def test_the_framed_map_shows_tiles_with_every_outside_request_blocked(served, tmp_path):
+async def test_the_framed_map_shows_tiles_with_every_outside_request_blocked(served, tmp_path, browser):
     service, host, tiles = served
     blocked: list[str] = []
 
@@ -77,20 +87,24 @@ async def test_the_framed_map_shows_tiles_with_every_outside_request_blocked(ser
             blocked.append(url)
             await route.abort("blockedbyclient")
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 400, "height": 400})
-        await context.route("**/*", only_ours)
-        tab = await context.new_page()
-        errors: list[str] = []
-        tab.on("pageerror", lambda error: errors.append(str(error)))
-        await tab.goto(host + "/")
-        frame = tab.frame_locator("#map")
-        await frame.locator("img.leaflet-tile-loaded").first.wait_for(timeout=30000)
-        await tab.wait_for_timeout(500)  # let the rest of the visible tiles land
-        report = await frame.locator("html").evaluate(MAP_REPORT)
-        await tab.screenshot(path=str(tmp_path / "map.png"))
-        await browser.close()
+    context = await browser.new_context(viewport={"width": 400, "height": 400})
+    await context.route("**/*", only_ours)
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    await tab.goto(host + "/")
+    frame = tab.frame_locator("#map")
+    await frame.locator("img.leaflet-tile-loaded").first.wait_for(timeout=30000)
+    # Let the rest of the visible tiles land (or fail): every tile Leaflet asked for is done.
+    framed = await (await tab.wait_for_selector("#map")).content_frame()
+    assert framed is not None
+    await framed.wait_for_function(
+        "() => [...document.querySelectorAll('img.leaflet-tile')].every((img) => img.complete)",
+        timeout=30000,
+    )
+    report = await frame.locator("html").evaluate(MAP_REPORT)
+    await tab.screenshot(path=str(tmp_path / "map.png"))
+    await context.close()
 
     assert blocked == []
     assert errors == []

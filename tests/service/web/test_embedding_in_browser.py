@@ -13,17 +13,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from importlib.resources import files
 
-import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from service.web.app import create_app
 from service.web.keys import METRICS
-from tests.support.browser import CHROMIUM_ARGS, chromium_executable, start_host_page
+from tests.support.browser import BROWSER_LOOP, fake_upstream, start_host_page
+from tests.support.clock import FakeClock
 from tests.support.fed_service import fed_settings
 from tests.support.redis_server import free_port
+from tests.support.upstream import FakeUpstream
 from tests.support.validators import WCAG21AA, axe_source
+from tests.support.weather import OPENMETEO_CAPTURED
+
+pytest_plugins = ["tests.support.browser_plugin"]
+pytestmark = BROWSER_LOOP
 
 WIDGETS = ("weather", "prices", "satellite", "prayer", "date", "links")
 EXPECTED_TEXT = {
@@ -52,17 +58,28 @@ iframe {{ border: 0; display: block; }}
 """
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with fake_upstream() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def service_url(upstream) -> AsyncIterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = TestServer(create_app(fed_settings(upstream, public_url=url)), host="127.0.0.1", port=port)
+    # The service runs at the moment the weather fixtures were captured, on any day: the boxes then
+    # show the same days and weekdays whenever the suite runs.
+    settings = fed_settings(upstream, public_url=url, now=OPENMETEO_CAPTURED)
+    server = TestServer(
+        create_app(settings, clock=FakeClock(OPENMETEO_CAPTURED)), host="127.0.0.1", port=port
+    )
     await server.start_server()
     yield url
     await server.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def host_url(service_url) -> AsyncIterator[str]:
     scripts = "\n".join(
         f'<div data-sidebar-widget="{name}" data-theme="auto">fallback {name}</div>' for name in WIDGETS
@@ -79,19 +96,16 @@ async def host_url(service_url) -> AsyncIterator[str]:
     await server.close()
 
 
-@pytest.fixture
-async def page(host_url) -> AsyncIterator[tuple[Page, list[str]]]:
-    executable = chromium_executable()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1000, "height": 6000})
-        tab = await context.new_page()
-        errors: list[str] = []
-        tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        tab.on("pageerror", lambda error: errors.append(str(error)))
-        await tab.goto(host_url)
-        yield tab, errors
-        await browser.close()
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(host_url, browser: Browser) -> AsyncIterator[tuple[Page, list[str]]]:
+    context = await browser.new_context(viewport={"width": 1000, "height": 6000})
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    await tab.goto(host_url)
+    yield tab, errors
+    await context.close()
 
 
 SHADOW_REPORT = """
@@ -216,7 +230,7 @@ WIDGETS_READY = (
 )
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def script_host_url(service_url) -> AsyncIterator[str]:
     """A plain news page (its own colours pass) with every widget embedded by script."""
     scripts = "\n".join(
@@ -230,10 +244,28 @@ async def script_host_url(service_url) -> AsyncIterator[str]:
     await server.close()
 
 
-async def test_the_gallery_embed_pages_and_script_embeds_meet_wcag_21_aa_light_and_dark(
-    service_url, script_host_url
-):
+@pytest_asyncio.fixture(loop_scope="session")
+async def axe_url() -> AsyncIterator[str]:
+    """axe-core's script from a local server, kept by the browser's cache: loaded into page after
+    page, it is sent and compiled once per context, not once per page."""
     axe = axe_source()
+
+    async def script(request: web.Request) -> web.Response:
+        return web.Response(
+            text=axe, content_type="text/javascript", headers={"Cache-Control": "max-age=3600"}
+        )
+
+    app = web.Application()
+    app.router.add_get("/axe.min.js", script)
+    server = TestServer(app, host="localhost", port=free_port())
+    await server.start_server()
+    yield str(server.make_url("/axe.min.js"))
+    await server.close()
+
+
+async def test_the_gallery_embed_pages_and_script_embeds_meet_wcag_21_aa_light_and_dark(
+    service_url, script_host_url, axe_url, browser
+):
     pages = [
         f"{service_url}/",
         *(f"{service_url}/embed/{name}" for name in WIDGETS),
@@ -245,48 +277,66 @@ async def test_the_gallery_embed_pages_and_script_embeds_meet_wcag_21_aa_light_a
     checked: list[str] = []
 
     async def check(tab: Page, label: str) -> None:
-        await tab.add_script_tag(content=axe)
+        await tab.add_script_tag(url=axe_url)
         violations.extend(f"{label}: {found}" for found in await tab.evaluate(AXE_RUN, WCAG21AA))
         checked.append(label)
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        for scheme in ("light", "dark"):
-            context = await browser.new_context(color_scheme=scheme, viewport={"width": 1000, "height": 900})
-            tab = await context.new_page()
-            tab.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-            tab.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            for url in pages:
-                await tab.goto(f"{url}?theme={scheme}", wait_until="load")
-                await check(tab, f"{url}?theme={scheme}")
-            await tab.goto(script_host_url, wait_until="load")
-            await tab.wait_for_function(WIDGETS_READY, timeout=30000)
-            await check(tab, f"script embeds, {scheme}")
-            await context.close()
-        await browser.close()
+    async def check_all(scheme: str) -> None:
+        context = await browser.new_context(color_scheme=scheme, viewport={"width": 1000, "height": 900})
+        tab = await context.new_page()
+        tab.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        tab.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        for url in pages:
+            await tab.goto(f"{url}?theme={scheme}", wait_until="load")
+            await check(tab, f"{url}?theme={scheme}")
+        await tab.goto(script_host_url, wait_until="load")
+        await tab.wait_for_function(WIDGETS_READY, timeout=30000)
+        await check(tab, f"script embeds, {scheme}")
+        await context.close()
+
+    # Light and dark in two contexts of their own, side by side.
+    async with asyncio.TaskGroup() as both:
+        both.create_task(check_all("light"))
+        both.create_task(check_all("dark"))
 
     assert len(checked) == 2 * (len(pages) + 1)
     assert violations == [], "\n".join(violations)
     assert failed == [] and console == []
 
 
-async def test_axe_reports_what_it_should(service_url):
+async def test_axe_reports_what_it_should(service_url, browser):
     """The check above can fail: low-contrast text on a page is reported."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        tab = await browser.new_page()
-        await tab.set_content(
-            '<!DOCTYPE html><html lang="fa"><head><title>t</title></head><body><main><h1>t</h1>'
-            '<p style="color:#777;background:#888">کم‌رنگ</p></main></body></html>'
-        )
-        await tab.add_script_tag(content=axe_source())
-        found = await tab.evaluate(AXE_RUN, WCAG21AA)
-        await browser.close()
+    tab = await browser.new_page()
+    await tab.set_content(
+        '<!DOCTYPE html><html lang="fa"><head><title>t</title></head><body><main><h1>t</h1>'
+        '<p style="color:#777;background:#888">کم‌رنگ</p></main></body></html>'
+    )
+    await tab.add_script_tag(content=axe_source())
+    found = await tab.evaluate(AXE_RUN, WCAG21AA)
+    await tab.context.close()
 
     assert [line.split(" ")[0] for line in found] == ["color-contrast"]
 
 
-async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
+#: Counted in the page: calls of ``fetch``, those that failed (once embed.js has handled the
+#: failure too: counted a task later), and widgets shown (each answer sets the state "ready").
+PAGE_COUNTERS = """
+window.fetches = 0; window.failures = 0; window.shown = 0;
+const realFetch = window.fetch;
+window.fetch = (...args) => {
+  window.fetches++;
+  const answer = realFetch(...args);
+  answer.catch(() => setTimeout(() => { window.failures++; }, 0));
+  return answer;
+};
+new MutationObserver((records) => {
+  window.shown += records.filter(
+    (r) => r.target.getAttribute("data-sidebar-widget-state") === "ready").length;
+}).observe(document, {subtree: true, attributeFilter: ["data-sidebar-widget-state"]});
+"""
+
+
+async def test_fallback_content_stays_when_the_service_is_unreachable(browser):
     dead = f"http://127.0.0.1:{free_port()}"
     page_html = (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
@@ -305,21 +355,26 @@ async def test_fallback_content_stays_when_the_service_is_unreachable(tmp_path):
             f'var base = "{dead}";',
         )
     )
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        tab = await browser.new_page()
-        await tab.set_content(page_html)
-        await tab.add_script_tag(content=script)
-        await tab.wait_for_timeout(1500)
-        assert await tab.inner_text("#w") == "قیمت‌ها در tgju"
-        assert await tab.eval_on_selector("#w", "(d) => d.shadowRoot === null")
-        await browser.close()
+    tab = await browser.new_page()
+    await tab.set_content(page_html)
+    await tab.evaluate(PAGE_COUNTERS)
+    await tab.add_script_tag(content=script)
+    # Until embed.js's fetch has failed, and embed.js has handled it.
+    await tab.wait_for_function("() => window.failures >= 1", timeout=30000)
+    assert await tab.inner_text("#w") == "قیمت‌ها در tgju"
+    assert await tab.eval_on_selector("#w", "(d) => d.shadowRoot === null")
+    await tab.context.close()
 
 
-async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fails(upstream, probe_settings):
+async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fails(
+    upstream, probe_settings, clock, browser
+):
     upstream.json("/probe", {"value": 1, "label": "نسخهٔ یکم"})
     port = free_port()
-    server = TestServer(create_app(probe_settings(refresh_seconds=1)), host="127.0.0.1", port=port)
+    # The service on the fake clock: its data turns stale when the test moves it, not after a wait.
+    server = TestServer(
+        create_app(probe_settings(refresh_seconds=1), clock=clock), host="127.0.0.1", port=port
+    )
     await server.start_server()
     service = f"http://127.0.0.1:{port}"
     html = (
@@ -331,41 +386,44 @@ async def test_embed_js_refreshes_on_max_age_and_keeps_content_when_a_refresh_fa
     host_server = await start_host_page(html)
     shadow_text = "() => document.getElementById('w').shadowRoot?.textContent || ''"
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium_executable(), args=CHROMIUM_ARGS
-            )
-            tab = await browser.new_page()
-            await tab.clock.install()
-            await tab.goto(str(host_server.make_url("/")))
-            await tab.wait_for_function(f"() => ({shadow_text})().includes('نسخهٔ یکم')")
+        context = await browser.new_context()
+        # Routed requests skip the browser's HTTP cache: every refetch reaches the service, so
+        # each answer is the service's own, and the failing refresh below really fails.
+        await context.route("**/*", lambda route: route.continue_())
+        tab = await context.new_page()
+        await tab.clock.install()
+        await tab.add_init_script(PAGE_COUNTERS)
+        await tab.goto(str(host_server.make_url("/")))
+        await tab.wait_for_function(f"() => ({shadow_text})().includes('نسخهٔ یکم')")
 
-            # No refetch before the answer's max-age (at least 30 s, however small the widget's).
-            await tab.clock.run_for(20_000)
-            await asyncio.sleep(0.3)
-            assert server.app[METRICS].http_requests_for("/widgets/{name}.html") == 1
+        # No refetch before the answer's max-age (at least 30 s, however small the widget's).
+        await tab.clock.run_for(20_000)
+        assert await tab.evaluate("() => window.fetches") == 1
+        assert server.app[METRICS].http_requests_for("/widgets/{name}.html") == 1
 
-            upstream.json("/probe", {"value": 2, "label": "نسخهٔ دوم"})
-            await asyncio.sleep(1.2)  # the service's data turns stale in real time
-            for _ in range(5):  # a refetch finds stale data and starts a refresh; a later one, new data
-                await tab.clock.run_for(31_000)
-                await asyncio.sleep(0.3)
-                if "نسخهٔ دوم" in await tab.evaluate(shadow_text):
-                    break
-            assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
-            assert server.app[METRICS].http_requests_for("/widgets/{name}.html") >= 2
+        upstream.json("/probe", {"value": 2, "label": "نسخهٔ دوم"})
+        await clock.advance(1.2)  # the service's data turns stale
+        for _ in range(5):  # a refetch finds stale data and starts a refresh; a later one, new data
+            shown = await tab.evaluate("() => window.shown")
+            await tab.clock.run_for(31_000)
+            await tab.wait_for_function("(n) => window.shown > n", arg=shown, timeout=30000)
+            if "نسخهٔ دوم" in await tab.evaluate(shadow_text):
+                break
+        assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
+        assert server.app[METRICS].http_requests_for("/widgets/{name}.html") >= 2
 
-            await server.close()  # the service goes away: what is shown stays
-            await tab.clock.run_for(120_000)
-            await asyncio.sleep(0.3)
-            assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
-            await browser.close()
+        await server.close()  # the service goes away: what is shown stays
+        failures = await tab.evaluate("() => window.failures")
+        await tab.clock.run_for(120_000)
+        await tab.wait_for_function("(n) => window.failures > n", arg=failures, timeout=30000)
+        assert "نسخهٔ دوم" in await tab.evaluate(shadow_text)
+        await context.close()
     finally:
         await host_server.close()
         await server.close()
 
 
-async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(service_url):
+async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(service_url, browser):
     divs = (
         '<div data-sidebar-widget="prices" id="ticker" data-layout="ticker" data-items="sekee"></div>'
         '<div data-sidebar-widget="prices" id="columns" data-columns="low,high" data-chart="sparkline"'
@@ -374,20 +432,18 @@ async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(servi
     page_html = HOST_PAGE.format(scripts=divs, frames="", service=service_url)
 
     server = await start_host_page(page_html)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        tab = await browser.new_page()
-        requested: list[str] = []
-        tab.on("request", lambda request: requested.append(request.url))
-        await tab.goto(str(server.make_url("/")))
-        await tab.wait_for_function(
-            "() => [...document.querySelectorAll('[data-sidebar-widget]')]"
-            ".every((d) => d.getAttribute('data-sidebar-widget-state') === 'ready')",
-            timeout=30000,
-        )
-        ticker = await tab.eval_on_selector("#ticker", "(d) => d.shadowRoot.innerHTML")
-        columns = await tab.eval_on_selector("#columns", "(d) => d.shadowRoot.innerHTML")
-        await browser.close()
+    tab = await browser.new_page()
+    requested: list[str] = []
+    tab.on("request", lambda request: requested.append(request.url))
+    await tab.goto(str(server.make_url("/")))
+    await tab.wait_for_function(
+        "() => [...document.querySelectorAll('[data-sidebar-widget]')]"
+        ".every((d) => d.getAttribute('data-sidebar-widget-state') === 'ready')",
+        timeout=30000,
+    )
+    ticker = await tab.eval_on_selector("#ticker", "(d) => d.shadowRoot.innerHTML")
+    columns = await tab.eval_on_selector("#columns", "(d) => d.shadowRoot.innerHTML")
+    await tab.context.close()
     await server.close()
 
     assert 'class="sw-ticker"' in ticker and "<table" not in ticker
@@ -395,7 +451,7 @@ async def test_a_script_embed_carries_the_fragment_options_an_iframe_takes(servi
     assert any("chart=sparkline" in url for url in requested), requested
 
 
-async def test_a_max_age_beyond_what_a_timer_can_hold_never_makes_embed_js_refetch_in_a_loop():
+async def test_a_max_age_beyond_what_a_timer_can_hold_never_makes_embed_js_refetch_in_a_loop(browser):
     # A CDN may stamp a month on the fragment: 2.6e9 ms overflows setTimeout's 32 bits, which then
     # fires at once, and every reader's page would refetch without pause.
     asked: list[str] = []
@@ -423,22 +479,18 @@ async def test_a_max_age_beyond_what_a_timer_can_hold_never_makes_embed_js_refet
 
     host_server = await start_host_page(html)
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium_executable(), args=CHROMIUM_ARGS
-            )
-            tab = await browser.new_page()
-            # Counted in the page: the browser's HTTP cache answers a refetch with that max-age.
-            await tab.add_init_script(
-                "window.fetches = 0; const f = window.fetch;"
-                "window.fetch = (...a) => { window.fetches++; return f(...a); };"
-            )
-            # The browser's own timers: Playwright's fake clock does not overflow as they do.
-            await tab.goto(str(host_server.make_url("/")))
-            await tab.wait_for_function("() => document.getElementById('w').shadowRoot?.textContent")
-            await tab.wait_for_timeout(500)
-            fetches = await tab.evaluate("() => window.fetches")
-            await browser.close()
+        tab = await browser.new_page()
+        # Counted in the page: the browser's HTTP cache answers a refetch with that max-age.
+        await tab.add_init_script(
+            "window.fetches = 0; const f = window.fetch;"
+            "window.fetch = (...a) => { window.fetches++; return f(...a); };"
+        )
+        # The browser's own timers: Playwright's fake clock does not overflow as they do.
+        await tab.goto(str(host_server.make_url("/")))
+        await tab.wait_for_function("() => document.getElementById('w').shadowRoot?.textContent")
+        await tab.wait_for_timeout(500)
+        fetches = await tab.evaluate("() => window.fetches")
+        await tab.context.close()
     finally:
         await host_server.close()
         await service.close()

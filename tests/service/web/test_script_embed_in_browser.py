@@ -7,23 +7,27 @@ answers only its own page: a URL in an embed that resolved against the host woul
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page
 
+from service.engine.clock import SystemClock
 from service.settings import Settings
 from service.web.app import create_app
-from tests.support.browser import CHROMIUM_ARGS, chromium_executable
-from tests.support.fixtures import fixture_text
+from tests.support.browser import BROWSER_LOOP, fake_upstream
 from tests.support.prices import serve_tgju
 from tests.support.redis_server import free_port
 from tests.support.tiles import FakeTiles
+from tests.support.upstream import FakeUpstream
+from tests.support.weather import openmeteo_document
+
+pytest_plugins = ["tests.support.browser_plugin"]
+pytestmark = BROWSER_LOOP
 
 WIDGETS = ("weather", "prices", "satellite", "prayer", "date", "links")
 
@@ -37,10 +41,16 @@ class Host:
     asked: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with fake_upstream() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def service(upstream) -> AsyncIterator[str]:
     serve_tgju(upstream)
-    upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
+    upstream.json("/v1/forecast", openmeteo_document(SystemClock().time()))  # dated at the service's now
     tiles = FakeTiles(upstream)
     port = free_port()
     settings = Settings(
@@ -59,7 +69,7 @@ async def service(upstream) -> AsyncIterator[str]:
     await server.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def host() -> AsyncIterator[Host]:
     found = Host()
 
@@ -79,13 +89,11 @@ async def host() -> AsyncIterator[Host]:
     await server.close()
 
 
-@pytest.fixture
-async def tab() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 800, "height": 3000})
-        yield await context.new_page()
-        await browser.close()
+@pytest_asyncio.fixture(loop_scope="session")
+async def tab(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 800, "height": 3000})
+    yield await context.new_page()
+    await context.close()
 
 
 def page_with(body: str) -> str:

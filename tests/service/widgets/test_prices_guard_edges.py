@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.settings import EngineSettings, Settings
+from service.settings import EngineSettings, HttpSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
@@ -20,6 +20,10 @@ def settings(upstream, **prices: Any) -> Settings:
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prices"}
     return Settings(
         engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        # The guard is what these tests watch, over hundreds of fetches: the pages are parsed in a
+        # thread, not a parsing process, whose per-parse garbage collection (and lower priority on
+        # a busy machine) made a fetch cost tens of milliseconds. The pool has its own tests.
+        http=HttpSettings(parse_workers=0),
         widgets={"prices": {"refresh_seconds": 60, **prices}, **others},
         providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 2}},
     )
