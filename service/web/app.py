@@ -21,10 +21,20 @@ from service.registry import Registry, default_registry
 from service.satellite import routes as satellite_routes
 from service.satellite.routes import SATELLITE, create_satellite, tile_source
 from service.settings import Settings
-from service.web import embedding, health, routes
+from service.web import embedding, health, openapi, routes
 from service.web.cors import FRAME_NONE, EmbedPolicy
 from service.web.errors import not_found
-from service.web.keys import EMBED, ENGINE, METRICS, READINESS, REPRESENTATIONS, SETTINGS, WIDGETS, Readiness
+from service.web.keys import (
+    EMBED,
+    ENGINE,
+    METRICS,
+    OPENAPI,
+    READINESS,
+    REPRESENTATIONS,
+    SETTINGS,
+    WIDGETS,
+    Readiness,
+)
 from service.web.rendering import Renderer
 from service.web.representations import Representations
 from service.widget_config import configure_widgets
@@ -49,6 +59,7 @@ def create_app(
     metrics = Metrics()
     app[SETTINGS] = settings
     app[WIDGETS] = widgets
+    app[OPENAPI] = openapi.document_bytes(widgets)
     app[METRICS] = metrics
     renderer = Renderer(base_url=settings.public_url)
     policy = EmbedPolicy(settings.embed.allowed_origins)
@@ -122,6 +133,7 @@ def create_app(
     app.router.add_get(routes.WIDGET_PATH, routes.widget_handler(representations, metrics))
     app.add_routes(routes.routes)
     app.add_routes(health.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(satellite_routes.routes)
     app.add_routes(history_routes.routes)
     app.add_routes(embedding.routes)

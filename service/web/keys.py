@@ -34,3 +34,5 @@ METRICS = web.AppKey("metrics", Metrics)
 REPRESENTATIONS = web.AppKey("representations", Representations)
 EMBED = web.AppKey("embed", EmbedPolicy)
 READINESS = web.AppKey("readiness", Readiness)
+#: The OpenAPI document, made once from the enabled widgets' models.
+OPENAPI = web.AppKey("openapi", bytes)
