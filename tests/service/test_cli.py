@@ -13,9 +13,10 @@ import pytest
 
 from tests.support.redis_server import free_port
 from tests.support.service_process import PLUGIN_PATH, start_serving_probe
+from tests.support.waiting import eventually
 
 
-async def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
+async def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
     full_env.update(env or {})
     full_env["PYTHONPATH"] = os.pathsep.join(PLUGIN_PATH)
@@ -96,15 +97,17 @@ async def test_serve_runs_the_service_on_the_given_port():
     )
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/widgets/links.json") as response:
-                        body = await response.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the service never answered")
+
+            async def links() -> dict[str, object]:
+                async with session.get(f"http://127.0.0.1:{port}/widgets/links.json") as response:
+                    return await response.json()
+
+            body = await eventually(
+                links,
+                every=0.1,
+                ignoring=(aiohttp.ClientConnectionError,),
+                message="the service never answered",
+            )
         assert body["status"] == "fresh"
         assert body["data"]["items"][0]["title"] == "پایگاه اطلاع‌رسانی تأمین اجتماعی"
     finally:
@@ -121,15 +124,6 @@ async def refuses_connections(port: int) -> bool:
     return False
 
 
-async def until(condition, what: str) -> None:
-    """Wait for a condition to hold (a bound against hanging, not a timing assertion)."""
-    for _ in range(400):
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
-
-
 async def test_sigterm_lets_a_request_in_flight_finish_then_exits_0(upstream):
     upstream.json("/probe", {"value": 5, "label": "پنج"})
     upstream.gate.clear()  # the upstream holds the fetch, so the request stays in flight
@@ -141,11 +135,17 @@ async def test_sigterm_lets_a_request_in_flight_finish_then_exits_0(upstream):
             async def fetch_started() -> bool:
                 return upstream.hits["/probe"] >= 1
 
-            await until(fetch_started, "the request's fetch reached the upstream")
+            await eventually(
+                fetch_started, every=0.05, message="the request's fetch never reached the upstream"
+            )
 
             process.send_signal(signal.SIGTERM)
 
-            await until(lambda: refuses_connections(port), "new connections refused while draining")
+            await eventually(
+                lambda: refuses_connections(port),
+                every=0.05,
+                message="new connections not refused while draining",
+            )
             assert not slow.done() and process.returncode is None
             upstream.gate.set()
             response = await slow
@@ -173,7 +173,9 @@ async def test_sigterm_gives_up_on_a_request_after_the_grace_period(upstream):
             async def fetch_started() -> bool:
                 return upstream.hits["/probe"] >= 1
 
-            await until(fetch_started, "the request's fetch reached the upstream")
+            await eventually(
+                fetch_started, every=0.05, message="the request's fetch never reached the upstream"
+            )
             process.send_signal(signal.SIGTERM)
 
             # aiohttp's own default grace is 60 s; the configured 0.5 s must be what applies.
@@ -188,7 +190,7 @@ async def test_sigterm_gives_up_on_a_request_after_the_grace_period(upstream):
 
 
 async def test_no_command_prints_usage_and_the_commands_instead_of_serving():
-    code, out, err = await run(timeout=15)
+    code, out, err = await run()
     assert code == 2
     assert "usage: sidebar-widgets" in err and "serve" in err and "fetch" in err
 
@@ -205,7 +207,7 @@ async def test_help_is_plain_text_and_fetch_help_names_the_widgets():
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])
 async def test_a_port_outside_1_to_65535_is_refused_like_sidebar_port_without_a_traceback(port):
-    code, out, err = await run("serve", "--port", port, timeout=15)
+    code, out, err = await run("serve", "--port", port)
     assert code == 2
     assert "--port" in err and "65535" in err
     assert "Traceback" not in err + out

@@ -12,10 +12,11 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.service.test_cli import run, until
+from tests.service.test_cli import run
 from tests.support.redis_server import RedisServer
 from tests.support.service_process import start_serving_probe
 from tests.support.upstream import FakeUpstream
+from tests.support.waiting import eventually
 
 
 async def test_several_workers_without_redis_is_a_one_line_start_up_error():
@@ -26,6 +27,18 @@ async def test_several_workers_without_redis_is_a_one_line_start_up_error():
         "(separate in-memory caches would multiply upstream fetches)"
     )
     assert out == ""
+
+
+def accepted_connections(parent: psutil.Process, port: int) -> int:
+    """Connections to ``port`` that a process under ``parent`` has accepted (holds a socket for)."""
+    count = 0
+    for process in parent.children(recursive=True):
+        try:
+            sockets = process.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        count += sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr.port == port)
+    return count
 
 
 def listening_workers(parent: psutil.Process, port: int) -> set[int]:
@@ -78,7 +91,7 @@ async def test_two_workers_share_one_port_and_fetch_each_widget_once(
         async def both_listening() -> bool:
             return len(listening_workers(parent, port)) == 2
 
-        await until(both_listening, "two workers listening on the port")
+        await eventually(both_listening, every=0.05, message="never two workers listening on the port")
         assert parent.pid not in listening_workers(parent, port)
 
         # An odd number of requests: two workers cannot have answered the same count.
@@ -95,8 +108,12 @@ async def test_two_workers_share_one_port_and_fetch_each_widget_once(
             async def fetch_started() -> bool:
                 return upstream.hits["/probe"] >= 1
 
-            await until(fetch_started, "the first fetch reached the upstream")
-            await asyncio.sleep(0.5)  # let the rest of the requests reach their workers
+            await eventually(fetch_started, every=0.05, message="the first fetch never reached the upstream")
+            await eventually(
+                lambda: accepted_connections(parent, port) >= requests,
+                every=0.05,
+                message=lambda: f"only {accepted_connections(parent, port)} requests reached the workers",
+            )
             upstream.gate.set()
             answers = await asyncio.gather(*pending)
 
@@ -149,7 +166,7 @@ async def test_a_worker_that_dies_while_serving_is_replaced(
         async def both_listening() -> bool:
             return len(listening_workers(parent, port)) == 2
 
-        await until(both_listening, "two workers listening on the port")
+        await eventually(both_listening, every=0.05, message="never two workers listening on the port")
         victim = min(listening_workers(parent, port))
         psutil.Process(victim).kill()
 
@@ -157,7 +174,7 @@ async def test_a_worker_that_dies_while_serving_is_replaced(
             workers = listening_workers(parent, port)
             return len(workers) == 2 and victim not in workers
 
-        await until(replaced, "a new worker listening in place of the killed one")
+        await eventually(replaced, every=0.05, message="no new worker listening in place of the killed one")
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json") as response:
                 assert response.status == 200
@@ -179,7 +196,7 @@ async def test_workers_stop_when_their_parent_is_killed_outright(
     async def both_listening() -> bool:
         return len(listening_workers(parent, port)) == 2
 
-    await until(both_listening, "two workers listening on the port")
+    await eventually(both_listening, every=0.05, message="never two workers listening on the port")
     workers = [psutil.Process(pid) for pid in listening_workers(parent, port)]
     process.kill()
 
@@ -187,7 +204,7 @@ async def test_workers_stop_when_their_parent_is_killed_outright(
         return not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
     try:
-        await until(all_gone, "every worker gone with its parent")
+        await eventually(all_gone, every=0.05, message="the workers outlived their parent")
     finally:
         for worker in workers:
             if worker.is_running():

@@ -22,6 +22,7 @@ from service.web.keys import ENGINE
 from service.widgets.local_day import next_local_midnight
 from tests.support.clock import FakeClock, settle
 from tests.support.probe import ProbeProvider
+from tests.support.waiting import eventually
 
 
 def probe_refresher(client):
@@ -444,11 +445,9 @@ async def test_the_schedule_loop_survives_engine_errors_logging_once(
     assert len([r for r in caplog.records if "engine errors stopped" in r.getMessage()]) == 1
 
 
-async def _until(condition, timeout: float = 5.0) -> None:
+async def _until(condition) -> None:
     """Wait for real I/O (a fetch to a local server) that a clock advance set off."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
+    await eventually(condition, every=0.005)
 
 
 async def test_a_cancelled_request_never_cancels_the_refresh_others_wait_for(
@@ -456,15 +455,27 @@ async def test_a_cancelled_request_never_cancels_the_refresh_others_wait_for(
 ):
     upstream.json("/probe", {"value": 5, "label": "kept going"})
     upstream.gate.clear()
-    client = await aiohttp_client(create_app(probe_settings(cold_wait_seconds=10)))
+    settings = probe_settings(cold_wait_seconds=60)
+    settings.providers["probe"].timeout_seconds = 60  # the gate holds the fetch, not a timeout
+    client = await aiohttp_client(create_app(settings))
+    refresher = probe_refresher(client)
+    waiting = 0
+    real_current = refresher.current
+
+    async def current():
+        nonlocal waiting
+        waiting += 1
+        return await real_current()
+
+    refresher.current = current
     first = asyncio.ensure_future(client.get("/widgets/probe.json"))
     await _until(lambda: upstream.hits["/probe"] == 1)
     second = asyncio.ensure_future(client.get("/widgets/probe.json"))
-    await asyncio.sleep(0.05)
+    await _until(lambda: waiting == 2)  # the second request waits on the same refresh
     first.cancel()  # the client that started the refresh goes away
 
     upstream.gate.set()
-    response = await asyncio.wait_for(second, 5)
+    response = await asyncio.wait_for(second, 60)
 
     assert response.status == 200
     assert (await response.json())["data"]["label"] == "kept going"

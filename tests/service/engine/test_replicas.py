@@ -15,6 +15,7 @@ from cache.redis import RedisCache
 from service.engine.snapshot import Snapshot
 from service.web.app import create_app
 from service.web.keys import ENGINE
+from tests.support.waiting import eventually, record_calls
 
 
 async def _bodies(client, n):
@@ -26,21 +27,28 @@ async def test_two_instances_make_one_upstream_call_per_refresh(
     aiohttp_client, upstream, probe_settings, redis_server
 ):
     upstream.json("/probe", {"value": 1, "label": "shared"})
-    settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.5)
+    # Long enough for a burst of requests on a busy machine to end well inside one interval.
+    settings = probe_settings(redis_url=redis_server.url, refresh_seconds=2)
     a = await aiohttp_client(create_app(settings))
     b = await aiohttp_client(create_app(settings))
+    engines = [a.app[ENGINE], b.app[ENGINE]]
 
     upstream.gate.clear()
     cold = asyncio.gather(_bodies(a, 50), _bodies(b, 50))
-    await asyncio.sleep(0.3)
+    # Both instances refreshing at once, one of them holding the fetch (the other on its lock).
+    await eventually(lambda: all(engine.flight.running("probe") for engine in engines))
     upstream.gate.set()
     first_a, first_b = await cold
     assert upstream.hits["/probe"] == 1
     assert {x["data"]["label"] for x in first_a + first_b} == {"shared"}
 
-    await asyncio.sleep(0.6)  # expire
+    def expired() -> bool:
+        refresher = a.app[ENGINE].refreshers["probe"]
+        return not refresher.is_fresh(refresher.store.local("probe"), refresher.now())
+
+    await eventually(expired, every=0.1)
     await asyncio.gather(_bodies(a, 50), _bodies(b, 50))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: not any(engine.flight.running("probe") for engine in engines))
     assert upstream.hits["/probe"] == 2
 
 
@@ -61,9 +69,11 @@ async def test_background_schedules_of_two_instances_do_not_double_fetch(
     assert 3 <= upstream.hits["/probe"] <= 8
 
 
-async def test_a_write_reaches_every_replica_within_a_second(
+async def test_a_write_reaches_every_replica_without_it_asking(
     aiohttp_client, upstream, probe_settings, redis_server
 ):
+    """b serves no request and has no schedule: only the write's announcement (pub/sub) can bring
+    it the new data, and it must, without b fetching or being asked."""
     upstream.json("/probe", {"value": 1, "label": "before"})
     settings = probe_settings(redis_url=redis_server.url, refresh_seconds=0.3)
     a = await aiohttp_client(create_app(settings))
@@ -74,10 +84,11 @@ async def test_a_write_reaches_every_replica_within_a_second(
     await asyncio.sleep(0.35)
     upstream.json("/probe", {"value": 2, "label": "after"})
     await a.app[ENGINE].refreshers["probe"].trigger()
-    written = time.monotonic()
-    while b.app[ENGINE].store.local("probe").data["label"] != "after":
-        assert time.monotonic() - written < 1.0, "replica b did not see the write within a second"
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: b.app[ENGINE].store.local("probe").data["label"] == "after",
+        every=0.01,
+        message="replica b never saw the write",
+    )
 
     assert (await (await b.get("/widgets/probe.json")).json())["data"]["label"] == "after"
     assert upstream.hits["/probe"] == 2
@@ -120,8 +131,10 @@ async def test_restart_with_warm_redis_serves_at_once_without_refetching(
 
     upstream.gate.clear()  # were the restarted process to fetch, its readers could not be served
     restarted = await aiohttp_client(create_app(settings))
-    body = await asyncio.wait_for((await restarted.get("/widgets/probe.json")).json(), timeout=2)
-    await asyncio.sleep(0.3)
+    # A fetch could not finish (the gate is shut): it would show as a second hit and a 503 after
+    # cold_wait_seconds, not as this bound, which only stops a hang.
+    body = await asyncio.wait_for((await restarted.get("/widgets/probe.json")).json(), timeout=60)
+    await asyncio.sleep(0.3)  # a moment for a wrong start-up fetch to show in the count
 
     assert body["status"] == "fresh" and body["data"]["label"] == "warm"
     assert upstream.hits["/probe"] == 1
@@ -152,20 +165,21 @@ async def test_redis_outage_keeps_widgets_served_and_recovers_by_itself(
     assert (await (await client.get("/widgets/probe.json")).json())["data"]["label"] == "during outage"
 
     redis_server.start()  # same port
-    deadline = time.monotonic() + 8
-    while (await (await client.get("/health")).json())["checks"]["redis:responseTime"][0]["status"] != "pass":
-        assert time.monotonic() < deadline, "did not reconnect to Redis"
-        await asyncio.sleep(0.2)
+
+    async def redis_check_passes() -> bool:
+        health = await (await client.get("/health")).json()
+        return health["checks"]["redis:responseTime"][0]["status"] == "pass"
+
+    await eventually(redis_check_passes, every=0.2, message="did not reconnect to Redis")
 
     # The listener reconciles: what was fetched during the outage is now in Redis for the others.
     direct = redis_client.Redis.from_url(redis_server.url)
-    deadline = time.monotonic() + 5
-    while True:
+
+    async def reconciled() -> bool:
         raw = await direct.get("sidebar:snapshot:probe")
-        if raw is not None and Snapshot.from_bytes(raw).data["label"] == "during outage":
-            break
-        assert time.monotonic() < deadline, "snapshot fetched during the outage never reached Redis"
-        await asyncio.sleep(0.2)
+        return raw is not None and Snapshot.from_bytes(raw).data["label"] == "during outage"
+
+    await eventually(reconciled, every=0.2, message="snapshot fetched during the outage never reached Redis")
     await direct.aclose()
     assert (await (await client.get("/health")).json())["checks"]["redis:responseTime"][0]["status"] == "pass"
 
@@ -174,17 +188,22 @@ async def test_lock_holder_that_dies_does_not_block_refreshes_forever(
     aiohttp_client, upstream, probe_settings, redis_server
 ):
     upstream.json("/probe", {"value": 1, "label": "x"})
-    settings = probe_settings(redis_url=redis_server.url, lock_margin_seconds=0.5)
-    settings.providers["probe"].timeout_seconds = 0.5
+    settings = probe_settings(redis_url=redis_server.url)
     direct = redis_client.Redis.from_url(redis_server.url)
-    # A process took the lock and died: its lock expires after its own lifetime (1 s here).
-    await direct.set("sidebar:lock:probe", "dead-owner", px=1000)
     client = await aiohttp_client(create_app(settings))
+    # A process took the lock and died: its lock expires after its own lifetime (3 s here).
+    await direct.set("sidebar:lock:probe", "dead-owner", px=3000)
 
-    started = time.monotonic()
     response = await client.get("/widgets/probe.json")
     assert response.status == 503  # nobody has data; the lock is not ours
-    await asyncio.sleep(1.2 - (time.monotonic() - started))
+    await eventually(
+        lambda: not client.app[ENGINE].flight.running("probe"), message="the follower never gave up"
+    )
+
+    async def lock_expired() -> bool:
+        return not await direct.exists("sidebar:lock:probe")
+
+    await eventually(lock_expired, message="the dead lock never expired")
     response = await client.get("/widgets/probe.json")
 
     assert response.status == 200
@@ -211,10 +230,12 @@ async def test_a_replica_stops_backing_off_when_another_one_gets_through(
     upstream.json("/probe", {"value": 1, "label": "back"})
     await b_refresher.trigger(force=True)
 
-    deadline = time.monotonic() + 1
-    while (await (await a.get("/health")).json())["checks"]["probe:dataAge"][0]["consecutiveFailures"]:
-        assert time.monotonic() < deadline, "replica a still reports the failure another replica cleared"
-        await asyncio.sleep(0.02)
+    async def a_cleared() -> bool:
+        check = (await (await a.get("/health")).json())["checks"]["probe:dataAge"][0]
+        return check["consecutiveFailures"] == 0
+
+    # a hears of it (pub/sub): a's own backoff runs for a minute, so a never asked itself.
+    await eventually(a_cleared, message="replica a still reports the failure another replica cleared")
     await a_refresher.trigger(force=True)  # a's next attempt reads the shared state b left
     assert a_refresher.retry_at == 0 and a_refresher.state.providers["probe"].consecutive_failures == 0
     assert (await (await a.get("/widgets/probe.json")).json())["data"]["label"] == "back"
@@ -271,26 +292,34 @@ async def test_the_lock_lives_as_long_as_the_fetch_and_followers_learn_at_once(
     aiohttp_client, upstream, probe_settings, redis_server
 ):
     upstream.json("/probe", {"value": 1, "label": "slow but sure"})
-    settings = probe_settings(redis_url=redis_server.url, lock_seconds=0.3, cold_wait_seconds=0)
+    # A lifetime of a second, renewed every third of one: only a stall of the event loop longer
+    # than two thirds of a second (not a busy machine) could let it lapse.
+    settings = probe_settings(redis_url=redis_server.url, lock_seconds=1, cold_wait_seconds=0)
     settings.providers["probe"].timeout_seconds = 30
     a = await aiohttp_client(create_app(settings))
     b = await aiohttp_client(create_app(settings))
+    renewals = record_calls(a.app[ENGINE].store.cache, "extend_lock")
+    releases = record_calls(a.app[ENGINE].store.cache, "release_lock")
+    polls = record_calls(b.app[ENGINE].store.cache, "lock_held")
     upstream.gate.clear()  # the upstream holds the fetch far longer than the lock's lifetime
     leader = a.app[ENGINE].refreshers["probe"].trigger()
-    while upstream.hits["/probe"] == 0:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: upstream.hits["/probe"] == 1)
 
-    await asyncio.sleep(1.0)  # more than three lock lifetimes: the holder kept renewing it
+    # Renewed nine times: the fetch has outlived more than three of the lock's lifetimes.
+    await eventually(lambda: len([c for c in renewals if c.result]) >= 9, message="the lock was not renewed")
     follower = b.app[ENGINE].refreshers["probe"].trigger()
-    await asyncio.sleep(0.5)
+    await eventually(lambda: len(polls) >= 2, message="the second replica never waited on the lock")
+    assert all(c.result for c in polls)  # still held
     assert upstream.hits["/probe"] == 1 and not follower.done()
 
     upstream.gate.set()
     await leader
-    # Within a few polls, not a lock lifetime or a chain timeout (30 s here).
-    snapshot = await asyncio.wait_for(follower, 2)
+    # At its next poll, not after a lock lifetime or a chain timeout (30 s here).
+    snapshot = await asyncio.wait_for(follower, 60)
     assert snapshot is not None and snapshot.data["label"] == "slow but sure"
     assert upstream.hits["/probe"] == 1
+    assert [c.result for c in releases] == [True]  # the holder let go; the lock did not lapse
+    assert polls[-1].result is False and len([c for c in polls if c.started >= releases[0].finished]) <= 1
 
 
 async def test_a_leaders_failure_reaches_followers_at_once_and_the_next_request_retries(
@@ -301,15 +330,19 @@ async def test_a_leaders_failure_reaches_followers_at_once_and_the_next_request_
     settings.providers["probe"].timeout_seconds = 30
     a = await aiohttp_client(create_app(settings))
     b = await aiohttp_client(create_app(settings))
+    releases = record_calls(a.app[ENGINE].store.cache, "release_lock")
+    polls = record_calls(b.app[ENGINE].store.cache, "lock_held")
     upstream.gate.clear()
     leader = a.app[ENGINE].refreshers["probe"].trigger()
-    while upstream.hits["/probe"] == 0:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: upstream.hits["/probe"] == 1)
     follower = b.app[ENGINE].refreshers["probe"].trigger()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: polls, message="the second replica never waited on the lock")
 
     upstream.gate.set()
     await leader
-    assert await asyncio.wait_for(follower, 2) is None  # no data, learnt at once
+    assert await asyncio.wait_for(follower, 60) is None  # no data
+    # Learnt at once: at its next poll after the leader let go, not at the end of its own wait.
+    assert [c.result for c in releases] == [True]
+    assert polls[-1].result is False and len([c for c in polls if c.started >= releases[0].finished]) <= 1
     assert upstream.hits["/probe"] == 1
     assert b.app[ENGINE].refreshers["probe"].state.consecutive_failures == 1  # the shared count

@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 import redis
 
-from tests.service.test_cli import until
 from tests.support.redis_server import RedisServer, SentinelServer
 from tests.support.service_process import start_serving_probe
 from tests.support.upstream import FakeUpstream
+from tests.support.waiting import CEILING_SECONDS, eventually
 
 
 @pytest.fixture
@@ -28,7 +28,8 @@ def sentinel_setup() -> Iterator[tuple[RedisServer, RedisServer, SentinelServer]
     started = [master, replica, sentinel]
     try:
         asking = redis.Redis(port=sentinel.port)
-        deadline = time.monotonic() + 20
+        # The sentinel finds replicas through the master's INFO, which it reads every 10 s.
+        deadline = time.monotonic() + CEILING_SECONDS
         while not asking.sentinel_slaves(sentinel.service):  # type: ignore[no-untyped-call]
             assert time.monotonic() < deadline, "the sentinel never saw the replica"
             time.sleep(0.1)
@@ -77,7 +78,7 @@ async def test_the_service_follows_a_failover_without_a_failed_request(
         async def in_master() -> bool:
             return holds_label(master, b"before-failover")
 
-        await until(in_master, "the first refresh stored in the master")
+        await eventually(in_master, every=0.05, message="the first refresh never stored in the master")
 
         master.kill()
 
@@ -85,7 +86,7 @@ async def test_the_service_follows_a_failover_without_a_failed_request(
             address = redis.Redis(port=sentinel.port).sentinel_get_master_addr_by_name(sentinel.service)  # type: ignore[no-untyped-call]
             return bool(address and int(address[1]) == replica.port)
 
-        await until(promoted, "the sentinel promoted the replica")
+        await eventually(promoted, every=0.05, message="the sentinel never promoted the replica")
         upstream.json("/probe", {"value": 2, "label": "after-failover"})
 
         async def in_new_master() -> bool:
@@ -94,8 +95,10 @@ async def test_the_service_follows_a_failover_without_a_failed_request(
         async def served() -> bool:
             return bool(labels) and labels[-1] == "after-failover"
 
-        await until(in_new_master, "a refresh after the failover stored in the promoted replica")
-        await until(served, "the refreshed data served")
+        await eventually(
+            in_new_master, every=0.05, message="no refresh after the failover stored in the promoted replica"
+        )
+        await eventually(served, every=0.05, message="the refreshed data never served")
     finally:
         stop.set()
         await asker

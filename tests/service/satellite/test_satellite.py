@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.satellite import FAMENIN_BBOX
 from tests.support.tiles import FakeTiles, tile_colour
+from tests.support.waiting import eventually
 
 Z, X, Y = 12, 2605, 1620  # inside the county box at z12
 
@@ -36,7 +36,8 @@ def satellite_settings(tiles: FakeTiles, *, redis_url: str | None = None, **opti
         redis_url=redis_url,
         engine=EngineSettings(background=False),
         widgets={"satellite": options, **others},
-        providers={"tiles": {"url": tiles.template, "timeout_seconds": 2}},
+        # The fake upstream answers at once: the timeout only bounds a test that goes wrong.
+        providers={"tiles": {"url": tiles.template, "timeout_seconds": 30}},
     )
 
 
@@ -212,16 +213,16 @@ async def test_the_picture_is_built_in_the_background_when_the_widget_refreshes(
     refresher = client.app[ENGINE].refreshers["satellite"]
     await refresher.trigger()
     composites = client.app[SATELLITE].composites
-    deadline = time.monotonic() + 10
     # Nobody asked for the picture: it is built once its snapshot lands.
-    while composites.current(refresher.store.local("satellite")) is None:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: composites.current(refresher.store.local("satellite")) is not None,
+        every=0.05,
+        message="the picture was never built in the background",
+    )
 
-    started = time.monotonic()
     response = await client.get("/widgets/satellite.jpg")
-    assert response.status == 200 and time.monotonic() - started < 0.5
-    assert client.app[SATELLITE].composites.builds == 1
+    assert response.status == 200
+    assert client.app[SATELLITE].composites.builds == 1  # served as built, not built again
 
 
 async def test_json_and_fragment_describe_the_picture(aiohttp_client, tiles):

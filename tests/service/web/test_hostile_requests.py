@@ -39,14 +39,19 @@ ROUTES = [
 
 
 def every_widget(upstream, tiles: FakeTiles) -> Settings:
-    """All four widgets on, each against the fake upstream."""
+    """All four widgets on, each against the fake upstream.
+
+    The fake answers at once, but on a busy machine a first fetch (a parsing process starting, the
+    pages parsed in it) can take seconds: the timeouts and the cold wait only bound a test gone
+    wrong, so that every widget holds data before the hostile requests start.
+    """
     return Settings(
-        engine=EngineSettings(background=False),
+        engine=EngineSettings(background=False, cold_wait_seconds=60),
         widgets={"weather": {"providers": ["openmeteo"]}},
         providers={
-            "tgju": {"url": upstream.url(""), "timeout_seconds": 2},
-            "openmeteo": {"url": upstream.url(""), "timeout_seconds": 2},
-            "tiles": {"url": tiles.template, "timeout_seconds": 2},
+            "tgju": {"url": upstream.url(""), "timeout_seconds": 30},
+            "openmeteo": {"url": upstream.url(""), "timeout_seconds": 30},
+            "tiles": {"url": tiles.template, "timeout_seconds": 30},
         },
     )
 
@@ -59,6 +64,9 @@ async def server(aiohttp_client, upstream):
     client = await aiohttp_client(create_app(every_widget(upstream, FakeTiles(upstream))))
     for path in ROUTES:
         await client.get(path)
+    for name in WIDGETS:
+        response = await client.get(f"/widgets/{name}.json")
+        assert response.status == 200, (name, await response.text())
     assert (await client.get("/health")).status == 200
     return client.server
 
