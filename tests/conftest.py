@@ -73,7 +73,7 @@ def probe_settings(upstream: FakeUpstream) -> Callable[..., Settings]:
             engine=EngineSettings(**engine),
             widgets={"probe": probe, **{name: {"enabled": False} for name in OTHER_WIDGETS}},
             providers={
-                "probe": {"url": upstream.url("/probe"), "timeout_seconds": 2},
+                "probe": {"url": upstream.url("/probe"), "timeout_seconds": 30},
                 **(extra_providers or {}),
             },
         )

@@ -26,8 +26,8 @@ async def client() -> AsyncIterator[UpstreamClient]:
 
 async def test_sends_the_configured_user_agent_and_a_per_provider_override(client, upstream) -> None:
     upstream.json("/x", {"ok": True})
-    await client.session(timeout_seconds=2).get_json(upstream.url("/x"))
-    await client.session(timeout_seconds=2, user_agent="Mozilla/5.0 test").get_json(upstream.url("/x"))
+    await client.session(timeout_seconds=30).get_json(upstream.url("/x"))
+    await client.session(timeout_seconds=30, user_agent="Mozilla/5.0 test").get_json(upstream.url("/x"))
     agents = [r.headers["User-Agent"] for r in upstream.requests]
     assert agents == ["sidebar-test/1 (ops@example.org)", "Mozilla/5.0 test"]
 
@@ -61,21 +61,21 @@ async def test_a_declared_oversize_body_is_refused_before_reading(client, upstre
 
     upstream.on("/declared", declared)
     with pytest.raises(UpstreamError, match="limit") as caught:
-        await client.session(timeout_seconds=5).get(upstream.url("/declared"))
+        await client.session(timeout_seconds=30).get(upstream.url("/declared"))
     assert caught.value.reason == "too_large"
 
 
 async def test_follows_a_redirect_on_the_same_host(client, upstream) -> None:
     upstream.on("/old", lambda r: _redirect("/new"))
     upstream.json("/new", {"moved": True})
-    assert await client.session(timeout_seconds=2).get_json(upstream.url("/old")) == {"moved": True}
+    assert await client.session(timeout_seconds=30).get_json(upstream.url("/old")) == {"moved": True}
 
 
 async def test_refuses_a_redirect_to_another_host(client, upstream) -> None:
     other_host = upstream.url("/new").replace("127.0.0.1", "localhost")
     upstream.on("/old", lambda r: _redirect(other_host))
     with pytest.raises(UpstreamError) as caught:
-        await client.session(timeout_seconds=2).get(upstream.url("/old"))
+        await client.session(timeout_seconds=30).get(upstream.url("/old"))
     assert caught.value.reason == "redirect"
     assert upstream.hits["/new"] == 0
 
@@ -99,14 +99,14 @@ async def test_connection_refused_is_a_connect_error(client) -> None:
     from tests.support.redis_server import free_port
 
     with pytest.raises(UpstreamError) as caught:
-        await client.session(timeout_seconds=2).get(f"http://127.0.0.1:{free_port()}/")
+        await client.session(timeout_seconds=30).get(f"http://127.0.0.1:{free_port()}/")
     assert caught.value.reason == "connect"
 
 
 async def test_error_status_carries_retry_after(client, upstream) -> None:
     upstream.fail("/limited", 429, headers={"Retry-After": "42"})
     with pytest.raises(UpstreamError) as caught:
-        await client.session(timeout_seconds=2).get(upstream.url("/limited"))
+        await client.session(timeout_seconds=30).get(upstream.url("/limited"))
     assert caught.value.reason == "status"
     assert caught.value.retry_after == 42
 
@@ -117,7 +117,7 @@ async def test_html_where_json_was_expected_is_named(client, upstream) -> None:
 
     upstream.on("/api", html)
     with pytest.raises(UpstreamError, match="got HTML") as caught:
-        await client.session(timeout_seconds=2).get_json(upstream.url("/api"))
+        await client.session(timeout_seconds=30).get_json(upstream.url("/api"))
     assert caught.value.reason == "content_type"
 
 
@@ -130,7 +130,7 @@ async def test_conditional_requests_use_the_validators_held(client, upstream) ->
         )
 
     upstream.on("/c", etagged)
-    first = client.session(timeout_seconds=2)
+    first = client.session(timeout_seconds=30)
     await first.get_json(upstream.url("/c"))
     validators = first.new_validators
     assert validators == {
@@ -138,7 +138,7 @@ async def test_conditional_requests_use_the_validators_held(client, upstream) ->
     }
 
     with pytest.raises(NotModified):
-        await client.session(timeout_seconds=2, validators=validators).get(upstream.url("/c"))
+        await client.session(timeout_seconds=30, validators=validators).get(upstream.url("/c"))
     assert upstream.requests[-1].headers["If-Modified-Since"] == "Wed, 25 Nov 2026 10:00:00 GMT"
 
 

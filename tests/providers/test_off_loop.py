@@ -143,7 +143,7 @@ async def test_the_tile_endpoint_refuses_a_bomb_from_the_source(aiohttp_client, 
     settings = Settings(
         engine=EngineSettings(background=False),
         widgets={"satellite": {}, **others},
-        providers={"tiles": {"url": tiles.template, "timeout_seconds": 2}},
+        providers={"tiles": {"url": tiles.template, "timeout_seconds": 30}},
     )
     client = await aiohttp_client(create_app(settings))
 

@@ -40,7 +40,7 @@ async def client() -> AsyncIterator[UpstreamClient]:
 
 
 def session_of(client: UpstreamClient) -> UpstreamSession:
-    return client.session(timeout_seconds=5, pool="test")
+    return client.session(timeout_seconds=30, pool="test")
 
 
 def alive(pid: int) -> bool:

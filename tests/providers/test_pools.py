@@ -69,7 +69,7 @@ async def test_close_closes_every_pool_it_opened(upstream) -> None:
     upstream.json("/x", {"ok": True})
     client = UpstreamClient(HttpSettings(), FakeClock().time)
     await client.start()
-    sessions = [client.session(timeout_seconds=2, pool=name) for name in ("a", "b", "a")]
+    sessions = [client.session(timeout_seconds=30, pool=name) for name in ("a", "b", "a")]
     for session in sessions:
         await session.get_json(upstream.url("/x"))
     opened = {id(session._session): session._session for session in sessions}
@@ -77,7 +77,7 @@ async def test_close_closes_every_pool_it_opened(upstream) -> None:
     await client.close()
     assert all(pool.closed for pool in opened.values())
     with pytest.raises(RuntimeError):
-        client.session(timeout_seconds=2)
+        client.session(timeout_seconds=30)
 
 
 async def test_an_injected_session_serves_every_pool_and_stays_open(upstream) -> None:
@@ -86,7 +86,7 @@ async def test_an_injected_session_serves_every_pool_and_stays_open(upstream) ->
         client = UpstreamClient(HttpSettings(), FakeClock().time, session=injected)
         await client.start()
         for pool in ("tiles", "probe"):
-            assert client.session(timeout_seconds=2, pool=pool)._session is injected
+            assert client.session(timeout_seconds=30, pool=pool)._session is injected
         await client.close()
         assert not injected.closed
 

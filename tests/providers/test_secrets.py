@@ -84,7 +84,7 @@ def test_printable_truncates_without_splitting_an_escape() -> None:
 
 
 async def test_garbage_from_upstream_never_puts_the_key_in_the_error(client, raw) -> None:
-    session = client.session(timeout_seconds=2, pool="brsapi", secrets=[KEY])
+    session = client.session(timeout_seconds=30, pool="brsapi", secrets=[KEY])
     with pytest.raises(UpstreamError) as caught:
         await session.get_json(raw.url("/Api/Market/Gold_Currency.php"), params={"key": KEY})
     assert raw.request_lines and KEY.encode() in raw.request_lines[0]  # the key did go out
@@ -97,7 +97,7 @@ async def test_garbage_from_upstream_never_puts_the_key_in_the_error(client, raw
 
 async def test_a_key_param_is_redacted_even_when_the_caller_named_no_secret(client, raw) -> None:
     with pytest.raises(UpstreamError) as caught:
-        await client.session(timeout_seconds=2).get(raw.url("/latest/"), params={"api_key": KEY})
+        await client.session(timeout_seconds=30).get(raw.url("/latest/"), params={"api_key": KEY})
     assert_secret_free(str(caught.value))
 
 
@@ -110,7 +110,7 @@ async def test_keyed_providers_fail_without_showing_their_key(provider, raw) -> 
 
 async def test_an_error_body_echoing_the_key_is_blanked(client, upstream: FakeUpstream) -> None:
     upstream.fail("/Api/Market/Gold_Currency.php", 403, body=f"invalid key {KEY}\nrequest: ?key={KEY}")
-    session = client.session(timeout_seconds=2, secrets=[KEY])
+    session = client.session(timeout_seconds=30, secrets=[KEY])
     with pytest.raises(UpstreamError) as caught:
         await session.get(upstream.url("/Api/Market/Gold_Currency.php"), params={"key": KEY})
     assert caught.value.status == 403
@@ -126,7 +126,7 @@ def brsapi_settings(url: str) -> Settings:
     return Settings(
         engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=5),
         widgets={"prices": {"providers": ["brsapi"], "refresh_seconds": 60}, **others},
-        providers={"brsapi": {"url": url, "api_key": KEY, "timeout_seconds": 2}},
+        providers={"brsapi": {"url": url, "api_key": KEY, "timeout_seconds": 30}},
     )
 
 

@@ -109,7 +109,7 @@ async def fetch(
     provider = provider_cls(
         ProviderConfig(
             url=url or upstream.url(""),
-            timeout_seconds=2,
+            timeout_seconds=30,
             api_key=api_key,
             user_agent=user_agent,
             http_user_agent="sidebar-test/1 (+https://example.org; ops@example.org)",
@@ -119,7 +119,7 @@ async def fetch(
     client = UpstreamClient(HttpSettings(), FakeClock(now).time)
     await client.start()
     try:
-        session = client.session(timeout_seconds=2, validators=validators)
+        session = client.session(timeout_seconds=30, validators=validators)
         result = await provider.fetch(session)
         return result, session.new_validators
     finally:

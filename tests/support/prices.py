@@ -57,7 +57,7 @@ async def fetch_once(
     *,
     items: list[str] | None = None,
     api_key: str | None = None,
-    timeout: float = 2,
+    timeout: float = 30,
     clock: FakeClock | None = None,
 ) -> PricesData:
     """One fetch by ``provider_cls`` against the fake upstream, on ``clock`` (a fresh fake clock)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from tests.support.upstream import FakeUpstream
 
 #: The subprocess finds the tests package and the probe plug-in's entry point.
 PLUGIN_PATH = [str(Path(__file__).parents[2]), str(Path(__file__).parent / "plugins")]
+
+
+#: How long a started service may take to answer /livez.
+STARTUP_SECONDS = 60.0
 
 
 async def start_serving_probe(
@@ -52,13 +57,20 @@ async def start_serving_probe(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+    # A busy machine may take many seconds to start Python and import the service: a generous
+    # ceiling, polled often, so a quiet machine still starts at once.
+    deadline = time.monotonic() + STARTUP_SECONDS
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                break
             try:
                 async with session.get(f"http://127.0.0.1:{port}/livez") as response:
                     if response.status == 200:
                         return process, port
             except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    process.kill()
-    raise AssertionError("the service never answered")
+                pass
+            await asyncio.sleep(0.05)
+    if process.returncode is None:
+        process.kill()
+    raise AssertionError(f"the service never answered within {STARTUP_SECONDS:.0f} s")

@@ -280,7 +280,7 @@ async def test_picture_when_the_parse_worker_is_killed_mid_build_is_not_a_500(ai
 async def test_parse_after_close_is_a_parse_failure():
     client = UpstreamClient(HttpSettings(parse_workers=1), SystemClock().time)
     await client.start()
-    session = client.session(timeout_seconds=5, pool="test")
+    session = client.session(timeout_seconds=30, pool="test")
     await session.parse(worker_pid)
     await client.close()
     with pytest.raises(UpstreamError) as raised:
@@ -292,7 +292,7 @@ async def test_many_concurrent_parses_with_a_worker_killed_never_hang(tmp_path):
     client = UpstreamClient(HttpSettings(parse_workers=2), SystemClock().time)
     await client.start()
     try:
-        session = client.session(timeout_seconds=5, pool="test")
+        session = client.session(timeout_seconds=30, pool="test")
         signal_file = tmp_path / "busy"
         parses = [
             asyncio.ensure_future(session.parse(wait_in_worker, str(signal_file), 0.3)) for _ in range(50)

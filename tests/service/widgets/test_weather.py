@@ -34,10 +34,10 @@ def weather_settings(upstream, providers: list[str] | None = None, **weather: An
         engine=EngineSettings(background=False, retry_base_seconds=0.05),
         widgets={"weather": widget, **others},
         providers={
-            "openmeteo": {"url": upstream.url(""), "timeout_seconds": 2},
+            "openmeteo": {"url": upstream.url(""), "timeout_seconds": 30},
             "metno": {
                 "url": upstream.url(""),
-                "timeout_seconds": 2,
+                "timeout_seconds": 30,
                 "user_agent": "famenin-news/1 ops@example.org",
             },
         },
