@@ -17,8 +17,6 @@ would not be running while the test waits on it.
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
@@ -27,7 +25,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from tests.support.debian import program
 from tests.support.redis_server import free_port
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import fake_upstream  # noqa: F401 - the browser modules take it from here
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -71,16 +69,6 @@ class SharedChromium:
         if self._playwright is not None:
             await self._playwright.stop()
         self._browser = self._playwright = None
-
-
-@asynccontextmanager
-async def fake_upstream() -> AsyncIterator[FakeUpstream]:
-    """What the suite's ``upstream`` fixture gives, for a browser module's own on its loop."""
-    fake = await FakeUpstream().start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
 
 
 async def start_host_page(html: str) -> TestServer:

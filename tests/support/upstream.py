@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
@@ -75,3 +76,13 @@ class FakeUpstream:
         if handler is None:
             return web.Response(status=404, text="no such fixture")
         return await handler(request)
+
+
+@asynccontextmanager
+async def fake_upstream() -> AsyncIterator[FakeUpstream]:
+    """What the suite's ``upstream`` fixture gives, for a module sharing one on its own loop."""
+    fake = await FakeUpstream().start()
+    try:
+        yield fake
+    finally:
+        await fake.close()

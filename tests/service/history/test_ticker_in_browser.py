@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from service.web.app import create_app
 from tests.service.history.test_price_history import FIVE_MINUTES, refresh_at, serve_dollar_at, settings
-from tests.support.browser import BROWSER_LOOP, fake_upstream
-from tests.support.upstream import FakeUpstream
+from tests.support.browser import BROWSER_LOOP
+from tests.support.upstream import FakeUpstream, fake_upstream
 
 pytest_plugins = ["tests.support.browser_plugin"]
 pytestmark = BROWSER_LOOP

@@ -17,10 +17,10 @@ from playwright.async_api import Route
 from service.satellite.routes import LEAFLET_PATH
 from service.web.app import create_app
 from tests.service.satellite.test_satellite import satellite_settings
-from tests.support.browser import BROWSER_LOOP, fake_upstream
+from tests.support.browser import BROWSER_LOOP
 from tests.support.redis_server import free_port
 from tests.support.tiles import FakeTiles
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import FakeUpstream, fake_upstream
 
 pytest_plugins = ["tests.support.browser_plugin"]
 pytestmark = BROWSER_LOOP

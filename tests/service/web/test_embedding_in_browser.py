@@ -20,11 +20,11 @@ from playwright.async_api import Browser, Page
 
 from service.web.app import create_app
 from service.web.keys import METRICS
-from tests.support.browser import BROWSER_LOOP, fake_upstream, start_host_page
+from tests.support.browser import BROWSER_LOOP, start_host_page
 from tests.support.clock import FakeClock
 from tests.support.fed_service import fed_settings
 from tests.support.redis_server import free_port
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import FakeUpstream, fake_upstream
 from tests.support.validators import WCAG21AA, axe_source
 from tests.support.weather import OPENMETEO_CAPTURED
 

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
 
 from service.settings import EngineSettings, Settings
 from service.web.app import create_app
 from tests.support.fixtures import fixture_text
 from tests.support.prices import serve_tgju
 from tests.support.tiles import FakeTiles
+from tests.support.upstream import fake_upstream
+
+#: Every test here only reads: they share one service (and its loop), started once.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 Z, X, Y = 12, 2605, 1620  # a tile inside the county box
 
@@ -56,19 +63,21 @@ def every_widget(upstream, tiles: FakeTiles) -> Settings:
     )
 
 
-@pytest.fixture
-async def server(aiohttp_client, upstream):
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[TestServer]:
     """The service with every widget holding data, so any 5xx below is the request's doing."""
-    serve_tgju(upstream)
-    upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
-    client = await aiohttp_client(create_app(every_widget(upstream, FakeTiles(upstream))))
-    for path in ROUTES:
-        await client.get(path)
-    for name in WIDGETS:
-        response = await client.get(f"/widgets/{name}.json")
-        assert response.status == 200, (name, await response.text())
-    assert (await client.get("/health")).status == 200
-    return client.server
+    async with fake_upstream() as upstream:
+        serve_tgju(upstream)
+        upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
+        service = TestServer(create_app(every_widget(upstream, FakeTiles(upstream))), host="127.0.0.1")
+        async with TestClient(service) as client:
+            for path in ROUTES:
+                await client.get(path)
+            for name in WIDGETS:
+                response = await client.get(f"/widgets/{name}.json")
+                assert response.status == 200, (name, await response.text())
+            assert (await client.get("/health")).status == 200
+            yield service
 
 
 async def raw_get(server, target: bytes, host: bytes | None) -> tuple[int, dict[str, str], bytes]:

@@ -19,11 +19,11 @@ from playwright.async_api import Browser, Page
 from service.engine.clock import SystemClock
 from service.settings import Settings
 from service.web.app import create_app
-from tests.support.browser import BROWSER_LOOP, fake_upstream
+from tests.support.browser import BROWSER_LOOP
 from tests.support.prices import serve_tgju
 from tests.support.redis_server import free_port
 from tests.support.tiles import FakeTiles
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import FakeUpstream, fake_upstream
 from tests.support.weather import openmeteo_document
 
 pytest_plugins = ["tests.support.browser_plugin"]
