@@ -38,6 +38,8 @@ _HTML = "text/html; charset=utf-8"
 #: Registered by the app ahead of every other route: the router tries a URL's candidates one by
 #: one, and this is the hot path. One resource serves both formats for the same reason.
 WIDGET_PATH = "/widgets/{name}.{format:json|html}"
+#: /widgets: kept a few minutes by browsers and caches; it changes only when the service restarts.
+LIST_CACHE_CONTROL = "public, max-age=300"
 #: Prepared answers kept for the current second, plain and per query string.
 MAX_PREPARED_VIEWS = 512
 
@@ -100,8 +102,10 @@ async def list_widgets(request: web.Request) -> web.Response:
     ]
     # Readable from the same origins as the widgets it lists (a page choosing what to embed).
     cors = request.app[EMBED].headers_for(request.headers.get(ORIGIN))
+    # The list changes only with the configuration, that is with a restart.
+    headers = {**cors, "Cache-Control": LIST_CACHE_CONTROL}
     return web.json_response(
-        {"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False), headers=cors
+        {"widgets": widgets}, dumps=lambda v: json.dumps(v, ensure_ascii=False), headers=headers
     )
 
 

@@ -6,6 +6,7 @@ Docker is not needed: the file is checked against the Compose Specification's JS
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -69,3 +70,15 @@ def test_nginx_gets_the_tested_template_and_every_variable_it_needs():
     # Replicas are found through Docker's DNS, re-asked as they are scaled.
     assert nginx["environment"]["SIDEBAR_RESOLVER"] == "127.0.0.11"
     assert "server sidebar:8080 resolve" in nginx["environment"]["SIDEBAR_UPSTREAM_SERVERS"]
+
+
+def test_replicas_trust_only_the_compose_network_as_their_proxy():
+    subnet = compose()["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    trusted = json.loads(compose()["services"]["sidebar"]["environment"]["SIDEBAR_TRUSTED_PROXIES"])
+    assert trusted == [subnet]
+    assert f"allow {subnet};" in compose()["services"]["nginx"]["environment"]["SIDEBAR_INTERNAL"]
+
+
+def test_the_image_is_built_without_local_environments_or_history():
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {".git", ".venv"} <= set(ignored)

@@ -109,6 +109,38 @@ async def test_no_request_fails_while_a_replica_is_killed(deployment: Deployment
     assert await requests_seen(survivor_port, "/readyz") >= 20
 
 
+async def test_health_and_metrics_answer_internal_networks_only(deployment: Deployment):
+    replicas = [port for _, port in deployment.replicas]
+    outside = Nginx(replicas, internal="allow 10.0.0.0/8;")  # this test's 127.0.0.1 is not in it
+    outside.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for base, allowed in ((deployment.nginx.url, True), (outside.url, False)):
+                for path in ("/health", "/metrics"):
+                    async with session.get(f"{base}{path}") as response:
+                        assert (response.status != 403) is allowed, (base, path, response.status)
+                async with session.get(f"{base}/livez") as response:
+                    assert response.status == 200  # probes stay open to whoever runs them
+    finally:
+        outside.stop()
+
+
+async def test_text_is_compressed_and_the_host_keeps_its_port(deployment: Deployment):
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(
+            f"{deployment.nginx.url}/embed.js", headers={"Accept-Encoding": "gzip"}
+        ) as response:
+            assert response.status == 200 and response.headers["Content-Encoding"] == "gzip"
+            assert "Accept-Encoding" in response.headers["Vary"]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{deployment.nginx.url}/", headers={"Host": "widgets.example.org:8080"}
+        ) as response:
+            gallery = await response.text()
+    # Snippets pasted from the gallery behind nginx on a non-default port point back to that port.
+    assert "http://widgets.example.org:8080/embed.js" in gallery
+
+
 REFRESH_SECONDS = 2
 #: What a reader may see beyond the refresh interval: the replica's refresh itself, and nginx
 #: serving its copy while it revalidates in the background (proxy_cache_background_update).

@@ -46,7 +46,7 @@ def render(template: str, values: dict[str, str]) -> str:
 class Nginx:
     """The shipped configuration in front of ``replicas`` (ports on 127.0.0.1)."""
 
-    def __init__(self, replicas: list[int]) -> None:
+    def __init__(self, replicas: list[int], internal: str = "allow 127.0.0.1;") -> None:
         self.binary = nginx_executable()
         self.port = free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="sidebar-nginx-"))
@@ -59,6 +59,7 @@ class Nginx:
                 "SIDEBAR_RESOLVER": "127.0.0.1",
                 "SIDEBAR_LISTEN": f"127.0.0.1:{self.port}",
                 "SIDEBAR_CACHE_DIR": str(self.prefix / "cache"),
+                "SIDEBAR_INTERNAL": internal,
             },
         )
         (self.prefix / "sidebar.conf").write_text(site)

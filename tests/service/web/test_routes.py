@@ -20,7 +20,10 @@ from service.widgets.base import QueryError, WidgetSpec
 
 async def test_widget_list_names_enabled_widgets_and_their_urls(aiohttp_client, upstream, probe_settings):
     client = await aiohttp_client(create_app(probe_settings()))
-    body = await (await client.get("/widgets")).json()
+    response = await client.get("/widgets")
+    body = await response.json()
+    # It changes only with the configuration: caches may keep it a while.
+    assert response.headers["Cache-Control"] == "public, max-age=300"
     assert body["widgets"] == [
         {
             "name": "probe",
