@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
@@ -14,6 +16,8 @@ from redis.exceptions import RedisError
 
 from cache.base import FUTURE_TOLERANCE_SECONDS, CacheUnavailable
 
+log = logging.getLogger(__name__)
+
 # Compare-and-delete, so a process whose lock expired cannot release its successor's lock.
 _RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -22,6 +26,20 @@ end
 return 0
 """
 
+
+# Take the lock if free. A lock with no expiry (set by hand, or by a release that set none) would
+# hold everyone back for ever: the first to find it gives it the lock's lifetime, in the same step,
+# and says so (-1), so it is taken when that lapses and reported by one process, once.
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return 1
+end
+if redis.call('pttl', KEYS[1]) == -1 then
+    redis.call('pexpire', KEYS[1], ARGV[2])
+    return -1
+end
+return 0
+"""
 
 # Renew only while still the owner: an expired holder must not resurrect a successor's lock.
 _EXTEND_IF_OWNER = """
@@ -178,6 +196,7 @@ class RedisCache:
             if url.startswith(SENTINEL_SCHEME + "://")
             else _direct_client(url, timeout_seconds=timeout_seconds, max_connections=max_connections)
         )
+        self._acquire = self._client.register_script(_ACQUIRE)
         self._release = self._client.register_script(_RELEASE_IF_OWNER)
         self._extend = self._client.register_script(_EXTEND_IF_OWNER)
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
@@ -210,10 +229,18 @@ class RedisCache:
 
     async def acquire_lock(self, key: str, token: str, ttl_seconds: float) -> bool:
         try:
-            taken = await self._client.set(self._key(key), token, nx=True, px=max(1, int(ttl_seconds * 1000)))
+            taken = int(
+                await self._acquire(keys=[self._key(key)], args=[token, max(1, int(ttl_seconds * 1000))])
+            )
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
-        return bool(taken)
+        if taken == -1:
+            log.warning(
+                "%s had no expiry (set by hand or by another release); it now lapses in %g s",
+                key,
+                ttl_seconds,
+            )
+        return taken == 1
 
     async def release_lock(self, key: str, token: str) -> bool:
         try:
@@ -270,14 +297,22 @@ class RedisCache:
 
     async def series_range(self, key: str, start: float, end: float) -> list[tuple[float, bytes]]:
         try:
-            members = await self._client.zrangebyscore(self._key(key), repr(float(start)), repr(float(end)))
+            members = cast(
+                list[tuple[bytes | str, float]],
+                await self._client.zrangebyscore(
+                    self._key(key), repr(float(start)), repr(float(end)), withscores=True
+                ),
+            )
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
         points = []
-        for member in members:
+        for member, score in members:
+            # The time is the score (a number Redis checked), not the member's "<at>" prefix, which
+            # only keeps members unique: a member written by hand may carry anything there.
             raw = member if isinstance(member, bytes) else str(member).encode()
-            at, _, value = raw.partition(b" ")
-            points.append((float(at), value))
+            _, space, value = raw.partition(b" ")
+            if space:  # a member with no "<at> " is none of ours; its value is the caller's to check
+                points.append((float(score), value))
         return points
 
     async def server_time(self) -> float:

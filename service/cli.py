@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import functools
 import importlib.util
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from multiprocessing.connection import Connection
 
 from aiohttp import web
@@ -17,6 +20,7 @@ from aiohttp import web
 from providers.http import NotModified, UpstreamClient, UpstreamError
 from providers.redaction import printable, redact
 from service.engine.clock import SystemClock
+from service.listening import ListenError, check_can_listen
 from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from service.registry import default_registry
 from service.settings import MAX_WORKERS, ConfigError, Settings, load_settings
@@ -24,6 +28,9 @@ from service.widget_config import configure_widgets
 from service.workers import LISTENING, supervise
 
 EXIT_CONFIG = 2
+#: The address cannot be listened on (a port in use): not a configuration mistake, often another
+#: copy still running, and what a supervisor's restart with back-off can outwait.
+EXIT_LISTEN = 1
 # --help shows these plain words, not the module's docstring (its markup would show as is).
 DESCRIPTION = "Live Persian sidebar widgets (prices, weather, satellite, prayer times, date, links)."
 EPILOG = "Configuration: SIDEBAR_* environment variables, or a TOML file named by SIDEBAR_CONFIG."
@@ -31,6 +38,7 @@ EPILOG = "Configuration: SIDEBAR_* environment variables, or a TOML file named b
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sidebar-widgets", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"sidebar-widgets {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the HTTP service", description="Run the HTTP service.")
     serve.add_argument("--host", help="listen address (default from SIDEBAR_HOST, else 0.0.0.0)")
@@ -65,6 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sidebar-widgets: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except ListenError as exc:
+        print(f"sidebar-widgets: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
+
+
+def _version() -> str:
+    """The installed package's version: the one place it is written is pyproject.toml."""
+    try:
+        return version("sidebar-widgets")
+    except PackageNotFoundError:  # a source tree run without ``pip install -e .``
+        return "(not installed)"
 
 
 def _port(text: str) -> int:
@@ -100,11 +119,19 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
         )
     if settings.event_loop == "uvloop" and not _uvloop_installed():
         raise ConfigError("event_loop: uvloop is not installed (pip install 'sidebar-widgets[speed]')")
-    configure_logging(settings.log_level, settings.log_format)
+    from service.web.app import create_app
+
+    # Every widget's configuration is checked here, once, before anything is logged or forked:
+    # in the workers the same mistake would be a traceback from each and exit status 1. With
+    # several workers this app is only that check; each worker builds its own.
+    app = create_app(settings)
     address = (host or settings.host, port or settings.port)
+    check_can_listen(*address)
+    configure_logging(settings.log_level, settings.log_format)
     if count == 1:
-        _run_worker(settings, address, reuse_port=False)
+        _run_worker(settings, address, reuse_port=False, app=app)
         return 0
+    del app
     logging.getLogger("service").info("starting %d workers on %s:%d", count, *address)
     return supervise(
         count, functools.partial(_worker_main, address), grace_seconds=settings.shutdown_grace_seconds
@@ -113,9 +140,16 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
 
 def _worker_main(address: tuple[str, int], index: int, listening: Connection) -> None:
     """A worker process: settings read again from the same environment and file as the parent's."""
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    _run_worker(settings, address, reuse_port=True, on_listening=lambda: listening.send_bytes(LISTENING))
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        _run_worker(settings, address, reuse_port=True, on_listening=lambda: listening.send_bytes(LISTENING))
+    except (ConfigError, ListenError) as exc:
+        # The parent checked both before forking, so only a change since (the file edited, the
+        # port taken in between) gets here: one line, through logging so a JSON log stays JSON;
+        # the parent then stops the service.
+        logging.getLogger("service").error("worker %d: %s", index, exc)
+        raise SystemExit(EXIT_LISTEN if isinstance(exc, ListenError) else EXIT_CONFIG) from None
 
 
 def _run_worker(
@@ -124,29 +158,44 @@ def _run_worker(
     *,
     reuse_port: bool,
     on_listening: Callable[[], None] = lambda: None,
+    app: web.Application | None = None,
 ) -> None:
     from service.web.app import create_app
 
+    listening = False
+
     def announce(line: str) -> None:
         # run_app prints its banner once, right after every site is listening.
+        nonlocal listening
+        listening = True
         on_listening()
         logging.getLogger("service").info(line.strip())
 
     loop = _new_event_loop(settings.event_loop)
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=address[0],
-        port=address[1],
-        reuse_port=reuse_port or None,
-        loop=loop,
-        access_log=logging.getLogger(ACCESS_LOGGER) if settings.access_log else None,
-        access_log_class=AccessLogger,
-        # SIGTERM: stop listening, run on_shutdown (/readyz turns 503), let requests in flight
-        # finish for up to this long, then clean up and return (exit status 0).
-        shutdown_timeout=settings.shutdown_grace_seconds,
-        print=announce,
-    )
+    if app is None:
+        app = create_app(settings)
+    try:
+        web.run_app(
+            app,
+            host=address[0],
+            port=address[1],
+            reuse_port=reuse_port or None,
+            loop=loop,
+            access_log=logging.getLogger(ACCESS_LOGGER) if settings.access_log else None,
+            access_log_class=AccessLogger,
+            # SIGTERM: stop listening, run on_shutdown (/readyz turns 503), let requests in flight
+            # finish for up to this long, then clean up and return (exit status 0).
+            shutdown_timeout=settings.shutdown_grace_seconds,
+            print=announce,
+        )
+    except OSError as exc:
+        # The port taken between check_can_listen and this bind: the same one line, not a
+        # traceback. Anything else, or once listening, is a real fault and keeps its traceback.
+        if listening or exc.errno != errno.EADDRINUSE:
+            raise
+        # The loop's own wording repeats the address; the system's is what check_can_listen says.
+        reason = os.strerror(exc.errno)
+        raise ListenError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from None
 
 
 def _uvloop_installed() -> bool:

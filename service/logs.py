@@ -22,7 +22,8 @@ from service.web.keys import SETTINGS
 
 LogFormat = Literal["text", "json"]
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: With the process id: several workers write to one stream, and a line must say whose it is.
+TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 #: Polled by orchestrators and load balancers, not requested by readers.
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/health", "/metrics"})

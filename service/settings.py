@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from service.registry import Registry
 
 #: ``redis+sentinel://host:26379,host:26380/SERVICE/DB`` asks those sentinels for the master.
 #: More serving processes than this is a typo, not a machine: each one holds its own app and pools.
@@ -221,11 +224,22 @@ class ConfigError(Exception):
     """A configuration problem, worded for an operator (field and problem)."""
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read settings, turning every validation problem into one ``ConfigError`` message."""
+def load_settings(*, registry: Registry | None = None, **overrides: Any) -> Settings:
+    """Read settings, turning every validation problem into one ``ConfigError`` message.
+
+    Names nothing reads (``SIDEBAR_REDIS_URLL``, a misspelt key in the file) are refused first,
+    all in one message: pydantic-settings would ignore them, and a typo would then show only as
+    a default that never changed. ``registry`` (the default one when None) says which widgets and
+    providers, with which options, exist.
+    """
     from pydantic import ValidationError
 
+    # Imported here: both need this module's settings classes.
+    from service.config_names import check_names
+    from service.registry import default_registry
+
     try:
+        check_names(os.environ, registry or default_registry())
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None

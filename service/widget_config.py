@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 
 from providers.base import Provider, ProviderConfig
+from service.config_names import describe, unknown_in_sections
 from service.registry import Registry
 from service.settings import ConfigError, Settings, describe_validation_error
 from service.widgets import WidgetSpec
@@ -33,16 +34,11 @@ class ConfiguredWidget:
 
 
 def configure_widgets(settings: Settings, registry: Registry) -> dict[str, ConfiguredWidget]:
-    unknown = sorted(set(settings.widgets) - set(registry.widgets))
+    # Read from the environment or a file, these names were checked by load_settings; settings
+    # built in code get the same check (and words) here, unknown widgets and providers included.
+    unknown = unknown_in_sections(settings, registry)
     if unknown:
-        raise ConfigError(
-            f"widgets.{unknown[0]}: unknown widget (known: {', '.join(sorted(registry.widgets))})"
-        )
-    unknown = sorted(set(settings.providers) - set(registry.providers))
-    if unknown:
-        raise ConfigError(
-            f"providers.{unknown[0]}: unknown provider (known: {', '.join(sorted(registry.providers))})"
-        )
+        raise ConfigError(describe(unknown))
     return {name: _configure(name, spec, settings, registry) for name, spec in registry.widgets.items()}
 
 

@@ -52,7 +52,7 @@ class Snapshot:
             data=data,
             attribution=attribution,
             validators=validators or {},
-            digest=hashlib.sha256(data_json).hexdigest()[:20],
+            digest=_digest(data_json),
             data_json=data_json,
         )
 
@@ -86,7 +86,7 @@ class Snapshot:
     def from_bytes(cls, raw: bytes) -> Snapshot:
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than decoders go
             raise SnapshotUnreadable(f"not JSON ({type(exc).__name__})") from None
         if not isinstance(doc, dict):
             raise SnapshotUnreadable("not a JSON object")
@@ -105,20 +105,42 @@ class Snapshot:
                 digest=str(doc["digest"]),
                 data_json=_dump(data),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise SnapshotUnreadable(f"malformed ({type(exc).__name__}: {exc})") from None
         if (
             not isinstance(data, dict)
-            or not isinstance(validators, dict)
+            or not _plain_validators(validators)
+            or not isinstance(snapshot.attribution, str | None)
             or not math.isfinite(snapshot.fetched_at)
         ):
-            raise SnapshotUnreadable("malformed (data, validators or fetched_at)")
+            raise SnapshotUnreadable("malformed (data, validators, attribution or fetched_at)")
+        # The digest goes out in ETags: it must be the one ``create`` gives this data, nothing else.
+        if snapshot.digest != _digest(snapshot.data_json):
+            raise SnapshotUnreadable("digest does not match the data")
         return snapshot
+
+
+def _plain_validators(validators: object) -> bool:
+    """Whether ``validators`` is what ``to_bytes`` writes: URL -> name -> printable ASCII (they
+    go back out as request headers, where a stored line break or a non-string would fail)."""
+    return isinstance(validators, dict) and all(
+        isinstance(url, str)
+        and isinstance(fields, dict)
+        and all(
+            isinstance(name, str) and isinstance(value, str) and value.isascii() and value.isprintable()
+            for name, value in fields.items()
+        )
+        for url, fields in validators.items()
+    )
 
 
 def iso_utc(epoch_seconds: float) -> str:
     """``2026-11-26T06:59:02Z``: how times are written in JSON."""
     return datetime.fromtimestamp(epoch_seconds, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _digest(data_json: bytes) -> str:
+    return hashlib.sha256(data_json).hexdigest()[:20]
 
 
 def _dump(value: Any) -> bytes:

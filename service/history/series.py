@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from cache.base import Cache
 from service.engine.snapshot import Snapshot
-from service.widgets.prices import USD_ITEMS
+from service.widgets.prices import MAX_RIAL, MAX_USD, USD_ITEMS
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,8 @@ class PriceHistory:
         self.widget = widget
         self._max_prepared = max_prepared
         self._prepared: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        #: Items whose stored history held junk, so it is logged once per item, not per read.
+        self._junk_logged: set[str] = set()
 
     async def record(self, snapshot: Snapshot) -> None:
         """Add this snapshot's accepted prices to every tier (the engine's written-listener)."""
@@ -143,7 +145,14 @@ class PriceHistory:
         raw = await self.cache.series_range(
             series_key(self.widget, key, unit, scale, tier), start, snapshot.fetched_at + 1
         )
-        found: list[Point] = [(at, json.loads(value)) for at, value in raw]
+        bound = MAX_USD if unit == "USD" else MAX_RIAL
+        found: list[Point] = []
+        for at, value in raw:
+            amount = _amount(value, bound)
+            if amount is None:
+                self._skipped(key)
+            else:
+                found.append((at, amount))
         for item_key, item_unit, at, price in accepted_points(snapshot):
             if item_key == key and item_unit == unit and (not found or found[-1][0] < at):
                 if tier.bucket_seconds and found and _bucket(found[-1][0], tier) == _bucket(at, tier):
@@ -169,10 +178,28 @@ class PriceHistory:
                 del self._prepared[next(iter(self._prepared))]
         return await asyncio.shield(future)
 
+    def _skipped(self, key: str) -> None:
+        if key not in self._junk_logged:
+            self._junk_logged.add(key)
+            log.warning("price history of %s holds points this release never writes; skipped", key)
+
     def _forget_failed(self, key: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             if self._prepared.get(key) is future:
                 del self._prepared[key]
+
+
+def _amount(value: bytes, bound: int) -> Amount | None:
+    """A stored price as ``record`` writes it (a JSON number the price model accepts: positive,
+    finite, below the unit's bound), or None. Every chart and ``history.json`` number comes
+    through here: a stored ``1e999`` or ``NaN`` would reach readers as invalid JSON."""
+    try:
+        amount = json.loads(value)
+    except (ValueError, RecursionError):  # also: not UTF-8, too many digits, nested too deep
+        return None
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return None
+    return amount if 0 < amount < bound else None  # NaN fails both comparisons
 
 
 def _bucket(at: float, tier: Tier) -> int:

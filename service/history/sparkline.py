@@ -24,13 +24,17 @@ MAX_POINTS = 60
 #: A reference price for the 24-hour change may be this much older than 24 hours (refreshes are
 #: not exactly on the hour); older than that, the change is unknown rather than a 25-hour one.
 REFERENCE_SLACK = HOUR
+#: A line is drawn once its prices span this much of the 24-hour axis (an eighth of it, about 30 px
+#: of a sidebar row). A new install's first points all sit at the right edge (x ≈ 60): drawn, they
+#: are a stray dot or tick for hours, not a trend.
+MIN_SPAN = 3 * HOUR
 
 Direction = Literal["up", "down", "flat"]
 
 
 @dataclass(frozen=True)
 class Sparkline:
-    #: SVG polyline points ("x,y x,y …"); empty when fewer than two prices are known.
+    #: SVG polyline points ("x,y x,y …"); empty until the prices span ``MIN_SPAN``.
     points: str
     direction: Direction
     first: Amount
@@ -84,9 +88,10 @@ def sparkline(points: list[Point], end: float) -> Sparkline | None:
     shown = [(at, price) for at, price in points if at > start]
     if reference:
         shown.insert(0, (start, reference[-1]))
-    if len(shown) < 2 and not reference:
-        # One price and no day-old one: no line and no change, so no row (a box just deployed
-        # would otherwise carry an empty row under every price).
+    drawn = len(shown) >= 2 and shown[-1][0] - shown[0][0] >= MIN_SPAN
+    if not drawn and not reference:
+        # Too short a history for a line and no day-old price for a change: no row (a box just
+        # deployed would otherwise carry an empty row, or a dot, under every price).
         return None
     prices = [price for _, price in shown]
     first, last = prices[0], prices[-1]
@@ -96,7 +101,7 @@ def sparkline(points: list[Point], end: float) -> Sparkline | None:
         change = round(change, 2) if isinstance(change, float) else change
         percent = round(change / first * 100, 2)
     return Sparkline(
-        points=geometry(shown, start, end),
+        points=geometry(shown, start, end) if drawn else "",
         direction=_direction(last - first),
         first=first,
         last=last,

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from cache.base import Cache, CacheUnavailable
+from cache.base import FUTURE_TOLERANCE_SECONDS, Cache, CacheUnavailable
 from providers.http import UpstreamClient, UpstreamError
 from providers.tiles import NoTile, XyzTileProvider
 from service.engine.clock import Clock, SystemClock
@@ -33,6 +35,11 @@ FAILED_TILE_SECONDS = 10.0
 MAX_FAILED_TILE_SECONDS = 600.0
 #: Failure records kept in this process (the shared cache keeps the others).
 MAX_LOCAL_FAILURES = 4096
+#: Failures in a row counted at most: the wait stops doubling long before (``MAX_FAILED_TILE_SECONDS``).
+MAX_FAILURES_COUNTED = 32
+MAX_REASON_CHARS = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,11 +103,30 @@ class Failure:
 
     @staticmethod
     def decode(raw: bytes) -> Failure | None:
+        """The record, or None for anything this release would not have written (no failure)."""
         try:
             head = json.loads(raw)
-            return Failure(int(head["failures"]), float(head["retry_at"]), str(head["reason"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than decoders go
             return None
+        if not isinstance(head, dict):
+            return None
+        failures, retry_at, reason = head.get("failures"), head.get("retry_at"), head.get("reason")
+        if not (isinstance(failures, int) and not isinstance(failures, bool) and failures >= 1):
+            return None
+        if not (_number(retry_at) and isinstance(reason, str)):
+            return None
+        # The count only doubles a wait capped long before this: a larger one would be a number
+        # too large to compute with, not a longer wait.
+        return Failure(min(failures, MAX_FAILURES_COUNTED), float(retry_at), reason[:MAX_REASON_CHARS])
+
+
+#: What a tile's JSON head may name: the images ``fetch_tile`` accepts.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    """A finite JSON number (``json`` reads ``1e999`` as infinity and accepts ``NaN``)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _encode(entry: Tile | float) -> bytes:
@@ -111,13 +137,32 @@ def _encode(entry: Tile | float) -> bytes:
     return json.dumps(head).encode() + b"\n" + tile.data
 
 
-def _decode(raw: bytes) -> Tile | float:
-    """A tile, or the time a "no tile" answer was recorded."""
+def _etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+def _when(entry: Tile | float) -> float:
+    return entry.fetched_at if isinstance(entry, Tile) else entry
+
+
+def _decode(raw: bytes) -> Tile | float | None:
+    """A tile, the time a "no tile" answer was recorded, or None for anything ``_encode`` would not
+    have written (tile entries carry no schema version: every field is checked instead)."""
     head_raw, _, data = raw.partition(b"\n")
-    head = json.loads(head_raw)
-    if head.get("no_tile"):
-        return float(head["fetched_at"])
-    return Tile(data, head["content_type"], float(head["fetched_at"]), head["etag"])
+    try:
+        head = json.loads(head_raw)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than decoders go
+        return None
+    if not isinstance(head, dict) or not _number(head.get("fetched_at")):
+        return None
+    fetched_at = float(head["fetched_at"])
+    if head.get("no_tile") is True:
+        return fetched_at if not data else None
+    # The ETag is the data's own digest: a head over other bytes (or cut-off data) is no tile,
+    # and nothing but that digest goes out in the ETag header.
+    if head.get("content_type") not in IMAGE_TYPES or head.get("etag") != _etag(data):
+        return None
+    return Tile(data, head["content_type"], fetched_at, head["etag"])
 
 
 class TileCache:
@@ -145,6 +190,8 @@ class TileCache:
         self._keep_seconds = ttl_seconds * 2
         self._local = LocalTiles(local_bytes)
         self._failures: OrderedDict[str, Failure] = OrderedDict()
+        #: Whether an unreadable shared entry was logged: once per process, not once per tile.
+        self._junk_seen = False
         self._budget = budget
         # The template names the imagery: another source or mirror never serves these copies.
         self.identity = source.identity
@@ -213,7 +260,7 @@ class TileCache:
         return 0 < failure.retry_at - self._clock.time() <= MAX_FAILED_TILE_SECONDS
 
     def _fresh_entry(self, entry: Tile | float) -> bool:
-        age = self._clock.time() - (entry.fetched_at if isinstance(entry, Tile) else entry)
+        age = self._clock.time() - _when(entry)
         return age < (self._ttl if isinstance(entry, Tile) else NO_TILE_SECONDS)
 
     def _stale(self, key: str) -> Tile | None:
@@ -238,6 +285,13 @@ class TileCache:
         if raw is None:
             return None
         entry = _decode(raw)
+        if entry is None or _when(entry) > self._clock.time() + FUTURE_TOLERANCE_SECONDS:
+            # Not what this release writes (or dated where it would stay fresh for ever): a miss,
+            # and the fetch that follows overwrites it.
+            if not self._junk_seen:
+                self._junk_seen = True
+                log.warning("shared tile entry %s is unreadable, fetched again (logged once)", key)
+            return None
         if not isinstance(self._local.get(key), Tile) or isinstance(entry, Tile):
             self._local.put(key, entry)
         return entry if self._fresh_entry(entry) else None
@@ -271,7 +325,7 @@ class TileCache:
         finally:
             self._metrics.fetch_duration.labels(self.source.id).observe(time.perf_counter() - started)
         self._failures.pop(key, None)
-        tile = Tile(image.data, image.content_type, now, hashlib.sha256(image.data).hexdigest()[:20])
+        tile = Tile(image.data, image.content_type, now, _etag(image.data))
         await self._store(key, tile, self._keep_seconds)
         return tile
 
@@ -291,7 +345,7 @@ class TileCache:
     async def _record_failure(
         self, key: str, previous: Failure | None, reason: str, retry_after: float | None
     ) -> None:
-        failures = (previous.failures if previous is not None else 0) + 1
+        failures = min(MAX_FAILURES_COUNTED, (previous.failures if previous is not None else 0) + 1)
         wait = min(MAX_FAILED_TILE_SECONDS, FAILED_TILE_SECONDS * 2 ** (failures - 1))
         if retry_after is not None:  # the source said when to come back: never sooner
             wait = max(wait, min(retry_after, MAX_FAILED_TILE_SECONDS))

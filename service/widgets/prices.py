@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from service.persian import TEHRAN
+from service.spelling import closest
 from service.widgets.base import QueryError, WidgetSpec
 from service.widgets.local_day import local_today
 
@@ -54,6 +55,30 @@ OPTIONAL_TITLES: dict[str, str] = {
     "silver_999": "نقره ۹۹۹ (گرم)",
 }
 TITLES.update(OPTIONAL_TITLES)
+#: What a row of a 300 px box calls an item: one line at 13 px, the way Iranian news sidebars and
+#: tgju's own info bar name them. The full title stays in the JSON (``title``) and in the row's
+#: ``title`` attribute; a key without a short name shows its title.
+SHORT_TITLES: dict[str, str] = {
+    "price_dollar_rl": "دلار",
+    "price_eur": "یورو",
+    "price_gbp": "پوند",
+    "price_aed": "درهم",
+    "price_try": "لیر",
+    "sekee": "سکه امامی",
+    "sekeb": "بهار آزادی",
+    "nim": "نیم سکه",
+    "rob": "ربع سکه",
+    "gerami": "سکه گرمی",
+    "geram18": "طلای ۱۸ عیار",
+    "geram24": "طلای ۲۴ عیار",
+    "mesghal": "مثقال طلا",
+    "ons": "انس طلا",
+    "oil_brent": "نفت برنت",
+    "crypto-tether-irr": "تتر",
+    "crypto-bitcoin": "بیت‌کوین",
+    "silver_925": "نقره ۹۲۵",
+    "silver_999": "نقره ۹۹۹",
+}
 #: Quoted in US dollars upstream (with cents); everything else is Iranian Rial.
 USD_ITEMS = frozenset({"ons", "oil_brent", "crypto-bitcoin"})
 #: Most items moving by one factor (within this share) at once is a unit change, not a market.
@@ -103,6 +128,9 @@ class PriceItem(BaseModel):
     #: traded today): a Jalali date, ``YYYY-MM-DD``. Left out of the JSON when absent, so items
     #: without it read exactly as before (and releases that do not know it still read them).
     updated_on_jalali: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    #: What a narrow row calls the item («دلار» for «دلار آمریکا»): added to every answer by
+    #: ``select`` from ``SHORT_TITLES``, never stored, so snapshots read exactly as before.
+    short_title: str | None = Field(default=None, min_length=1, max_length=100)
     #: The provider this item came from (the chain fills items the first provider lacks).
     source: str | None = Field(default=None, max_length=64)
     #: When this item's price was last fetched; older than its snapshot when it is ``stale``.
@@ -171,10 +199,11 @@ class PriceItem(BaseModel):
         return value
 
     @model_serializer(mode="wrap")
-    def _without_an_absent_day(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_absent_optional_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         dumped: dict[str, Any] = handler(self)
-        if dumped.get("updated_on_jalali") is None:
-            dumped.pop("updated_on_jalali", None)
+        for name in ("updated_on_jalali", "short_title"):
+            if dumped.get(name) is None:
+                dumped.pop(name, None)
         return dumped
 
 
@@ -233,6 +262,28 @@ class PricesOptions(BaseModel):
             raise ValueError("items must not repeat a key")
         return value
 
+    @field_validator("items")
+    @classmethod
+    def _known_keys(cls, value: list[str]) -> list[str]:
+        # A misspelt key would start fine and then only ever show as missing (in /health), while
+        # ``?items=`` with it is a 400: refused here too, so start-up names it at once.
+        unknown = [key for key in value if key not in TITLES]
+        if unknown:
+            raise ValueError(describe_unknown_items(unknown))
+        return value
+
+
+def describe_unknown_items(unknown: list[str]) -> str:
+    """``unknown item key(s): sekke (did you mean sekee?), …``; all offered keys when none is close."""
+    named = []
+    for key in unknown:
+        near = closest(key, TITLES)
+        named.append(f"{key} (did you mean {near}?)" if near else key)
+    text = f"unknown item key(s): {', '.join(named)}"
+    if len(named) > sum(" (did you mean " in name for name in named):
+        text += f" (offered: {', '.join(TITLES)})"
+    return text
+
 
 def configured_items(options: BaseModel | None) -> set[str]:
     """The keys a provider should bring: the widget's configured items."""
@@ -288,7 +339,8 @@ def _columns(raw: str) -> list[str]:
 
 
 def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> dict[str, Any]:
-    """``items=`` picks a subset in the asked order; ``unit=toman`` re-expresses Rial as Toman."""
+    """``items=`` picks a subset in the asked order; ``unit=toman`` re-expresses Rial as Toman; every
+    item gets its ``short_title``."""
     items = data["items"]
     if "items" in view:
         by_key = {item["key"]: item for item in items}
@@ -297,7 +349,13 @@ def select(data: dict[str, Any], view: dict[str, Any], options: BaseModel) -> di
         data = {**data, "missing": [key for key in view["items"] if key in missing]}
     if view.get("unit") == "toman":
         items = [_in_toman(item) if item["unit"] == "IRR" else item for item in items]
-    return {**data, "items": items}
+    return {**data, "items": with_short_titles(items)}
+
+
+def with_short_titles(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item with its ``short_title``, what a narrow row shows (derived, never stored: a
+    snapshot written by any release gets it)."""
+    return [{**item, "short_title": SHORT_TITLES.get(item["key"], item["title"])} for item in items]
 
 
 def _in_toman(item: dict[str, Any]) -> dict[str, Any]:

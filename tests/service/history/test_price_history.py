@@ -14,6 +14,7 @@ from cache.base import CacheUnavailable
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
 from service.engine.clock import SystemClock
+from service.history.sparkline import MIN_SPAN
 from service.settings import EngineSettings, Settings
 from service.web.app import create_app
 from service.web.keys import ENGINE
@@ -34,7 +35,7 @@ def settings(upstream: Any, *, redis_url: str | None = None, **prices: Any) -> S
         redis_url=redis_url,
         engine=EngineSettings(background=False, retry_base_seconds=0.05),
         widgets={"prices": {"refresh_seconds": FIVE_MINUTES, **prices}, **others},
-        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 2}},
+        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 30}},
     )
 
 
@@ -185,21 +186,29 @@ async def test_a_sparkline_per_row_with_persian_accessible_text_and_the_24_hour_
     # 1,054,000 is +0.57 %.
     change = re.search(r'<span class="sw-change24 sw-up">۲۴ ساعت: <bdi dir="ltr">([^<]+)</bdi></span>', row)
     assert change is not None and change.group(1) == "+۰٫۵۷٪", row
-    # tgju's own change stays beside it.
-    assert "(+۰٫۴۵٪)" in row
+    # tgju's own change for the day stays beside it.
+    assert '<bdi dir="ltr">+۰٫۴۵٪</bdi>' in row
 
 
-async def test_an_item_with_one_price_so_far_gets_no_empty_sparkline_row(aiohttp_client, upstream, clock):
+async def test_no_sparkline_row_until_the_prices_span_enough_of_the_day_to_draw(
+    aiohttp_client, upstream, clock
+):
     serve_dollar_at(upstream, 1_050_000)
     client = await aiohttp_client(create_app(settings(upstream), clock=clock))
 
     # Just deployed: one price per item, nothing to draw and no 24-hour change yet.
     first = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+    # Five minutes on: two prices, both at the right edge of the day's axis, a dot or a tick if drawn.
     await refresh_at(client, clock, upstream, 1_051_000, after=FIVE_MINUTES)
-    second = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+    minutes = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
+    # Three hours on: a line an eighth of the row long.
+    await refresh_at(client, clock, upstream, 1_052_000, after=MIN_SPAN - FIVE_MINUTES)
+    hours = await (await client.get("/widgets/prices.html?chart=sparkline")).text()
 
-    assert '<tr class="sw-spark-row"' not in first and first.count("<tr data-key") == 14
-    assert second.count('<tr class="sw-spark-row"') == second.count("<svg") == 14
+    for early in (first, minutes):
+        assert '<tr class="sw-spark-row"' not in early and "<svg" not in early
+        assert early.count("<tr data-key") == 14
+    assert hours.count('<tr class="sw-spark-row"') == hours.count("<svg") == 14
 
 
 async def test_a_fragment_whose_24_hour_change_moved_on_gets_a_new_etag_though_prices_did_not(
@@ -282,7 +291,7 @@ async def test_the_ticker_is_one_css_only_line_paused_on_hover_and_still_for_red
     assert "<table" not in html and "<script" not in html
     lists = re.findall(r'<ul class="sw-ticker-items"( aria-hidden="true")?>(.*?)</ul>', html, re.S)
     assert [hidden for hidden, _ in lists] == ["", ' aria-hidden="true"']
-    assert lists[0][1] == lists[1][1] and lists[0][1].count("<li") == 2
+    assert lists[0][1] == lists[1][1] and lists[0][1].count("<li data-key") == 2
     assert re.search(r"\.sw-ticker:hover \.sw-ticker-track[^{]*\{animation-play-state:paused\}", html)
     assert re.search(
         r"@media \(prefers-reduced-motion:reduce\)\{[^}]*\}\.sw-prices \.sw-ticker-track\{animation:none\}"
@@ -291,6 +300,39 @@ async def test_the_ticker_is_one_css_only_line_paused_on_hover_and_still_for_red
     )
     assert "۱۰۵٬۲۳۰" in lists[0][1]
     assert 'style="animation-duration:8s"' in html  # two items: the shortest loop allowed
+
+
+async def test_the_ticker_has_no_title_or_footer_line_of_its_own(aiohttp_client, upstream, clock):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+
+    html = await (await client.get("/widgets/prices.html?layout=ticker&items=price_dollar_rl,sekee")).text()
+
+    # The title stays for screen readers and the page's outline, out of sight.
+    assert '<div class="sw-visually-hidden"><h3 class="sw-title">قیمت روز طلا، سکه و ارز</h3></div>' in html
+    assert 'class="sw-footer"' not in html
+    # What the footer said rides at the end of the line: when, and from where.
+    shown = html[html.index('<ul class="sw-ticker-items">') :].split("</ul>")[0]
+    meta = shown.split("<li")[-1]
+    assert meta.startswith(' class="sw-ticker-meta">') and "به‌روزرسانی: " in meta and "tgju.org" in meta
+    # Short names, the full one in a title attribute.
+    assert '<span class="sw-ticker-title" title="دلار آمریکا">دلار</span>' in shown
+    assert '<span class="sw-ticker-title">سکه امامی</span>' in shown
+
+
+async def test_a_stale_ticker_says_how_old_its_prices_are_on_its_line(aiohttp_client, upstream, clock):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(settings(upstream), clock=clock))
+    await client.get("/widgets/prices.json")
+    # tgju stops answering: no refresh brings anything newer for half an hour.
+    upstream.on("/currency", html_page("<html><body>maintenance</body></html>"))
+    await clock.advance(30 * 60)
+
+    html = await (await client.get("/widgets/prices.html?layout=ticker&items=sekee")).text()
+
+    assert 'data-status="stale"' in html and 'class="sw-footer"' not in html
+    meta = html[html.index('<li class="sw-ticker-meta sw-stale">') :].split("</li>")[0]
+    assert "(۳۰ دقیقه پیش)" in meta
 
 
 async def test_the_ticker_says_when_a_price_it_shows_from_an_earlier_fetch_is_from(
@@ -427,7 +469,7 @@ async def test_the_embed_page_takes_the_same_options(aiohttp_client, upstream, c
     serve_dollar_at(upstream, 1_050_000)
     client = await aiohttp_client(create_app(settings(upstream), clock=clock))
     await client.get("/widgets/prices.json")
-    await refresh_at(client, clock, upstream, 1_052_000, after=FIVE_MINUTES)
+    await refresh_at(client, clock, upstream, 1_052_000, after=MIN_SPAN)
 
     spark = await (await client.get("/embed/prices?chart=sparkline&items=price_dollar_rl")).text()
     ticker = await (await client.get("/embed/prices?layout=ticker")).text()

@@ -7,8 +7,8 @@ from typing import Any
 from cache.memory import MemoryCache
 from service.engine.clock import SystemClock
 from service.engine.snapshot import Snapshot
-from service.history.series import DAY, HOURLY, RAW, PriceHistory, accepted_points
-from service.history.sparkline import geometry, sparkline
+from service.history.series import DAY, HOUR, HOURLY, RAW, PriceHistory, accepted_points
+from service.history.sparkline import MIN_SPAN, geometry, sparkline
 from service.widgets.prices import PricesOptions, reconcile
 from tests.support.prices import item
 
@@ -104,6 +104,30 @@ def test_the_sparkline_rises_upwards_and_spans_its_day():
 
     assert line == "0.0,16.5 30.0,9.0 60.0,1.5"
     assert geometry(points[:1], T0, T0 + DAY) == ""
-    flat = sparkline([(T0, 100), (T0 + 60, 100)], T0 + 60)
+    flat = sparkline([(T0, 100), (T0 + MIN_SPAN, 100)], T0 + MIN_SPAN)
     assert flat is not None and flat.direction == "flat" and flat.change_24h is None
     assert set(y for _, y in (xy.split(",") for xy in flat.points.split())) == {"9.0"}
+
+
+def test_a_new_install_draws_no_dot_or_tick_until_its_prices_span_a_few_hours():
+    # Every refresh of a service deployed minutes ago sits at the right edge of a 24-hour axis.
+    minutes = [(T0 + i * 300, 100 + i) for i in range(12)]  # an hour of five-minute refreshes
+    almost = [(T0, 100), (T0 + MIN_SPAN - 1, 101)]
+    enough = [(T0, 100), (T0 + HOUR, 102), (T0 + MIN_SPAN, 101)]
+
+    assert MIN_SPAN == 3 * HOUR  # an eighth of the axis: a line, not a mark at its edge
+    assert sparkline(minutes, minutes[-1][0]) is None
+    assert sparkline(almost, almost[-1][0]) is None
+    line = sparkline(enough, enough[-1][0])
+    assert line is not None and line.direction == "up" and line.change_24h is None
+    xs = [float(xy.split(",")[0]) for xy in line.points.split()]
+    assert xs == [52.5, 55.0, 60.0]  # the last three hours of the day's axis, 7.5 of its 60 units
+
+
+def test_a_day_old_price_draws_the_whole_day_at_once():
+    # The price of 24 hours ago is known (a service that was down and came back): the line starts
+    # from it at the left edge, however recent the other points are.
+    end = T0 + DAY
+    line = sparkline([(T0 - 60, 100), (end - 600, 104), (end, 105)], end)
+
+    assert line is not None and line.points.startswith("0.0,") and line.change_24h == 5

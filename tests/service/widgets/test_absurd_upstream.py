@@ -30,7 +30,7 @@ def only(widget: str, upstream, sources: dict[str, Any], **options: Any) -> Sett
         engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=2),
         widgets={widget: {"refresh_seconds": 0.3, **options}, **others},
         providers={
-            name: {"url": upstream.url(""), "timeout_seconds": 2, **extra} for name, extra in sources.items()
+            name: {"url": upstream.url(""), "timeout_seconds": 30, **extra} for name, extra in sources.items()
         },
     )
 

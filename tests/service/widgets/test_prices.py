@@ -17,7 +17,15 @@ from service.web.app import create_app
 from service.web.keys import ENGINE
 from service.web.rendering import Renderer
 from service.widgets import BUILTIN_WIDGETS
-from service.widgets.prices import PRICES, PricesData, PricesOptions, reconcile
+from service.widgets.prices import (
+    PRICES,
+    SHORT_TITLES,
+    TITLES,
+    PricesData,
+    PricesOptions,
+    reconcile,
+    with_short_titles,
+)
 from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, item, serve_tgju
@@ -28,7 +36,7 @@ def prices_settings(upstream, **prices: Any) -> Settings:
     return Settings(
         engine=EngineSettings(background=False, retry_base_seconds=0.05),
         widgets={"prices": {"refresh_seconds": 0.3, **prices}, **others},
-        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 2}},
+        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 30}},
     )
 
 
@@ -71,6 +79,7 @@ async def test_json_items_are_integer_rial_with_the_promised_fields(aiohttp_clie
     assert set(dollar) == {
         "key",
         "title",
+        "short_title",
         "price",
         "unit",
         "change",
@@ -87,6 +96,8 @@ async def test_json_items_are_integer_rial_with_the_promised_fields(aiohttp_clie
     assert body["data"]["missing"] == []
     assert {i["source"] for i in items} == {"tgju"}
     assert dollar["price"] == 1_052_300 and dollar["unit"] == "IRR" and dollar["title"] == "دلار آمریکا"
+    # What a narrow row shows, beside the full name (added: every earlier field is as it was).
+    assert dollar["short_title"] == "دلار"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT10:15:30\+03:30", dollar["updated_at"])
     assert next(i for i in items if i["key"] == "gerami")["updated_at"] is None
 
@@ -103,7 +114,7 @@ async def test_items_and_unit_query_parameters(aiohttp_client, upstream):
     ]
     html = await (await client.get("/widgets/prices.html?items=ons,sekee")).text()
     assert html.index('data-key="ons"') < html.index('data-key="sekee"')
-    assert html.count("<tr") == 2
+    assert html.count("<tr data-key") == 2
 
 
 @pytest.mark.parametrize("query", ["items=sekee,bitcoin", "items=", "unit=dinar"])
@@ -127,21 +138,83 @@ async def test_fragment_shows_toman_with_persian_digits_arrows_and_a_jalali_time
 
     assert html.startswith('<div class="sw-widget sw-prices sw-theme-light" dir="rtl" lang="fa"')
     assert "قیمت روز طلا، سکه و ارز" in html
+    # The unit is said once, in the price column's head.
+    head = html[html.index("<thead>") : html.index("</thead>")]
+    assert re.findall(r'<th scope="col">([^<]+)</th>', head) == ["عنوان", "قیمت (تومان)", "تغییر"]
     dollar_row = html[html.index('data-key="price_dollar_rl"') : html.index('data-key="price_eur"')]
-    assert '<bdi dir="ltr">۱۰۵٬۲۳۰</bdi>' in dollar_row and "تومان" in dollar_row  # 1,052,300 Rial
-    assert "▲" in dollar_row and "sw-up" in dollar_row and '<bdi dir="ltr">+۴۷۱</bdi>' in dollar_row
-    euro_row = html[html.index('data-key="price_eur"') :]
-    assert "▼" in euro_row.split("</tr>")[0] and "(−۰٫۲۱٪)" in euro_row.split("</tr>")[0]
+    assert '<bdi dir="ltr">۱۰۵٬۲۳۰</bdi>' in dollar_row and "تومان" not in dollar_row  # 1,052,300 Rial
+    # The day's change as tgju's percentage: an arrow for the eye, the sign for a screen reader.
+    assert '<span aria-hidden="true">▲</span><bdi dir="ltr">+۰٫۴۵٪</bdi>' in dollar_row
+    assert "sw-up" in dollar_row
+    euro_row = html[html.index('data-key="price_eur"') :].split("</tr>")[0]
+    assert "▼" in euro_row and "−۰٫۲۱٪" in euro_row and "sw-down" in euro_row
+    # A row in another unit than the head's says its own; dollars keep their cents.
     ounce_row = html[html.index('data-key="ons"') :].split("</tr>")[0]
-    assert "۴٬۱۹۷٫۲۵" in ounce_row and "دلار" in ounce_row and "−۷٫۹۹" in ounce_row  # cents kept
+    assert '<bdi dir="ltr">۴٬۱۹۷٫۲۵</bdi> <span class="sw-unit">دلار</span>' in ounce_row
     assert re.search(r"به‌روزرسانی: [۰-۹]+ [آ-ی]+ [۰-۹]{4}، ساعت [۰-۹]{2}:[۰-۹]{2}", html)
+
+
+async def test_each_row_names_its_item_short_with_the_full_name_in_its_title(aiohttp_client, upstream):
+    serve_tgju(upstream)
+    client = await aiohttp_client(create_app(prices_settings(upstream)))
+
+    html = await (await client.get("/widgets/prices.html")).text()
+
+    names = dict(
+        re.findall(
+            r'<tr data-key="([^"]+)">\n<th scope="row"[^>]*><span class="sw-name">([^<]+)</span>', html
+        )
+    )
+    titles = dict(re.findall(r'<tr data-key="([^"]+)">\n<th scope="row" title="([^"]+)">', html))
+    assert names == {
+        "price_dollar_rl": "دلار",
+        "price_eur": "یورو",
+        "price_gbp": "پوند",
+        "price_aed": "درهم",
+        "price_try": "لیر",
+        "sekee": "سکه امامی",
+        "sekeb": "بهار آزادی",
+        "nim": "نیم سکه",
+        "rob": "ربع سکه",
+        "gerami": "سکه گرمی",
+        "geram18": "طلای ۱۸ عیار",
+        "geram24": "طلای ۲۴ عیار",
+        "mesghal": "مثقال طلا",
+        "ons": "انس طلا",
+    }
+    # The full name is a hover away where it says more; a name already short needs none.
+    assert titles == {
+        "price_dollar_rl": "دلار آمریکا",
+        "price_gbp": "پوند انگلیس",
+        "price_aed": "درهم امارات",
+        "price_try": "لیر ترکیه",
+        "sekeb": "سکه بهار آزادی",
+        "geram18": "طلای ۱۸ عیار (گرم)",
+        "geram24": "طلای ۲۴ عیار (گرم)",
+    }
+
+
+def test_every_offered_key_has_a_short_name_and_any_other_shows_its_title():
+    assert set(SHORT_TITLES) == set(TITLES)
+    # A snapshot may hold a key this release does not name (an older or newer release wrote it).
+    franc = {**item("price_chf", 1_000_000), "title": "فرانک سوئیس"}
+    stored = PricesData.model_validate({"items": [franc]}).model_dump(mode="json")
+    snapshot = Snapshot.create("prices", "tgju", FakeClock().time(), stored)
+
+    html = Renderer().fragment(
+        PRICES, snapshot, "fresh", {}, options=PricesOptions(), now=snapshot.fetched_at
+    )
+
+    assert with_short_titles([franc])[0]["short_title"] == "فرانک سوئیس"
+    # Its title, with no title attribute repeating it.
+    assert '<th scope="row"><span class="sw-name">فرانک سوئیس</span></th>' in html
 
 
 async def test_display_unit_rial_from_config(aiohttp_client, upstream):
     serve_tgju(upstream)
     client = await aiohttp_client(create_app(prices_settings(upstream, display_unit="rial")))
     html = await (await client.get("/widgets/prices.html?items=price_dollar_rl")).text()
-    assert '<bdi dir="ltr">۱٬۰۵۲٬۳۰۰</bdi>' in html and "ریال" in html
+    assert '<bdi dir="ltr">۱٬۰۵۲٬۳۰۰</bdi>' in html and '<th scope="col">قیمت (ریال)</th>' in html
 
 
 async def test_an_upstream_title_with_markup_is_shown_as_text(aiohttp_client, upstream):
@@ -283,7 +356,7 @@ async def test_columns_choose_what_each_row_shows_beside_the_price(aiohttp_clien
     ]  # the fixed order of a price row, whatever order was asked
     assert "▲" not in row and "٪" not in row
     assert re.search(r'data-column="time"><bdi dir="ltr">[۰-۹]{2}:[۰-۹]{2}</bdi>', row)
-    assert "data-column" not in default  # the default stays price, change and percent together
+    assert "data-column" not in default  # the default: the price and the day's change in percent
     only_price = await (await client.get("/widgets/prices.html?columns=")).text()
     assert "data-column" not in only_price and "▲" not in only_price and "sw-price" in only_price
 

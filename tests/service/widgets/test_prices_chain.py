@@ -22,7 +22,7 @@ def chain_settings(upstream, providers: dict[str, dict[str, Any]]) -> Settings:
         engine=EngineSettings(background=False, retry_base_seconds=0.05),
         widgets={"prices": {"refresh_seconds": 300, "items": ITEMS}, **others},
         providers={
-            name: {"url": upstream.url(""), "timeout_seconds": 2, **extra}
+            name: {"url": upstream.url(""), "timeout_seconds": 30, **extra}
             for name, extra in providers.items()
         },
     )

@@ -25,7 +25,7 @@ def settings(upstream, **prices: Any) -> Settings:
         # a busy machine) made a fetch cost tens of milliseconds. The pool has its own tests.
         http=HttpSettings(parse_workers=0),
         widgets={"prices": {"refresh_seconds": 60, **prices}, **others},
-        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 2}},
+        providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 30}},
     )
 
 
