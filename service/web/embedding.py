@@ -32,7 +32,7 @@ EMBED_JS_CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
 #: little room. The page also reports its real height to embed.js, when the host page has it.
 IFRAME_HEIGHTS = {
     "weather": 462,
-    "prices": 917,
+    "prices": 552,
     "satellite": 381,
     "prayer": 320,
     "date": 171,

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from service.history.sparkline import MIN_SPAN
 from service.web.app import create_app
-from tests.service.history.test_price_history import FIVE_MINUTES, refresh_at, serve_dollar_at, settings
+from tests.service.history.test_price_history import refresh_at, serve_dollar_at, settings
 from tests.support.browser import BROWSER_LOOP
 from tests.support.upstream import FakeUpstream, fake_upstream
 
@@ -69,7 +70,7 @@ async def test_the_ticker_moves_stops_on_hover_and_stays_still_for_reduced_motio
     prices_client, upstream, clock, browser
 ):
     client = prices_client
-    await refresh_at(client, clock, upstream, 1_052_000, after=FIVE_MINUTES)
+    await refresh_at(client, clock, upstream, 1_052_000, after=MIN_SPAN)
     base = str(client.make_url("/"))
 
     context = await browser.new_context(viewport={"width": 300, "height": 400})
