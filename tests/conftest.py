@@ -60,6 +60,7 @@ def probe_settings(upstream: FakeUpstream) -> Callable[..., Settings]:
         refresh_seconds: float = 60,
         providers: list[str] | None = None,
         extra_providers: dict[str, Any] | None = None,
+        timeout_seconds: float = 30,
         **engine: Any,
     ) -> Settings:
         engine.setdefault("background", False)
@@ -73,7 +74,7 @@ def probe_settings(upstream: FakeUpstream) -> Callable[..., Settings]:
             engine=EngineSettings(**engine),
             widgets={"probe": probe, **{name: {"enabled": False} for name in OTHER_WIDGETS}},
             providers={
-                "probe": {"url": upstream.url("/probe"), "timeout_seconds": 30},
+                "probe": {"url": upstream.url("/probe"), "timeout_seconds": timeout_seconds},
                 **(extra_providers or {}),
             },
         )

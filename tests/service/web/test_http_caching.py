@@ -176,7 +176,9 @@ async def test_embed_pages_are_cached_like_their_fragment(aiohttp_client, upstre
 
 async def test_an_embed_page_without_data_is_not_kept(aiohttp_client, upstream, probe_settings, clock):
     upstream.fail("/probe", 500)
-    client = await aiohttp_client(create_app(probe_settings(cold_wait_seconds=0), clock=clock))
+    # A short provider timeout: the app's shutdown waits out the failing refresh it started.
+    settings = probe_settings(cold_wait_seconds=0, timeout_seconds=2)
+    client = await aiohttp_client(create_app(settings, clock=clock))
     page = await client.get("/embed/probe")
     assert page.status == 200 and page.headers["Cache-Control"] == "no-store" and "ETag" not in page.headers
 
