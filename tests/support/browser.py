@@ -10,7 +10,7 @@ context a test leaves open is closed when it ends. A browser that crashed is sta
 Playwright's objects belong to the event loop they were made on, so the browser tests run on the
 session's loop. A module of them loads ``tests.support.browser_plugin`` (``pytest_plugins``) for
 the ``browser`` fixture, sets ``pytestmark = BROWSER_LOOP``, and declares its async fixtures with
-``loop_scope="session"``, ``upstream`` too (see ``fake_upstream``): a fixture on another loop
+``loop_scope="session"``, ``upstream`` too (``tests.support.upstream.fake_upstream``): a fixture on another loop
 would not be running while the test waits on it.
 """
 
@@ -25,7 +25,6 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from tests.support.debian import program
 from tests.support.redis_server import free_port
-from tests.support.upstream import fake_upstream  # noqa: F401 - the browser modules take it from here
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -16,10 +16,10 @@ from playwright.async_api import Browser, Page
 from service.settings import WidgetSettings
 from service.web.app import create_app
 from service.widgets.prices import DEFAULT_ITEMS
-from tests.support.browser import BROWSER_LOOP, fake_upstream, start_host_page
+from tests.support.browser import BROWSER_LOOP, start_host_page
 from tests.support.clock import FakeClock
 from tests.support.fed_service import fed_settings
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import FakeUpstream, fake_upstream
 
 pytest_plugins = ["tests.support.browser_plugin"]
 pytestmark = BROWSER_LOOP
