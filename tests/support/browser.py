@@ -10,8 +10,8 @@ context a test leaves open is closed when it ends. A browser that crashed is sta
 Playwright's objects belong to the event loop they were made on, so the browser tests run on the
 session's loop. A module of them loads ``tests.support.browser_plugin`` (``pytest_plugins``) for
 the ``browser`` fixture, sets ``pytestmark = BROWSER_LOOP``, and declares its async fixtures with
-``loop_scope="session"``, ``upstream`` too (``tests.support.upstream.fake_upstream``): a fixture on another loop
-would not be running while the test waits on it.
+``loop_scope="session"``, ``upstream`` too (``tests.support.upstream.fake_upstream``): a fixture
+on another loop would not be running while the test waits on it.
 """
 
 from __future__ import annotations
