@@ -22,6 +22,12 @@ if PLUGINS not in sys.path:
 OTHER_WIDGETS = [spec.name for spec in BUILTIN_WIDGETS]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers even on one core, since most tests wait on sockets and child
+    processes; at most four, since each may hold a browser, Redis servers and services."""
+    return max(2, min(4, os.cpu_count() or 1))
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The operator's environment must not leak into tests."""

@@ -9,6 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
+
+from tests.support.locking import exclusive
+
+#: Test workers install one at a time; apt's own locks only cover part of an install.
+APT_LOCK = Path(tempfile.gettempdir()) / "sidebar-widgets-tests-apt.lock"
 
 
 def apt_install(*packages: str, env: dict[str, str] | None = None) -> None:
@@ -20,10 +27,11 @@ def apt_install(*packages: str, env: dict[str, str] | None = None) -> None:
     # A lock timeout: another test run on this machine may be installing at the same moment.
     full_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", **(env or {})}
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
-    for command in ([*apt, "update", "-qq"], [*apt, "install", "-y", "-qq", *packages]):
-        done = subprocess.run(command, env=full_env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    with exclusive(APT_LOCK):
+        for command in ([*apt, "update", "-qq"], [*apt, "install", "-y", "-qq", *packages]):
+            done = subprocess.run(command, env=full_env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
 
 
 def program(name: str, *packages: str, path: str | None = None, env: dict[str, str] | None = None) -> str:

@@ -8,17 +8,16 @@ raises with the reason, so a test that needs these tools fails rather than skips
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.debian import program
+from tests.support.locking import exclusive
 
 VNU_JAR = "vnu-jar"
 AXE_CORE = "axe-core"
@@ -38,18 +37,6 @@ def java_executable() -> str:
     return program("java", "default-jre-headless")
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One installer at a time: several test runs on the machine share the cache."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _installed_version(folder: Path, package: str) -> str | None:
     manifest = folder / "node_modules" / package / "package.json"
     try:
@@ -66,7 +53,7 @@ def npm_package(package: str) -> Path:
     """
     folder = cache_dir()
     if _installed_version(folder, package) != VERSIONS[package]:
-        with _locked(folder):
+        with exclusive(folder / ".lock"):
             if any(_installed_version(folder, name) != version for name, version in VERSIONS.items()):
                 _npm_install(folder)
     return folder / "node_modules" / package
