@@ -1,8 +1,14 @@
-"""The baseline: a bare aiohttp app that returns fixed bytes, with fixed headers and nothing else."""
+"""The baseline: a bare aiohttp app that returns fixed bytes, with fixed headers and nothing else.
+
+It runs on the event loop the service picks by default (uvloop when installed, as
+``event_loop = "auto"``): a baseline on a slower loop would flatter the service.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import json
 from pathlib import Path
 
@@ -26,7 +32,15 @@ def main() -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, loop=new_event_loop())
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    if importlib.util.find_spec("uvloop") is not None:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 if __name__ == "__main__":

@@ -100,16 +100,22 @@ def default_client() -> str:
     return "wrk" if shutil.which("wrk") else "aiohttp"
 
 
-def load(client: str, url: str, duration: int, connections: int) -> float:
+#: wrk's threads. One: on a two-core machine the server under test keeps a core to itself.
+WRK_THREADS = 1
+
+
+def load(client: str, url: str, duration: int, connections: int, threads: int = WRK_THREADS) -> float:
     """Requests per second ``client`` gets from ``url``."""
-    return load_counted(client, url, duration, connections)[0]
+    return load_counted(client, url, duration, connections, threads)[0]
 
 
-def load_counted(client: str, url: str, duration: int, connections: int) -> tuple[float, int]:
+def load_counted(
+    client: str, url: str, duration: int, connections: int, threads: int = WRK_THREADS
+) -> tuple[float, int]:
     """Requests per second ``client`` gets from ``url``, and how many requests that was."""
     if client == "wrk":
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", url],
             check=True,
             capture_output=True,
             text=True,
@@ -153,10 +159,13 @@ class Load:
     duration: int
     connections: int
     rounds: int
+    threads: int = WRK_THREADS
 
     def describe(self) -> str:
+        threads = f" ({self.threads} thread{'s' * (self.threads > 1)})" if self.client == "wrk" else ""
         return (
-            f"client: {self.client}, {self.connections} connections, {self.duration}s x {self.rounds} rounds"
+            f"client: {self.client}{threads}, {self.connections} connections, "
+            f"{self.duration}s x {self.rounds} rounds"
         )
 
 
@@ -168,8 +177,9 @@ def load_arguments(description: str | None) -> Load:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--client", choices=["wrk", "aiohttp"], default=default_client())
+    parser.add_argument("--threads", type=int, default=WRK_THREADS, help="wrk's threads")
     args = parser.parse_args()
-    return Load(args.client, args.duration, args.connections, args.rounds)
+    return Load(args.client, args.duration, args.connections, args.rounds, args.threads)
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -211,7 +221,7 @@ def compare(
     for _ in range(how.rounds):
         for name, server in found.items():
             before = cpu_seconds(server.pid) if server.pid else 0.0
-            rate, requests = load_counted(how.client, server.url, how.duration, how.connections)
+            rate, requests = load_counted(how.client, server.url, how.duration, how.connections, how.threads)
             rates[name].append(rate)
             if server.pid and requests:
                 costs[name].append((cpu_seconds(server.pid) - before) / requests * 1e6)

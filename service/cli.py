@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from multiprocessing.connection import Connection
@@ -22,6 +23,7 @@ from providers.redaction import printable, redact
 from service.engine.clock import SystemClock
 from service.listening import ListenError, check_can_listen
 from service.logs import ACCESS_LOGGER, AccessLogger, configure_logging
+from service.metrics import share_between_processes
 from service.registry import default_registry
 from service.settings import MAX_WORKERS, ConfigError, Settings, load_settings
 from service.widget_config import configure_widgets
@@ -133,13 +135,18 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
         return 0
     del app
     logging.getLogger("service").info("starting %d workers on %s:%d", count, *address)
-    return supervise(
-        count, functools.partial(_worker_main, address), grace_seconds=settings.shutdown_grace_seconds
-    )
+    # The workers' metrics, summed by whichever answers a scrape; gone with the service.
+    with tempfile.TemporaryDirectory(prefix="sidebar-widgets-metrics-") as metrics_dir:
+        return supervise(
+            count,
+            functools.partial(_worker_main, address, metrics_dir),
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
 
 
-def _worker_main(address: tuple[str, int], index: int, listening: Connection) -> None:
+def _worker_main(address: tuple[str, int], metrics_dir: str, index: int, listening: Connection) -> None:
     """A worker process: settings read again from the same environment and file as the parent's."""
+    share_between_processes(metrics_dir)
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format)

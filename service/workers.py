@@ -8,6 +8,11 @@ would fail the same way. SIGTERM or SIGINT is passed
 on; each worker drains its requests for ``shutdown_grace_seconds`` and the parent waits for them,
 so no worker outlives it. Should the parent itself be killed outright, the kernel sends each worker
 SIGTERM (Linux's parent-death signal), so none is left serving on its own.
+
+Each worker leads a process group of its own, which its helpers (multiprocessing's resource
+tracker and forkserver, the parsing processes) join by being started from it. A worker that dies
+without cleaning up (``kill -9``, a crash in C) leaves them running with nobody to stop them; the
+parent kills what is left of the group before it starts the worker's successor.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ def supervise(count: int, target: Target, *, grace_seconds: float) -> int:
             for index, (process, pipe) in list(workers.items()):
                 if process.is_alive() or stopping:
                     continue
+                _kill_group(process)
                 if not _was_listening(pipe):
                     log.error("worker %d exited with %s before listening; stopping", index, process.exitcode)
                     stopping, status = True, 1
@@ -122,6 +128,7 @@ def _start(
 
 
 def _worker(target: Target, index: int, announce: Connection, parent: int) -> None:
+    os.setpgid(0, 0)
     # The parent's handlers only set its own flag; the worker's signals are the worker's.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -157,3 +164,18 @@ def _stop_all(processes: list[BaseProcess], timeout: float) -> None:
             log.error("worker %s did not stop in time; killing it", process.name)
             process.kill()
             process.join()
+        _kill_group(process)
+
+
+def _kill_group(process: BaseProcess) -> None:
+    """Kill whatever is left of a dead worker's process group: its helpers, orphaned by its death.
+
+    The group keeps the worker's pid as its id while any member lives, so the id cannot have been
+    handed to an unrelated process in the meantime.
+    """
+    if process.pid is None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # nothing left: the worker cleaned up after itself
+        pass

@@ -11,9 +11,10 @@ from cache.base import CacheUnavailable
 from service.engine.snapshot import Snapshot, iso_utc
 from service.history.series import RANGES, PriceHistory, current_unit
 from service.history.sparkline import fragment_context
+from service.web.answers import prepare, respond
 from service.web.errors import RequestError, endpoint, json_error
-from service.web.http_caching import cache_control, etag_matches
-from service.web.keys import ENGINE, REPRESENTATIONS
+from service.web.http_caching import cache_control
+from service.web.keys import EMBED, ENGINE, REPRESENTATIONS
 from service.web.representations import Enricher, Extra
 from service.widgets.prices import TITLES, PricesOptions
 
@@ -83,15 +84,20 @@ async def price_history(request: web.Request) -> web.Response:
         return json_error(503, "history is unavailable while the cache is unreachable")
     now = refresher.now()
     settings = refresher.settings
-    headers = {
+    caching = {
         **request.app[REPRESENTATIONS].fixed_headers,
-        "ETag": f'W/"{snapshot.digest}-{int(snapshot.fetched_at)}-{key}-{span}"',
         "Cache-Control": cache_control(
             refresher.max_age(snapshot, now),
             stale_while_revalidate=settings.stale_while_revalidate_seconds,
             stale_if_error=settings.stale_if_error_seconds,
         ),
     }
-    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers={"Content-Type": _JSON, **headers})
+    answer = prepare(
+        request.app[EMBED],
+        body,
+        _JSON,
+        etag=f'W/"{snapshot.digest}-{int(snapshot.fetched_at)}-{key}-{span}"',
+        last_modified=snapshot.fetched_at,
+        headers=caching,
+    )
+    return respond(request, answer, now)

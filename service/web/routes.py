@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.hdrs import IF_MODIFIED_SINCE, IF_NONE_MATCH, ORIGIN
-from multidict import CIMultiDict
+from aiohttp.hdrs import ORIGIN
 
 from service.engine.refresher import WidgetRefresher
 from service.engine.snapshot import Snapshot
 from service.metrics import Metrics
+from service.web.answers import Answer, prepare, respond
 from service.web.errors import JSON_UTF8, Handler, RequestError, endpoint, json_error
-from service.web.http_caching import NO_STORE, cache_control, etag_matches, http_date, not_modified
+from service.web.http_caching import NO_STORE, cache_control, http_date
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS, WIDGETS
 from service.web.representations import Extra, Representation, Representations, day_ends
 from service.widgets.base import QueryError
@@ -51,28 +51,19 @@ def widget_handler(reps: Representations, metrics: Metrics) -> Handler:
     async def widget(request: web.Request) -> web.StreamResponse:
         """This second's prepared answer for the path and query as sent, else the full handler.
 
-        The fast lane answers such a GET unconditional or with If-None-Match: the prepared headers
-        (one set per listed origin, when origins are listed) already hold everything ``endpoint``
-        would add, and the request is counted as it would be. Anything else (If-Modified-Since
-        alone, nothing prepared) takes the full (guarded) handler, which still serves prepared
-        answers.
+        The fast lane answers like the full handler would (through ``respond``) and counts the
+        request as ``endpoint`` would; only a path with nothing prepared takes the full (guarded)
+        handler.
         """
         try:
             # Keyed by the raw path and query: a prepared answer needs no parsing at all.
             prepared = hot.get(request.raw_path)
-            if prepared is not None and reps.clock.time() < prepared.expires_at:
-                headers = request.headers
-                answer, unchanged = prepared.headers, prepared.not_modified_headers
-                if prepared.by_origin is not None:  # listed origins: the answer depends on who asks
-                    answer, unchanged = prepared.by_origin.get(headers.get(ORIGIN), (answer, unchanged))
-                if_none_match = headers.get(IF_NONE_MATCH)
-                if if_none_match is not None and etag_matches(if_none_match, prepared.etag):
-                    metrics.count_hot_hit(prepared.counted_not_modified)
-                    return web.Response(status=304, headers=unchanged)
-                # If-None-Match decides alone when sent; If-Modified-Since takes the full handler.
-                if if_none_match is not None or IF_MODIFIED_SINCE not in headers:
-                    metrics.count_hot_hit(prepared.counted)
-                    return web.Response(body=prepared.body, headers=answer)
+            if prepared is not None:
+                now = reps.clock.time()
+                if now < prepared.expires_at:
+                    response = respond(request, prepared.answer, now)
+                    metrics.count_hot_hit(prepared.counted[response.status == 304])
+                    return response
         except Exception:  # the full handler below answers (and logs) whatever this would have hit
             pass
         return await _widget(request)
@@ -115,18 +106,9 @@ class Prepared:
 
     expires_at: float
     snapshot: Snapshot
-    #: What a 200 and a 304 from the fast lane are counted as in /metrics: (route, status).
-    counted: tuple[str, int]
-    counted_not_modified: tuple[str, int]
-    body: bytes
-    etag: str
-    last_modified: float
-    #: Ready-made header maps: aiohttp copies one of these far faster than it builds one from a dict.
-    #: With listed origins, these are for a request from any other origin (or none).
-    headers: CIMultiDict[str]
-    not_modified_headers: CIMultiDict[str]
-    #: With listed origins, the (200, 304) header maps for a request from each of them.
-    by_origin: dict[str, tuple[CIMultiDict[str], CIMultiDict[str]]] | None = None
+    #: What a 200 and a 304 are counted as in /metrics: (route, status), in that order.
+    counted: tuple[tuple[str, int], tuple[str, int]]
+    answer: Answer
 
 
 def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
@@ -155,15 +137,6 @@ def widget_view(request: web.Request) -> tuple[WidgetRefresher, dict[str, Any]]:
         if int(heading) != DEFAULT_HEADING:
             view["heading"] = int(heading)
     return refresher, view
-
-
-def _answer(request: web.Request, prepared: Prepared, now: float) -> web.Response:
-    headers, unchanged = prepared.headers, prepared.not_modified_headers
-    if prepared.by_origin is not None:
-        headers, unchanged = prepared.by_origin.get(request.headers.get(ORIGIN, ""), (headers, unchanged))
-    if not_modified(request, prepared.etag, prepared.last_modified, now):
-        return web.Response(status=304, headers=unchanged)
-    return web.Response(body=prepared.body, headers=headers)
 
 
 def validators(representation: Representation) -> dict[str, str]:
@@ -204,7 +177,15 @@ def _prepare(
     else:
         rendered = reps.html(spec, snapshot, status, view, now, options, extra=extra, stale_since=stale_since)
         content_type = _HTML
-    caching = {**reps.fixed_headers, **caching_headers(kind, refresher, snapshot, rendered, now)}
+    settings = refresher.settings
+    caching = {
+        **reps.fixed_headers,
+        "Cache-Control": cache_control(
+            _max_age(kind, refresher, snapshot, now),
+            stale_while_revalidate=settings.stale_while_revalidate_seconds,
+            stale_if_error=settings.stale_if_error_seconds,
+        ),
+    }
     # Valid to the end of this second, or to the moment the data turns stale if that is sooner.
     expires_at = float(int(now) + 1)
     if status == "fresh":
@@ -212,27 +193,16 @@ def _prepare(
     elif kind == "html":
         # A stale fragment prints its minutes of age, which turn when fetched_at's fraction does.
         expires_at = min(expires_at, snapshot.fetched_at + (snapshot.age(now) // 60 + 1) * 60)
-    policy = request.app[EMBED]
-
-    def maps(cors: dict[str, str]) -> tuple[CIMultiDict[str], CIMultiDict[str]]:
-        unchanged = CIMultiDict({**caching, **cors})
-        return CIMultiDict({"Content-Type": content_type, **caching, **cors}), unchanged
-
-    answer, unchanged = maps({} if policy.any_origin else policy.headers_for(None))
-    return Prepared(
-        expires_at,
-        snapshot,
-        (f"/widgets/{{name}}.{kind}", 200),
-        (f"/widgets/{{name}}.{kind}", 304),
+    route = f"/widgets/{{name}}.{kind}"
+    answer = prepare(
+        request.app[EMBED],
         rendered.body,
-        rendered.etag,
-        rendered.last_modified,
-        answer,
-        unchanged,
-        None
-        if policy.any_origin
-        else {origin: maps(policy.headers_for(origin)) for origin in policy.origins},
+        content_type,
+        etag=rendered.etag,
+        last_modified=rendered.last_modified,
+        headers=caching,
     )
+    return Prepared(expires_at, snapshot, ((route, 200), (route, 304)), answer)
 
 
 def _max_age(kind: str, refresher: WidgetRefresher, snapshot: Snapshot, now: float) -> float:
@@ -260,7 +230,7 @@ def _hot(request: web.Request, kind: str) -> web.Response | None:
     if prepared is None or now >= prepared.expires_at:
         return None
     reps.metrics.count_lookup("local")
-    return _answer(request, prepared, now)
+    return respond(request, prepared.answer, now)
 
 
 async def _serve(request: web.Request, kind: str) -> web.Response:
@@ -275,7 +245,7 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
     if refresher.store.local(refresher.name) is not snapshot:
         # A new snapshot landed while this one was awaited (its extra context, the shared cache):
         # ``forget`` has already run, so keeping this answer would serve the old data again.
-        return _answer(request, prepared, now)
+        return respond(request, prepared.answer, now)
     plain = f"/widgets/{refresher.name}.{kind}"
     if not view:
         _keep(reps.hot, plain, prepared)
@@ -283,7 +253,7 @@ async def _serve(request: web.Request, kind: str) -> web.Response:
         # A view is prepared for its query string as sent (the same query is the same answer this
         # second), so embeds with options take the fast lane too.
         _keep(reps.hot, request.raw_path, prepared)
-    return _answer(request, prepared, now)
+    return respond(request, prepared.answer, now)
 
 
 def _keep(hot: dict[str, Prepared], key: str, prepared: Prepared) -> None:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.test_cli import run
+from tests.support.prices import serve_tgju
 from tests.support.redis_server import RedisServer
 from tests.support.service_process import start_serving_probe
 from tests.support.upstream import FakeUpstream
@@ -29,16 +30,22 @@ async def test_several_workers_without_redis_is_a_one_line_start_up_error():
     assert out == ""
 
 
-def accepted_connections(parent: psutil.Process, port: int) -> int:
-    """Connections to ``port`` that a process under ``parent`` has accepted (holds a socket for)."""
-    count = 0
+def accepted_per_process(parent: psutil.Process, port: int) -> dict[int, int]:
+    """Connections to ``port`` that each process under ``parent`` has accepted (holds a socket for)."""
+    counts = {}
     for process in parent.children(recursive=True):
         try:
             sockets = process.net_connections(kind="tcp")
         except psutil.NoSuchProcess:
             continue
-        count += sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr.port == port)
-    return count
+        counts[process.pid] = sum(
+            1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr.port == port
+        )
+    return counts
+
+
+def accepted_connections(parent: psutil.Process, port: int) -> int:
+    return sum(accepted_per_process(parent, port).values())
 
 
 def listening_workers(parent: psutil.Process, port: int) -> set[int]:
@@ -54,16 +61,16 @@ def listening_workers(parent: psutil.Process, port: int) -> set[int]:
     return found
 
 
-async def requests_answered_per_worker(port: int) -> set[int]:
-    """Each worker's count of answered widget requests, read from its own /metrics.
+async def widget_requests_per_scrape(port: int, scrapes: int = 30) -> set[int]:
+    """The service's count of answered widget requests, as each of ``scrapes`` scrapes reads it.
 
-    Every connection is new, so the kernel hands them to workers at random; asking often enough
-    reads every worker's counter.
+    Every connection is new, so the kernel hands them to workers at random: enough scrapes reach
+    every worker, and each must give the whole service's count.
     """
     seen = set()
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(60):
+        for _ in range(scrapes):
             async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
                 text = await response.text()
             answered = sum(
@@ -71,7 +78,7 @@ async def requests_answered_per_worker(port: int) -> set[int]:
                 for family in text_string_to_metric_families(text)
                 if family.name == "sidebar_http_requests"
                 for sample in family.samples
-                if "widgets" in sample.labels.get("route", "")
+                if sample.name.endswith("_total") and "widgets" in sample.labels.get("route", "")
             )
             seen.add(int(answered))
     return seen
@@ -114,14 +121,22 @@ async def test_two_workers_share_one_port_and_fetch_each_widget_once(
                 every=0.05,
                 message=lambda: f"only {accepted_connections(parent, port)} requests reached the workers",
             )
+            # Both workers hold requests (41 connections all hashed to one: a chance of 2**-40).
+            assert len([n for n in accepted_per_process(parent, port).values() if n]) == 2
             upstream.gate.set()
             answers = await asyncio.gather(*pending)
 
         assert {status for status, _ in answers} == {200}
         assert {body["data"]["value"] for _, body in answers} == {7}  # type: ignore[index]
         assert upstream.hits["/probe"] == 1
-        counts = await requests_answered_per_worker(port)
-        assert len(counts) == 2 and sum(counts) == requests, counts
+
+        async def every_scrape_counts_every_request() -> bool:
+            return await widget_requests_per_scrape(port) == {requests}
+
+        await eventually(
+            every_scrape_counts_every_request,
+            message=lambda: "scrapes disagree with the requests answered",
+        )
     finally:
         workers = parent.children(recursive=True)
         process.send_signal(signal.SIGTERM)
@@ -168,6 +183,16 @@ async def test_a_worker_that_dies_while_serving_is_replaced(
             return len(listening_workers(parent, port)) == 2
 
         await eventually(both_listening, every=0.05, message="never two workers listening on the port")
+        connector = aiohttp.TCPConnector(force_close=True)  # a new connection, a random worker, each
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for _ in range(20):
+                async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json") as response:
+                    assert response.status == 200
+
+        async def counted(total: int) -> bool:
+            return await widget_requests_per_scrape(port) == {total}
+
+        await eventually(lambda: counted(20), message="scrapes never agreed on 20 requests")
         victim = min(listening_workers(parent, port))
         psutil.Process(victim).kill()
 
@@ -179,10 +204,51 @@ async def test_a_worker_that_dies_while_serving_is_replaced(
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/widgets/probe.json") as response:
                 assert response.status == 200
+        # The dead worker's requests still count: a scrape never sees the service's counter go back.
+        await eventually(lambda: counted(21), message="the killed worker's requests were forgotten")
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0
+    assert "exited with -9; starting it again" in err.decode()
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_a_killed_worker_leaves_none_of_its_helper_processes_behind(
+    upstream: FakeUpstream, redis_server: RedisServer
+):
+    serve_tgju(upstream)  # tgju pages are parsed in helper processes the worker starts
+    process, port = await start_serving_probe(
+        upstream,
+        extra_args=["--workers", "2"],
+        SIDEBAR_REDIS_URL=redis_server.url,
+        SIDEBAR_WIDGETS__PRICES__ENABLED="true",
+        SIDEBAR_WIDGETS__PRICES__PROVIDERS='["tgju"]',
+        SIDEBAR_PROVIDERS__TGJU__URL=upstream.url("/"),
+        SIDEBAR_PROVIDERS__TGJU__TIMEOUT_SECONDS="60",
+    )
+    parent = psutil.Process(process.pid)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/widgets/prices.json") as response:
+                assert response.status == 200, await response.text()
+        parser = next(w for w in parent.children() if w.children(recursive=True))
+        helpers = parser.children(recursive=True)
+        parser.kill()
+
+        async def helpers_gone() -> bool:
+            return not alive(helpers)
+
+        await eventually(
+            helpers_gone, every=0.05, message=lambda: f"left behind: {[p.cmdline() for p in alive(helpers)]}"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
     assert "exited with -9; starting it again" in err.decode()
 
 
