@@ -30,9 +30,18 @@ class CacheUnavailable(Exception):
     """The backend could not be reached; the caller should degrade, not fail."""
 
 
+class CacheFull(CacheUnavailable):
+    """The backend answers but refuses writes: it is out of memory and has nothing it may evict.
+
+    Callers degrade as for an outage (reads still work); /health tells the two apart.
+    """
+
+
 class Cache(Protocol):
     #: True when values are visible to other processes (so locks and pub/sub are meaningful).
     shared: bool
+    #: Why the last write was refused (``CacheFull``), until a write goes through again; else None.
+    refusing_writes: str | None
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -85,8 +94,12 @@ class Cache(Protocol):
 
         With ``bucket_seconds``, the series keeps one point per bucket (aligned on the epoch): the
         latest, so a point older than one already in its bucket is dropped. Points older than
-        ``at - keep_seconds`` and all but the newest ``max_points`` are removed in the same step,
-        and a series nobody writes to expires after ``keep_seconds``.
+        ``at - keep_seconds`` and all but the newest ``max_points`` are removed in the same step.
+
+        A series is durable: it never carries a backend expiry, which would make it a candidate for
+        eviction next to the caches. In Redis, one nobody writes to any more (its unit changed) is
+        removed ``keep_seconds`` after its last write, by a later write to any series; in memory,
+        the least recently written go first beyond a number of series.
         """
         ...
 
@@ -103,12 +116,17 @@ class Cache(Protocol):
     def subscribe(self, channel: str) -> AsyncIterator[str]:
         """Messages on ``channel`` until the connection drops (then ``CacheUnavailable``).
 
-        The first item is always ``""``: the subscription is in place from that point on.
+        The first item is always ``""``: the subscription is in place from that point on. A message
+        that is not UTF-8 is nobody's we know: skipped, and the subscription goes on.
         """
         ...
 
     async def ping(self) -> float:
         """Round-trip time in seconds."""
+        ...
+
+    async def eviction_policy(self) -> str | None:
+        """The backend's ``maxmemory-policy`` (e.g. ``volatile-lru``), or None when it has none to tell."""
         ...
 
     async def close(self) -> None: ...

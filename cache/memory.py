@@ -18,6 +18,8 @@ class MemoryCache:
     """A dict with expiry, a byte bound (least recently used go first), locks and local pub/sub."""
 
     shared = False
+    #: Bounded by dropping its least recently used values, never by refusing a write.
+    refusing_writes: str | None = None
 
     def __init__(
         self, clock: BackendClock, max_bytes: int = 256 * 1024 * 1024, max_series: int = 1024
@@ -163,6 +165,9 @@ class MemoryCache:
 
     async def ping(self) -> float:
         return 0.0
+
+    async def eviction_policy(self) -> str | None:
+        return None
 
     async def close(self) -> None:
         self._values.clear()

@@ -3,7 +3,8 @@
 Log calls that concern a widget or a provider pass ``extra={"widget": …, "provider": …,
 "reason": …}``; the JSON format turns those into fields, so a collector filters on them without
 parsing messages. The access log is off by default and never records probes: a load balancer
-polling ``/readyz`` every second would drown everything else.
+polling ``/readyz`` every second would drown everything else. Nor does it record a request the
+HTTP parser rejected: that one has its own line (``service.web.errors``), with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp.abc import AbstractAccessLogger
 from pythonjsonlogger.json import JsonFormatter
 
 from service.satellite.budget import client_address
+from service.web.errors import REJECTED
 from service.web.keys import SETTINGS
 
 LogFormat = Literal["text", "json"]
@@ -63,7 +65,8 @@ class AccessLogger(AbstractAccessLogger):
     """One record per request, with method, path, status, size and duration as fields."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if request.path in PROBE_PATHS:
+        # A rejected request is aiohttp's placeholder, with no headers, route or app to read.
+        if request.path in PROBE_PATHS or REJECTED in request:
             return
         # Behind nginx every peer is nginx: the reader is the address a trusted proxy forwards,
         # read as the satellite budget reads it, so a reader cannot name itself.

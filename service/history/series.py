@@ -26,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from cache.base import Cache
 from service.engine.snapshot import Snapshot
+from service.engine.tasks import Tasks
 from service.widgets.prices import MAX_RIAL, MAX_USD, USD_ITEMS
 
 log = logging.getLogger(__name__)
@@ -102,12 +103,24 @@ def current_unit(snapshot: Snapshot, key: str) -> tuple[str, float | None]:
     return ("USD" if key in USD_ITEMS else "IRR"), scale
 
 
+@dataclass
+class Recording:
+    """How recording has gone: what /health shows, since a failure never fails the refresh."""
+
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_success: float | None = None
+
+
 class PriceHistory:
     """Records accepted prices and reads them back, each read prepared once per snapshot."""
 
-    def __init__(self, cache: Cache, widget: str = "prices", max_prepared: int = 256) -> None:
+    def __init__(self, cache: Cache, tasks: Tasks, widget: str = "prices", max_prepared: int = 256) -> None:
         self.cache = cache
+        #: Owns the shared preparations, so shutdown cancels and awaits any still running.
+        self.tasks = tasks
         self.widget = widget
+        self.recording = Recording()
         self._max_prepared = max_prepared
         self._prepared: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
         #: Items whose stored history held junk, so it is logged once per item, not per read.
@@ -133,7 +146,11 @@ class PriceHistory:
         results = await asyncio.gather(*writes, return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
+            self.recording.consecutive_failures += 1
+            self.recording.last_error = str(errors[0]) or type(errors[0]).__name__
             raise errors[0]
+        if writes:
+            self.recording = Recording(last_success=snapshot.fetched_at)
 
     async def points(self, snapshot: Snapshot, key: str, tier: Tier, start: float) -> list[Point]:
         """``key``'s points from ``start`` to the snapshot, in the unit the snapshot shows it in.
@@ -162,7 +179,7 @@ class PriceHistory:
         return found
 
     async def prepared(
-        self, snapshot: Snapshot, what: tuple[Any, ...], make: Callable[[], Awaitable[T]]
+        self, snapshot: Snapshot, what: tuple[Any, ...], make: Callable[[], Coroutine[Any, Any, T]]
     ) -> T:
         """``await make()`` once per (snapshot, what), shared by every request asking meanwhile.
 
@@ -171,7 +188,9 @@ class PriceHistory:
         key = (snapshot.digest, snapshot.fetched_at, *what)
         future: asyncio.Future[T] | None = self._prepared.get(key)
         if future is None:
-            future = asyncio.ensure_future(make())
+            if self.tasks.closed:  # shutting down: this request alone waits for it, nothing outlives it
+                return await make()
+            future = self.tasks.spawn(make(), name=f"prepare {what[0] if what else 'history'}")
             self._prepared[key] = future
             future.add_done_callback(lambda done: self._forget_failed(key, done))
             while len(self._prepared) > self._max_prepared:

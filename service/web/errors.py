@@ -6,16 +6,33 @@ reads a 404 or a 503 as such rather than as an opaque network failure.
 ``endpoint`` wraps each handler (cheaper than an aiohttp middleware, which re-wraps the handler
 on every request) and also counts the request for /metrics. Unmatched paths reach ``not_found``
 through a catch-all route registered last.
+
+Requests aiohttp's parser rejects never reach a route: ``JsonErrorsApplication`` answers those too,
+with one short log line instead of aiohttp's traceback of the request's bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import re
+import warnings
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    PayloadEncodingError,
+)
 
 from service.web.cors import FRAME_NONE
 from service.web.keys import EMBED, METRICS
@@ -96,3 +113,100 @@ async def not_found(request: web.Request) -> web.Response:
         response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
     return json_error(404, "Not Found")
+
+
+#: Marks a request the parser rejected: its one log line is written; the access log skips it.
+REJECTED = web.RequestKey("rejected", str)
+
+#: The C parser's message: llhttp's fixed reason, then the offending bytes (up to 8 KB, escaped).
+_PARSER_MESSAGE = re.compile(r"([A-Za-z][A-Za-z0-9 ./'`-]{0,63}):\n\n  b['\"]")
+
+#: Most specific first: BadHttpMethod is a BadStatusLine.
+_REASON_BY_KIND: tuple[tuple[type[HttpProcessingError], str], ...] = (
+    (BadHttpMethod, "invalid method"),
+    (BadStatusLine, "invalid request line"),
+    (InvalidHeader, "invalid header"),
+    (InvalidURLError, "invalid URL"),
+    (PayloadEncodingError, "invalid body encoding"),
+)
+
+
+def rejection_reason(exc: HttpProcessingError) -> str:
+    """What was wrong, in a few words and never the request's own bytes.
+
+    Only llhttp's reason is kept from aiohttp's message, never the bytes after it. A message of
+    another shape (the pure-Python parser's) may be the client's bytes themselves (a path with a
+    key, a header with a credential), so it gives way to a fixed phrase for the kind of error.
+    """
+    if isinstance(exc, LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        return f"line too long (limit {limit} bytes)" if isinstance(limit, int) else "line too long"
+    if match := _PARSER_MESSAGE.match(str(exc.message)):
+        return match[1]
+    return next((reason for kind, reason in _REASON_BY_KIND if isinstance(exc, kind)), "bad syntax")
+
+
+class JsonErrorsRequestHandler(web.RequestHandler):
+    """aiohttp's connection handler, answering what never reached a route as JSON too.
+
+    ``handle_error`` is aiohttp's last resort, with no app, route or middleware around it: the
+    parser's 400s (aiohttp answers them ``text/plain``, echoing the bytes) and faults outside any
+    handler (500, 504).
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, HttpProcessingError):
+            # A fault of the service: aiohttp logs it with its traceback, as it should.
+            super().handle_error(request, status, exc, message)
+            return _closing(json_error(status, HTTPStatus(status).phrase))
+        reason = rejection_reason(exc)
+        # A client's mistake, not the service's: one line, at INFO, whatever the client sent.
+        log.info(
+            "malformed request from %s: %s",
+            request.remote,
+            reason,
+            extra={"remote": request.remote, "status": status, "reason": reason},
+        )
+        request[REJECTED] = reason
+        if request.writer.output_size > 0:
+            raise ConnectionError("the answer had started: no error answer can follow")
+        return _closing(json_error(status, f"malformed request: {reason}"))
+
+
+def _closing(response: web.Response) -> web.Response:
+    response.headers["Content-Security-Policy"] = FRAME_NONE
+    # As aiohttp's own answer: after a parse error nothing tells where a next request would start.
+    response.force_close()
+    return response
+
+
+class _JsonErrorsServer(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        return JsonErrorsRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+with warnings.catch_warnings():
+    # aiohttp discourages subclassing Application, but offers no other way to choose the
+    # connection handler (aio-libs/aiohttp#3287): this subclass only does that.
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    class JsonErrorsApplication(web.Application):
+        """An Application whose connections answer parser errors as the service's JSON errors."""
+
+        def _make_handler(
+            self, *, loop: asyncio.AbstractEventLoop | None = None, **kwargs: Any
+        ) -> web.Server:
+            server = super()._make_handler(loop=loop, **kwargs)
+            return _JsonErrorsServer(
+                server.request_handler,
+                request_factory=server.request_factory,
+                handler_cancellation=server.handler_cancellation,
+                loop=server._loop,
+                **server._kwargs,
+            )

@@ -9,14 +9,19 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from cache.base import CacheUnavailable
 from service.engine.backoff import ProviderState
 from service.engine.snapshot import iso_utc
+from service.history.routes import HISTORY
+from service.history.series import PriceHistory
 from service.web.errors import endpoint
 from service.web.keys import ENGINE, METRICS, READINESS, SETTINGS
 
 routes = web.RouteTableDef()
 
 _PING_TIMEOUT = 1.0
+#: Policies that may evict keys with no expiry: snapshots, refresh state and price history.
+_EVICTS_DURABLE = ("allkeys-",)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -35,6 +40,51 @@ async def _cache_reachable(request: web.Request) -> bool:
     except TimeoutError:
         store.available = False
         return False
+
+
+async def _eviction_policy(request: web.Request) -> str | None:
+    try:
+        return await asyncio.wait_for(request.app[ENGINE].store.cache.eviction_policy(), _PING_TIMEOUT)
+    except (TimeoutError, CacheUnavailable):
+        return None  # reachability is the ping's to report
+
+
+async def _redis_problem(request: web.Request, reachable: bool) -> tuple[str | None, str | None]:
+    """(why Redis is ``warn``, its eviction policy): a reachable Redis may still refuse writes (out
+    of memory, nothing it may evict) or be set to evict the durable keys along with the caches."""
+    store = request.app[ENGINE].store
+    if not reachable:
+        return store.last_error or "unreachable", None
+    if store.cache.refusing_writes:
+        return store.cache.refusing_writes, await _eviction_policy(request)
+    policy = await _eviction_policy(request)
+    if policy is not None and policy.startswith(_EVICTS_DURABLE):
+        return f"maxmemory-policy {policy} may evict snapshots and price history: use volatile-lru", policy
+    return None, policy
+
+
+def _history_check(history: PriceHistory, now: float) -> dict[str, Any]:
+    """Recording runs after each refresh and never fails it: a failure is only seen here (and in
+    ``sidebar_snapshot_listener_errors_total``), else as charts that stop moving.
+
+    While Redis refuses writes, the snapshot's own write fails first and recording is not even
+    tried (the snapshot is kept in memory): that is a failure to record too.
+    """
+    recording = history.recording
+    why = history.cache.refusing_writes
+    if why is None and recording.consecutive_failures:
+        why = recording.last_error or "failing"
+    check: dict[str, Any] = {
+        "componentId": history.widget,
+        "componentType": "component",
+        "status": "warn" if why else "pass",
+        "time": _iso(now),
+        "lastSuccess": _iso(recording.last_success),
+        "consecutiveFailures": recording.consecutive_failures,
+    }
+    if why:
+        check["output"] = f"price history not recorded: {why}"
+    return check
 
 
 @routes.get("/livez")
@@ -128,19 +178,25 @@ async def health(request: web.Request) -> web.Response:
                 status = check["status"] = "warn"
         checks[f"{name}:dataAge"] = [_present(check)]
         overall = _worse(overall, status)
+    history = request.app.get(HISTORY)
+    if history is not None:
+        history_check = _history_check(history, now)
+        checks[f"{history.widget}:historyRecording"] = [_present(history_check)]
+        overall = _worse(overall, history_check["status"])
     if request.app[SETTINGS].redis_url is not None:
         reachable = await _cache_reachable(request)
+        problem, policy = await _redis_problem(request, reachable)
         redis_check: dict[str, Any] = {
             "componentType": "datastore",
             "observedValue": round(engine.store.response_time * 1000, 2)
             if reachable and engine.store.response_time is not None
             else None,
             "observedUnit": "ms",
-            "status": "pass" if reachable else "warn",
+            "status": "warn" if problem else "pass",
             "time": _iso(now),
+            "evictionPolicy": policy,
+            "output": problem,
         }
-        if not reachable:
-            redis_check["output"] = engine.store.last_error or "unreachable"
         checks["redis:responseTime"] = [_present(redis_check)]
         overall = _worse(overall, redis_check["status"])
     body = {"status": overall, "description": "sidebar-widgets", "checks": checks}
@@ -181,5 +237,7 @@ async def metrics(request: web.Request) -> web.Response:
     # The client library negotiates: the text format (0.0.4) unless the scraper asks for OpenMetrics,
     # and the Content-Type names the version of the format it wrote.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    payload = encode(request.app[METRICS].registry)
+    metrics = request.app[METRICS]
+    metrics.publish()
+    payload = encode(metrics.registry)
     return web.Response(body=payload, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

@@ -55,10 +55,16 @@ def test_replicas_publish_no_host_port_so_they_can_be_scaled():
     assert compose()["services"]["nginx"]["ports"] == ["8080:80"]
 
 
-def test_redis_is_bounded_and_evicts_least_recently_used_keys():
-    command = compose()["services"]["redis"]["command"]
-    assert command[command.index("--maxmemory") + 1] == "256mb"
-    assert command[command.index("--maxmemory-policy") + 1] == "allkeys-lru"
+def redis_option(name: str) -> str:
+    command: list[str] = compose()["services"]["redis"]["command"]
+    return command[command.index(f"--{name}") + 1]
+
+
+def test_redis_is_bounded_and_evicts_only_keys_with_an_expiry_least_recently_used_first():
+    # Only caches carry an expiry: snapshots, refresh state and price history are never evicted
+    # (tests/deploy/test_redis_memory.py runs a crawl against these very options).
+    assert redis_option("maxmemory") == "256mb"
+    assert redis_option("maxmemory-policy") == "volatile-lru"
 
 
 def test_nginx_gets_the_tested_template_and_every_variable_it_needs():

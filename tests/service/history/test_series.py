@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cache.memory import MemoryCache
 from service.engine.clock import SystemClock
 from service.engine.snapshot import Snapshot
+from service.engine.tasks import Tasks
 from service.history.series import DAY, HOUR, HOURLY, RAW, PriceHistory, accepted_points
 from service.history.sparkline import MIN_SPAN, geometry, sparkline
 from service.widgets.prices import PricesOptions, reconcile
 from tests.support.prices import item
+from tests.support.waiting import eventually
 
 T0 = 1_795_000_000.0
 
@@ -48,7 +51,7 @@ def test_a_snapshot_renewed_by_a_304_brings_no_new_point():
 
 async def test_a_declared_unit_change_starts_a_new_series_instead_of_mixing_units():
     options = PricesOptions(items=["sekee", "rob", "nim"], unit_change_factor=0.1)
-    history = PriceHistory(MemoryCache(SystemClock()))
+    history = PriceHistory(MemoryCache(SystemClock()), Tasks())
     rial = [item("sekee", 1_000_000_000), item("rob", 300_000_000), item("nim", 500_000_000)]
     before, _ = reconcile({"items": rial}, None, options, T0)
     await history.record(snapshot_of(before, T0))
@@ -66,7 +69,7 @@ async def test_a_declared_unit_change_starts_a_new_series_instead_of_mixing_unit
 
 async def test_a_rial_unit_change_leaves_the_dollar_series_whole():
     options = PricesOptions(items=["sekee", "rob", "nim", "ons"], unit_change_factor=0.1)
-    history = PriceHistory(MemoryCache(SystemClock()))
+    history = PriceHistory(MemoryCache(SystemClock()), Tasks())
     rial = [item("sekee", 1_000_000_000), item("rob", 300_000_000), item("nim", 500_000_000)]
     ounce = {**item("ons", 4197), "unit": "USD", "price": 4197.25}
     before, _ = reconcile({"items": [*rial, ounce]}, None, options, T0)
@@ -84,7 +87,7 @@ async def test_a_rial_unit_change_leaves_the_dollar_series_whole():
 
 async def test_a_reader_sees_the_snapshots_own_price_before_its_recording_lands():
     options = PricesOptions(items=["sekee"])
-    history = PriceHistory(MemoryCache(SystemClock()))
+    history = PriceHistory(MemoryCache(SystemClock()), Tasks())
     first, _ = reconcile({"items": [item("sekee", 1_000_000_000)]}, None, options, T0)
     await history.record(snapshot_of(first, T0))
     second, _ = reconcile({"items": [item("sekee", 1_010_000_000)]}, first, options, T0 + 600)
@@ -95,6 +98,44 @@ async def test_a_reader_sees_the_snapshots_own_price_before_its_recording_lands(
 
     assert [p for _, p in raw] == [1_000_000_000, 1_010_000_000]
     assert [p for _, p in hourly][-1] == 1_010_000_000 and len(hourly) <= 2
+
+
+async def test_a_preparation_still_running_at_shutdown_is_cancelled_and_awaited_by_its_owner():
+    tasks = Tasks()
+    history = PriceHistory(MemoryCache(SystemClock()), tasks)
+    snapshot = snapshot_of({"items": []}, T0)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a read that never answers
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    reader = asyncio.ensure_future(history.prepared(snapshot, ("json",), slow))
+    await eventually(started.is_set, message="the preparation never started")
+
+    assert len(tasks) == 1  # held by the owner shutdown waits for, not loose on the loop
+    await tasks.close()
+
+    assert cancelled.is_set() and len(tasks) == 0
+    await asyncio.wait([reader])
+    assert reader.cancelled()
+
+
+async def test_a_preparation_asked_for_during_shutdown_is_made_by_the_request_itself():
+    tasks = Tasks()
+    history = PriceHistory(MemoryCache(SystemClock()), tasks)
+    await tasks.close()
+
+    async def make() -> str:
+        return "made"
+
+    assert await history.prepared(snapshot_of({"items": []}, T0), ("json",), make) == "made"
+    assert len(tasks) == 0
 
 
 def test_the_sparkline_rises_upwards_and_spans_its_day():

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis.asyncio as redis
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from cache.base import CacheFull
+from cache.memory import MemoryCache
+from service.engine.clock import SystemClock
 from service.web import health
 from service.web.app import create_app
 from service.web.keys import ENGINE
+from tests.cache.test_redis import fill_until_refused
+from tests.service.history.test_price_history import refresh_at, serve_dollar_at
+from tests.service.history.test_price_history import settings as prices_settings
 
 
 async def test_livez_checks_nothing_but_the_process(aiohttp_client, upstream, probe_settings):
@@ -172,3 +179,126 @@ async def test_a_unit_is_given_only_with_a_value_it_measures(
     checks = [check for checks in body["checks"].values() for check in checks]
     assert len(checks) == 2
     assert all(("observedUnit" in check) == ("observedValue" in check) for check in checks)
+
+
+async def test_health_warns_while_redis_refuses_writes_and_passes_once_it_takes_them_again(
+    aiohttp_client, upstream, probe_settings, redis_server, clock
+):
+    # noeviction, or volatile-lru with nothing volatile left: Redis answers pings, refuses writes.
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    client = await aiohttp_client(
+        create_app(probe_settings(redis_url=redis_server.url, refresh_seconds=10), clock=clock)
+    )
+    assert (await client.get("/widgets/probe.json")).status == 200
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        await fill_until_refused(raw)
+        await clock.advance(11)
+        await client.app[ENGINE].refreshers["probe"].trigger()
+
+        body = await (await client.get("/health")).json()
+
+        assert body["status"] == "warn"
+        check = body["checks"]["redis:responseTime"][0]
+        assert check["status"] == "warn" and check["output"] == "Redis refuses writes: out of memory"
+        assert check["evictionPolicy"] == "noeviction"
+
+        await raw.config_set("maxmemory", "0")
+        await clock.advance(11)
+        await client.app[ENGINE].refreshers["probe"].trigger()
+        body = await (await client.get("/health")).json()
+        assert body["checks"]["redis:responseTime"][0]["status"] == "pass" and body["status"] == "pass"
+    finally:
+        await raw.aclose()
+
+
+async def test_health_warns_when_redis_may_evict_snapshots_and_history_along_with_caches(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        await raw.config_set("maxmemory-policy", "allkeys-lru")
+        client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url)))
+        await client.get("/widgets/probe.json")
+
+        check = (await (await client.get("/health")).json())["checks"]["redis:responseTime"][0]
+        assert check["status"] == "warn" and check["evictionPolicy"] == "allkeys-lru"
+        assert "allkeys-lru may evict snapshots and price history" in check["output"]
+
+        await raw.config_set("maxmemory-policy", "volatile-lru")
+        check = (await (await client.get("/health")).json())["checks"]["redis:responseTime"][0]
+        assert check["status"] == "pass" and check["evictionPolicy"] == "volatile-lru"
+    finally:
+        await raw.aclose()
+
+
+async def test_a_snapshot_key_of_another_type_is_junk_not_an_unreachable_redis(
+    aiohttp_client, upstream, probe_settings, redis_server
+):
+    upstream.json("/probe", {"value": 3, "label": "x"})
+    client = await aiohttp_client(create_app(probe_settings(redis_url=redis_server.url)))
+    assert (await client.get("/widgets/probe.json")).status == 200
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        await raw.delete("sidebar:snapshot:probe")
+        await raw.rpush("sidebar:snapshot:probe", "someone made this a list")
+        store = client.app[ENGINE].store
+
+        kept = await store.load_shared("probe")  # what a reload after an announcement does
+
+        assert kept is not None and kept.data["value"] == 3
+        assert store.available and store.last_error is None
+        assert await (await client.get("/readyz")).json() == {"status": "pass", "cache": "reachable"}
+    finally:
+        await raw.aclose()
+
+
+async def test_a_failing_price_history_shows_in_health_though_the_refresh_succeeds(
+    aiohttp_client, upstream, clock
+):
+    class Full(MemoryCache):
+        async def series_add(self, *args: Any, **kwargs: Any) -> None:
+            raise CacheFull("Redis refuses writes: out of memory")
+
+    serve_dollar_at(upstream, 1_050_000)
+    failing = await aiohttp_client(
+        create_app(prices_settings(upstream), clock=clock, cache=Full(SystemClock()))
+    )
+    working = await aiohttp_client(create_app(prices_settings(upstream), clock=clock))
+    assert (await failing.get("/widgets/prices.json")).status == 200
+    assert (await working.get("/widgets/prices.json")).status == 200
+
+    failed = (await (await failing.get("/health")).json())["checks"]["prices:historyRecording"][0]
+    recorded = (await (await working.get("/health")).json())["checks"]["prices:historyRecording"][0]
+
+    assert failed["status"] == "warn" and failed["consecutiveFailures"] == 1
+    assert failed["output"] == "price history not recorded: Redis refuses writes: out of memory"
+    assert "lastSuccess" not in failed
+    assert recorded["status"] == "pass" and recorded["consecutiveFailures"] == 0
+    assert "lastSuccess" in recorded and "output" not in recorded
+
+
+async def test_price_history_shows_as_not_recorded_while_redis_refuses_writes(
+    aiohttp_client, upstream, redis_server, clock
+):
+    serve_dollar_at(upstream, 1_050_000)
+    client = await aiohttp_client(
+        create_app(prices_settings(upstream, redis_url=redis_server.url), clock=clock)
+    )
+    assert (await client.get("/widgets/prices.json")).status == 200
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        await fill_until_refused(raw)
+        await refresh_at(client, clock, upstream, 1_051_000, after=11)
+
+        body = await (await client.get("/health")).json()
+
+        check = body["checks"]["prices:historyRecording"][0]
+        assert check["status"] == "warn"
+        assert check["output"] == "price history not recorded: Redis refuses writes: out of memory"
+        # The box itself is served, from memory, at the new price.
+        served = await (await client.get("/widgets/prices.json")).json()
+        assert served["data"]["items"][0]["price"] == 1_051_000
+    finally:
+        await raw.aclose()
