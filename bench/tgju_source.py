@@ -3,6 +3,8 @@
 Built from the captured pages in ``/work/shared/samples/prices`` (or ``--samples``): the rows of
 each page's first market table are repeated (with their ``data-market-nameslug`` suffixed, so the
 real rows still parse once) until the page weighs ``--bytes``. Every byte is tgju-shaped.
+``--home`` serves the grown currency page at ``/`` too, so a refresh parses four pages as it
+does against tgju.org (its fourth is the home page's info bar).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bytes", type=int, default=2 * 1024 * 1024)
     parser.add_argument("--samples", default="/work/shared/samples/prices")
+    parser.add_argument("--home", action="store_true", help="serve a grown market page at / too")
     args = parser.parse_args()
     pages = {
         page: grown((Path(args.samples) / name).read_text(encoding="utf-8"), args.bytes).encode()
@@ -51,8 +54,13 @@ def main() -> None:
     async def serve(request: web.Request) -> web.Response:
         return web.Response(body=pages[request.match_info["page"]], content_type="text/html", charset="utf-8")
 
+    async def home(request: web.Request) -> web.Response:
+        return web.Response(body=pages["currency"], content_type="text/html", charset="utf-8")
+
     app = web.Application()
     app.router.add_get("/{page}", serve)
+    if args.home:
+        app.router.add_get("/", home)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 

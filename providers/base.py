@@ -31,6 +31,9 @@ class ProviderConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: The validated options of the widget this provider feeds (e.g. the links list).
     widget_options: BaseModel | None = None
+    #: The validated options of the widget whose place this provider's widget shows
+    #: (``WidgetSpec.place_of``), e.g. the weather's place for the air box.
+    place: BaseModel | None = None
 
 
 class Provider(ABC):

@@ -33,6 +33,8 @@ T = TypeVar("T")
 #: Workers run at a lower priority: a parse may finish a little later, but a request being served
 #: must never wait for a CPU that a parse holds (on a two-core machine both could be busy).
 WORKER_NICENESS = 10
+#: How long a terminated worker has to exit before it is killed.
+STOP_SECONDS = 2.0
 
 
 class ParseCall(Protocol):
@@ -223,11 +225,17 @@ def _workers(executor: concurrent.futures.ProcessPoolExecutor | None) -> list[mu
 
 def _stop(executor: concurrent.futures.ProcessPoolExecutor) -> None:
     """Shut down without waiting for a running parse (seconds on a large page): nothing in a
-    parse is worth finishing once the client closes, so its worker is terminated."""
+    parse is worth finishing once the client closes, so its worker is terminated, and killed if
+    it is still there ``STOP_SECONDS`` later (stuck in a C extension, or ignoring SIGTERM): the
+    thread running this is joined at interpreter exit, so it must end."""
     workers = _workers(executor)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in workers:
         process.terminate()
     for process in workers:
-        process.join()
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            log.warning("parsing worker %s ignored SIGTERM for %g s; killed", process.pid, STOP_SECONDS)
+            process.kill()
+            process.join()
     executor.shutdown(wait=True)

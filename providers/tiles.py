@@ -6,8 +6,11 @@ demand through ``fetch_tile`` by the tile cache in ``service/``. Nothing here ev
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +27,28 @@ if TYPE_CHECKING:
     from providers.http import UpstreamSession
 
 _MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+#: Tiles are checked in threads of their own, never in the parsing processes: a check is a
+#: millisecond or two of Pillow decoding a 256 px image (which releases the GIL), and in the
+#: parsing processes it queued behind whole seconds of tgju pages, long enough for requests
+#: waiting on the same tile in other processes to give up. Two threads bound the decodes in
+#: flight (and their memory); a burst of misses is bounded by the tile budget anyway.
+CHECK_THREADS = 2
+_checks: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+
+
+def _check_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """This process's tile-check threads, started on first use (a forked worker starts its own:
+    threads do not survive a fork)."""
+    global _checks
+    if _checks is None or _checks[0] != os.getpid():
+        _checks = (os.getpid(), concurrent.futures.ThreadPoolExecutor(CHECK_THREADS, "tile-check"))
+    return _checks[1]
+
+
+async def check_tile(data: bytes) -> str | None:
+    """``tile_problem(data)`` in a tile-check thread: off the loop, and never behind a parse."""
+    return await asyncio.get_running_loop().run_in_executor(_check_threads(), tile_problem, data)
 
 
 class NoTile(Exception):
@@ -121,7 +146,7 @@ class XyzTileProvider(Provider):
         if sniffed is None:
             raise UpstreamError("parse", f"tile {z}/{x}/{y}: the body is not a JPEG or PNG image")
         # Decoded in full, off the event loop: what browsers and the picture will decode later.
-        problem = await http.parse(tile_problem, response.body)
+        problem = await check_tile(response.body)
         if problem is not None:
             raise UpstreamError("parse", f"tile {z}/{x}/{y}: {problem}")
         return TileImage(response.body, sniffed)
@@ -133,7 +158,7 @@ def tile_problem(data: bytes) -> str | None:
     The size is read from the header before any pixel is decoded, so a decompression bomb (a
     few kilobytes on the wire, gigapixels decoded) or a 1x1 pixel is refused without the cost;
     then every pixel is decoded, so junk or a truncated body behind a valid magic is refused too.
-    Blocking: runs in a parsing process.
+    Blocking: runs in a tile-check thread (``check_tile``).
     """
     try:
         with warnings.catch_warnings():

@@ -34,7 +34,10 @@ EXIT_CONFIG = 2
 #: copy still running, and what a supervisor's restart with back-off can outwait.
 EXIT_LISTEN = 1
 # --help shows these plain words, not the module's docstring (its markup would show as is).
-DESCRIPTION = "Live Persian sidebar widgets (prices, weather, satellite, prayer times, date, links)."
+DESCRIPTION = (
+    "Live Persian sidebar widgets "
+    "(prices, weather, air quality, satellite, prayer times, date, links, news)."
+)
 EPILOG = "Configuration: SIDEBAR_* environment variables, or a TOML file named by SIDEBAR_CONFIG."
 
 

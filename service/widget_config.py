@@ -44,8 +44,10 @@ def configure_widgets(settings: Settings, registry: Registry) -> dict[str, Confi
 
 def _configure(name: str, spec: WidgetSpec, settings: Settings, registry: Registry) -> ConfiguredWidget:
     given = settings.widgets.get(name)
-    enabled = spec.enabled_by_default if given is None or given.enabled is None else given.enabled
     chain = tuple(spec.default_providers if given is None or given.providers is None else given.providers)
+    enabled = spec.enabled_by_default if given is None or given.enabled is None else given.enabled
+    if spec.enabled_once_configured and (given is None or given.enabled is None):
+        enabled = any(_names_upstream(settings, provider_id) for provider_id in chain)
     refresh = spec.default_refresh_seconds
     if given is not None and given.refresh_seconds is not None:
         refresh = given.refresh_seconds
@@ -53,6 +55,7 @@ def _configure(name: str, spec: WidgetSpec, settings: Settings, registry: Regist
         options = spec.options_model.model_validate(given.options if given is not None else {})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, prefix=f"widgets.{name}.")) from None
+    place = _place_options(spec, settings, registry)
 
     providers: list[Provider] = []
     skipped: list[str] = []
@@ -64,7 +67,7 @@ def _configure(name: str, spec: WidgetSpec, settings: Settings, registry: Regist
             raise ConfigError(
                 f"widgets.{name}.providers: provider {provider_id!r} feeds {cls.widget!r}, not {name!r}"
             )
-        provider = cls(_provider_config(cls, settings, options))
+        provider = cls(_provider_config(cls, settings, options, place))
         problem = provider.config_error() if enabled else None
         if problem is not None:
             raise ConfigError(f"providers.{provider_id}: {problem}")
@@ -79,7 +82,28 @@ def _configure(name: str, spec: WidgetSpec, settings: Settings, registry: Regist
     return ConfiguredWidget(spec, enabled, refresh, options, tuple(providers), tuple(skipped))
 
 
-def _provider_config(cls: type[Provider], settings: Settings, widget_options: BaseModel) -> ProviderConfig:
+def _place_options(spec: WidgetSpec, settings: Settings, registry: Registry) -> BaseModel | None:
+    """The options of the widget whose place ``spec`` shows (``place_of``), validated as its own."""
+    if spec.place_of is None:
+        return None
+    owner = registry.widgets.get(spec.place_of)
+    if owner is None:
+        raise ConfigError(f"widgets.{spec.name}: its place comes from unknown widget {spec.place_of!r}")
+    given = settings.widgets.get(spec.place_of)
+    try:
+        return owner.options_model.model_validate(given.options if given is not None else {})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, prefix=f"widgets.{spec.place_of}.")) from None
+
+
+def _names_upstream(settings: Settings, provider_id: str) -> bool:
+    given = settings.providers.get(provider_id)
+    return given is not None and bool(given.url)
+
+
+def _provider_config(
+    cls: type[Provider], settings: Settings, widget_options: BaseModel, place: BaseModel | None = None
+) -> ProviderConfig:
     given = settings.providers.get(cls.id)
     url = cls.default_url
     timeout = cls.default_timeout_seconds
@@ -99,4 +123,5 @@ def _provider_config(cls: type[Provider], settings: Settings, widget_options: Ba
         http_user_agent=settings.http.user_agent,
         options=options,
         widget_options=widget_options,
+        place=place,
     )

@@ -453,7 +453,12 @@ class WidgetRefresher:
 
     async def _adopt_shared_state(self) -> None:
         shared_state = await self._load_shared_state()
-        if shared_state is not None:
+        # A refresh of this widget running here counts its providers' failures in ``self.state``
+        # across awaits: replacing the object now would drop what it has counted so far. Nothing
+        # is lost by leaving it: the refresh adopted the shared state under the lock before it
+        # began, and writes its own (the newer) when it ends. Checked after the read, which is
+        # where a refresh may have started meanwhile.
+        if shared_state is not None and self._flight.running(self.name) is None:
             self.state = shared_state
 
     def _due(self, snapshot: Snapshot | None) -> float:

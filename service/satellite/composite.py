@@ -13,14 +13,17 @@ import hashlib
 import io
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import ttf_opensans
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
 from cache.base import Cache, CacheUnavailable
-from providers.parsing import ParseCall
+from providers.http import UpstreamError
+from providers.parsing import ParseCall, ParsePool, WorkerDied
 from service.engine.single_flight import SingleFlight
 from service.engine.snapshot import Snapshot
 from service.engine.tasks import Tasks
@@ -30,6 +33,9 @@ from service.satellite.tile_math import TILE_SIZE, pixel_box, tile_range, world_
 from service.widgets.satellite import SatelliteOptions
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 NEUTRAL = (120, 124, 118)
 #: The picture is shown in a column this wide: text and marker are sized to read well there.
@@ -55,12 +61,12 @@ class Picture:
 async def stitch(
     tiles: TileCache, options: SatelliteOptions, attribution: str, *, parse: ParseCall | None = None
 ) -> bytes:
-    """Gather the tiles (I/O, on the loop), then decode and draw in a parsing process.
+    """Gather the tiles (I/O, on the loop), then decode and draw in another process.
 
     Decoding a few dozen JPEGs, cropping and re-encoding takes far longer than a request may
     wait, so none of it runs on the event loop; nor in one of its threads, where the GIL it
     takes between Pillow's calls and the garbage it leaves still delayed requests. ``parse`` is
-    the upstream client's pool (``UpstreamClient.parse``); without one, a thread.
+    the picture's own process (``Drawing.run``); without one, a thread.
     """
     zoom = options.zoom
     x_min, y_min, x_max, y_max = tile_range(options.bbox, zoom)
@@ -107,7 +113,7 @@ def tile_image(data: bytes) -> Image.Image | None:
 def compose(
     placed: list[tuple[int, int, bytes | None]], options: SatelliteOptions, attribution: str
 ) -> bytes:
-    """The picture from its tiles' bytes (blocking and picklable: runs in a parsing process)."""
+    """The picture from its tiles' bytes (blocking and picklable: runs in the drawing process)."""
     zoom = options.zoom
     x_min, y_min, x_max, y_max = tile_range(options.bbox, zoom)
     canvas = Image.new("RGB", ((x_max - x_min + 1) * TILE_SIZE, (y_max - y_min + 1) * TILE_SIZE), NEUTRAL)
@@ -201,6 +207,29 @@ def _attribution_band(picture: Image.Image, text: str) -> None:
     for number, line in enumerate(lines):
         top = height - band_height + padding + number * line_height
         draw.text((padding, top), line, fill=(255, 255, 255), font=font)
+
+
+class Drawing:
+    """The picture's own process, apart from the parsing processes.
+
+    In those it queued behind tgju's megabyte pages (seconds each), and a tgju refresh queued
+    behind it. Started on the first picture and kept: it costs a forked process that sleeps
+    between the (daily) pictures. ``workers`` 0 (``[http] parse_workers = 0``) draws in a
+    thread instead, like parsing.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.pool = ParsePool(min(workers, 1))
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await self.pool.run(fn, *args, **kwargs)
+        except WorkerDied as exc:
+            # What the picture route and the background build already handle as "not now".
+            raise UpstreamError("parse", f"{exc} (a new one starts with the next picture)") from None
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 class Composites:

@@ -21,7 +21,7 @@ from service.engine.clock import Clock, SystemClock
 from service.engine.tasks import Tasks
 from service.metrics import Metrics
 from service.satellite.budget import Network, OverBudget, TileBudget, client_id
-from service.satellite.composite import Composites, Picture
+from service.satellite.composite import Composites, Drawing, Picture
 from service.satellite.tile_cache import TileCache, TileUnavailable
 from service.satellite.tile_math import tile_range
 from service.settings import ConfigError
@@ -71,6 +71,8 @@ class Satellite:
     composites: Composites
     renderer: Renderer
     tasks: Tasks
+    #: The picture's own process (stopped by ``close``).
+    drawing: Drawing
     #: Proxies whose ``X-Forwarded-For`` names the client a tile miss counts against.
     trusted_proxies: Sequence[Network] = ()
     #: Tile ranges per served zoom, computed once: the region check costs a dict lookup.
@@ -100,6 +102,10 @@ class Satellite:
     def _built(self, task: asyncio.Task[Picture | None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.warning("satellite picture failed to build: %s", task.exception())
+
+    async def close(self) -> None:
+        """Stop the drawing process (a picture being drawn is abandoned)."""
+        await self.drawing.close()
 
 
 SATELLITE = web.AppKey("satellite", Satellite)
@@ -144,8 +150,9 @@ def create_satellite(
         clock=clock,
         budget=budget,
     )
-    composites = Composites(tiles, cache, options, tasks, parse=upstream.parse)
-    return Satellite(options, tiles, composites, renderer, tasks, trusted_proxies)
+    drawing = Drawing(upstream.settings.parse_workers)
+    composites = Composites(tiles, cache, options, tasks, parse=drawing.run)
+    return Satellite(options, tiles, composites, renderer, tasks, drawing, trusted_proxies)
 
 
 def _satellite(request: web.Request) -> Satellite:

@@ -2,13 +2,21 @@
    data-theme="auto">fallback</div><script async src="https://SERVICE/embed.js"></script>
    Each div gets its widget in a Shadow DOM (host CSS and ours never meet), refreshed no faster
    than the widget's Cache-Control max-age; a failed refresh keeps what is shown, and the div's
-   own fallback content stays until the first success. No dependencies. */
+   own fallback content stays until the first success. The service's iframes on the page are sized
+   to the height their page reports. Loaded twice (two snippets pasted), it runs once.
+   No dependencies. */
 (function () {
   "use strict";
   var script = document.currentScript;
   var base = script && script.src ? new URL(script.src, location.href).origin : location.origin;
-  /* Every fragment option an iframe embed takes (the prices box's columns, chart and layout too). */
-  var OPTIONS = ["items", "days", "theme", "unit", "heading", "columns", "chart", "layout"];
+  /* A symbol, not a plain window property: an element with that id cannot stand in for it. */
+  var RUNNING = Symbol.for("sidebar-widgets embed.js " + base);
+  if (typeof window[RUNNING] === "function") {
+    window[RUNNING]();  // a later copy: only boxes added since the first copy looked
+    return;
+  }
+  /* Every fragment option an iframe embed takes (prices: columns, chart, layout; news: show_time; air: forecast_hours). */
+  var OPTIONS = ["items", "days", "theme", "unit", "heading", "columns", "chart", "layout", "show_time", "forecast_hours"];
   /* Options whose empty value means something: columns="" is the price alone. */
   var EMPTY_ALLOWED = ["columns"];
   var MIN_SECONDS = 30;
@@ -20,6 +28,11 @@
   /* A widget directly after another gets a gap; the host page's own CSS for the div still wins. */
   var STYLE = "<style>:host{display:block;max-width:100%}" +
     ":host([data-sidebar-widget-stacked]){margin-top:16px}</style>";
+  /* Elements that draw nothing: a box pasted with its own <script> still follows the box before. */
+  var UNSEEN = ["SCRIPT", "STYLE", "LINK", "NOSCRIPT", "TEMPLATE"];
+  /* A frame's height as reported by its page: a few lines at least, never a runaway. */
+  var FRAME_MIN = 40;
+  var FRAME_MAX = 4000;
 
   function widgetUrl(el) {
     var query = [];
@@ -87,30 +100,61 @@
       });
   }
 
+  function afterBox(el) {
+    var previous = el.previousElementSibling;
+    while (previous && UNSEEN.indexOf(previous.tagName) >= 0) previous = previous.previousElementSibling;
+    return previous !== null && previous.hasAttribute("data-sidebar-widget");
+  }
+
   function start() {
     var nodes = document.querySelectorAll("div[data-sidebar-widget]");
     for (var i = 0; i < nodes.length; i++) {
       if (!nodes[i].hasAttribute("data-sidebar-widget-state")) {
-        var previous = nodes[i].previousElementSibling;
-        if (previous && previous.hasAttribute("data-sidebar-widget")) {
-          nodes[i].setAttribute("data-sidebar-widget-stacked", "");
-        }
+        if (afterBox(nodes[i])) nodes[i].setAttribute("data-sidebar-widget-stacked", "");
         nodes[i].setAttribute("data-sidebar-widget-state", "loading");
         load(nodes[i]);
       }
     }
+    askFrames();
   }
 
-  // iframe embeds report their height; size them to their content.
-  window.addEventListener("message", function (event) {
-    var data = event.data;
-    if (event.origin !== base || !data || !data.sidebarWidget || !data.height) return;
-    var frames = document.querySelectorAll("iframe");
+  /* A frame that loaded before this script reported its height to nobody: ask again. A frame not
+     loaded yet (not on the service's origin yet) does not get the message, and reports on load. */
+  function askFrames() {
+    var frames = document.getElementsByTagName("iframe");
     for (var i = 0; i < frames.length; i++) {
-      if (frames[i].contentWindow === event.source) frames[i].style.height = Math.ceil(data.height) + "px";
+      var target = frames[i].contentWindow;
+      if (target && String(frames[i].src).indexOf(base + "/embed/") === 0) {
+        try {
+          target.postMessage({ sidebarWidgetMeasure: true }, base);
+        } catch (error) { /* a base no message can target (a file: page) */ }
+      }
     }
-  });
+  }
 
+  /* Heights only from the service's own pages, and only for the frame that sent them. */
+  function sizeFrame(event) {
+    if (event.origin !== base) return;
+    var data = event.data;
+    if (!data || typeof data !== "object" || !data.sidebarWidget) return;
+    var height = data.height;
+    if (typeof height !== "number" || !isFinite(height)) return;
+    height = Math.min(FRAME_MAX, Math.max(FRAME_MIN, Math.ceil(height)));
+    var frames = document.getElementsByTagName("iframe");
+    for (var i = 0; i < frames.length; i++) {
+      if (frames[i].contentWindow === event.source) {
+        frames[i].style.height = height + "px";
+        return;
+      }
+    }
+  }
+
+  function whenParsed() {
+    if (document.readyState !== "loading") start();
+  }
+
+  window[RUNNING] = whenParsed;
+  window.addEventListener("message", sizeFrame);
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();

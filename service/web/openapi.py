@@ -36,6 +36,13 @@ WIDGET_QUERY: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("layout", "A table, or one scrolling line (fragment).", {"enum": ["table", "ticker"]}),
     ],
     "weather": [("days", "Days of forecast shown.", {"type": "integer", "minimum": 1, "maximum": 7})],
+    "air": [
+        (
+            "forecast_hours",
+            "Hours ahead shown, in three-hour blocks (the worst index of each); 0 for the index now alone.",
+            {"type": "integer", "minimum": 0, "maximum": 24, "multipleOf": 3},
+        )
+    ],
     "prayer": [
         (
             "date",

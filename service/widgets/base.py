@@ -45,6 +45,9 @@ class WidgetSpec:
     default_providers: tuple[str, ...]
     default_refresh_seconds: float
     enabled_by_default: bool = True
+    #: Off by default until an operator names an upstream for it (a provider of its chain given a
+    #: ``url``), then on without a second setting: a site's own feed has no default address.
+    enabled_once_configured: bool = False
     options_model: type[BaseModel] = NoOptions
     template: str = "widgets/generic.html"
     parse_query: QueryParser = no_query
@@ -76,3 +79,7 @@ class WidgetSpec:
     #: ``now``, given to ``select`` as ``view["today"]`` so no day that has passed is shown, and
     #: part of the cache key and ETag, so answers change at local midnight. Called (now, options).
     today: Callable[[float, BaseModel], str] | None = None
+    #: Another widget whose options name this one's place (the air box is for the weather's
+    #: place): its providers get that widget's validated options as ``ProviderConfig.place``, so
+    #: the place is configured once, in that widget's section.
+    place_of: str | None = None

@@ -80,7 +80,7 @@ async def test_fetch_unknown_widget_exits_2():
 async def test_serve_runs_the_service_on_the_given_port():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEBAR_")}
-    for widget in ("PRICES", "WEATHER", "SATELLITE"):  # no real upstreams from tests
+    for widget in ("PRICES", "WEATHER", "AIR", "SATELLITE"):  # no real upstreams from tests
         env[f"SIDEBAR_WIDGETS__{widget}__ENABLED"] = "false"
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -25,7 +25,7 @@ from tests.support.waiting import eventually
 IN_USE = os.strerror(errno.EADDRINUSE)
 #: No upstream is reached from these tests, even should the service start after all.
 OFFLINE = {
-    **{f"SIDEBAR_WIDGETS__{name}__ENABLED": "false" for name in ("PRICES", "WEATHER", "SATELLITE")},
+    **{f"SIDEBAR_WIDGETS__{name}__ENABLED": "false" for name in ("PRICES", "WEATHER", "AIR", "SATELLITE")},
     "SIDEBAR_ENGINE__BACKGROUND": "false",
 }
 

@@ -16,7 +16,7 @@ from tests.support.redis_server import free_port
 
 #: No upstream is reached from these tests, even should a check fail to stop start-up.
 OFFLINE = {
-    **{f"SIDEBAR_WIDGETS__{name}__ENABLED": "false" for name in ("PRICES", "WEATHER", "SATELLITE")},
+    **{f"SIDEBAR_WIDGETS__{name}__ENABLED": "false" for name in ("PRICES", "WEATHER", "AIR", "SATELLITE")},
     "SIDEBAR_ENGINE__BACKGROUND": "false",
 }
 
@@ -93,7 +93,7 @@ def test_with_no_close_name_the_name_is_refused_all_the_same(monkeypatch):
 def test_an_unknown_widget_or_provider_far_from_any_lists_the_known_ones(monkeypatch):
     message = refusal(monkeypatch, {"SIDEBAR_PROVIDERS__HOROSCOPE__URL": "https://stars.example"})
     assert "providers.horoscope: unknown provider" in message
-    assert "known: brsapi, calendar, links, metno, navasan, openmeteo" in message
+    assert "known: brsapi, calendar, feed, links, metno, navasan, openmeteo" in message
 
 
 def test_a_guess_is_offered_only_when_there_is_one(monkeypatch):

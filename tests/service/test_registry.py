@@ -29,10 +29,20 @@ def installed_plugin(tmp_path, monkeypatch):
 
 def test_builtins_are_registered_explicitly_and_ship_no_test_widget() -> None:
     registry = default_registry(with_entry_points=False)
-    assert set(registry.widgets) == {"links", "prices", "satellite", "weather", "prayer", "date"}
-    assert {"links", "tgju", "openmeteo", "metno", "tiles", "prayer_times", "calendar"} <= set(
-        registry.providers
-    )
+    widgets = {"links", "prices", "satellite", "weather", "air", "prayer", "date", "news"}
+    assert set(registry.widgets) == widgets
+    builtin = {
+        "links",
+        "tgju",
+        "openmeteo",
+        "metno",
+        "openmeteo_air",
+        "tiles",
+        "prayer_times",
+        "calendar",
+        "feed",
+    }
+    assert builtin <= set(registry.providers)
     assert "probe" not in registry.providers
 
 

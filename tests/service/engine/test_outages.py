@@ -251,13 +251,13 @@ async def test_picture_when_the_parse_worker_is_killed_mid_build_is_not_a_500(ai
     client = await aiohttp_client(create_app(satellite_settings(tiles)))
     satellite = client.app[SATELLITE]
     composites = satellite.composites
-    upstream_client: UpstreamClient = composites._parse.__self__  # the app's UpstreamClient
+    drawing = satellite.drawing.pool  # the picture's own process
     original = composites._parse
 
     async def parse_then_kill(fn, *args, **kwargs):
         running = asyncio.ensure_future(original(fn, *args, **kwargs))
-        await eventually(lambda: bool(upstream_client.parsing.processes()), every=0.001)
-        for pid in upstream_client.parsing.processes():
+        await eventually(lambda: bool(drawing.processes()), every=0.001)
+        for pid in drawing.processes():
             os.kill(pid, signal.SIGKILL)
         return await running
 
@@ -378,11 +378,11 @@ async def test_shutdown_with_picture_parse_and_tile_fetch_in_flight_leaves_nothi
     assert (await client.get("/widgets/satellite.json")).status == 200
     satellite = app[SATELLITE]
     composites = satellite.composites
-    upstream_client: UpstreamClient = composites._parse.__self__
+    drawing = satellite.drawing.pool
     await eventually(
         lambda: (
             composites.current(app[ENGINE].store.local("satellite")) is not None
-            and upstream_client.parsing.processes()
+            and drawing.processes()
         ),
         message="the background picture was never built",
     )
@@ -400,7 +400,7 @@ async def test_shutdown_with_picture_parse_and_tile_fetch_in_flight_leaves_nothi
     pending_tile = asyncio.ensure_future(client.get(f"/tiles/{Z}/{X + 1}/{Y}.jpg"))
     await eventually(busy.exists)
     await eventually(lambda: tiles.hits(Z, X + 1, Y) == 1)
-    workers = upstream_client.parsing.processes()
+    workers = drawing.processes()
     assert workers
 
     started = time.monotonic()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
 from service.settings import EmbedSettings, Settings
 from service.web.app import create_app
+from service.web.embedding import IFRAME_HEIGHTS, snippets
 from service.widgets import BUILTIN_WIDGETS
 
 ONLY_LINKS = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "links"}
+
+
+def directives(policy: str) -> dict[str, str]:
+    """A Content-Security-Policy header as {directive: its sources}."""
+    return dict((part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip())
 
 
 def links_app(allowed: list[str] | None = None, **settings):
@@ -20,8 +29,8 @@ async def test_only_embed_pages_may_be_framed(aiohttp_client):
     client = await aiohttp_client(links_app(["https://avayefamenin.ir", "https://www.avayefamenin.ir"]))
 
     embed = await client.get("/embed/links")
-    assert embed.headers["Content-Security-Policy"] == (
-        "frame-ancestors https://avayefamenin.ir https://www.avayefamenin.ir"
+    assert directives(embed.headers["Content-Security-Policy"])["frame-ancestors"] == (
+        "https://avayefamenin.ir https://www.avayefamenin.ir"
     )
     for path in (
         "/widgets/links.html",
@@ -38,12 +47,13 @@ async def test_only_embed_pages_may_be_framed(aiohttp_client):
         "/embed/nope",
     ):
         response = await client.get(path)
-        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'", path
+        assert directives(response.headers["Content-Security-Policy"])["frame-ancestors"] == "'none'", path
 
 
 async def test_any_origin_by_default(aiohttp_client):
     client = await aiohttp_client(links_app())
-    assert (await client.get("/embed/links")).headers["Content-Security-Policy"] == "frame-ancestors *"
+    embed = await client.get("/embed/links")
+    assert directives(embed.headers["Content-Security-Policy"])["frame-ancestors"] == "*"
     for path in ("/widgets/links.json", "/widgets/links.html"):
         response = await client.get(path, headers={"Origin": "https://anyone.example"})
         assert response.headers["Access-Control-Allow-Origin"] == "*"
@@ -112,8 +122,47 @@ async def test_embed_page_is_a_whole_persian_rtl_page_around_the_fragment(aiohtt
     assert page.startswith("<!DOCTYPE html>")
     assert '<html lang="fa" dir="rtl">' in page
     assert 'class="sw-widget sw-links sw-theme-dark"' in page
-    assert "postMessage" in page  # reports its height so the embedding page can size the iframe
     assert (await client.get("/embed/links?theme=neon")).status == 400
+
+
+@pytest.mark.parametrize("path", ["/embed/links", "/"])
+async def test_the_embed_page_and_the_gallery_run_only_scripts_served_by_the_service(aiohttp_client, path):
+    client = await aiohttp_client(links_app())
+
+    response = await client.get(path)
+    page = await response.text()
+    policy = directives(response.headers["Content-Security-Policy"])
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+
+    assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'"
+    assert scripts and all(re.search(r' src="/static/[a-z]+\.js\?v=\w+"', tag) for tag, _ in scripts)
+    assert all(body.strip() == "" for _, body in scripts)  # nothing inline, which the policy would block
+
+
+async def test_the_embed_page_loads_the_script_that_reports_its_height(aiohttp_client):
+    client = await aiohttp_client(links_app())
+
+    page = await (await client.get("/embed/links")).text()
+    src = re.search(r'<script src="([^"]+)" data-widget="links">', page)
+    assert src is not None
+    script = await client.get(html.unescape(src.group(1)))
+
+    assert script.status == 200 and script.content_type == "text/javascript"
+    assert "postMessage" in await script.text()
+    # The URL names its version: kept a year.
+    assert script.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    again = await client.get(html.unescape(src.group(1)), headers={"If-None-Match": script.headers["ETag"]})
+    assert again.status == 304
+
+
+async def test_a_static_script_asked_for_by_another_version_or_none_is_revalidated(aiohttp_client):
+    client = await aiohttp_client(links_app())
+
+    for path in ("/static/frame.js", "/static/frame.js?v=old", "/static/gallery.js"):
+        response = await client.get(path)
+        assert response.status == 200 and response.headers["Cache-Control"] == "no-cache", path
+    missing = await client.get("/static/nope.js")
+    assert missing.status == 404 and (await missing.json()) == {"error": "no such script"}
 
 
 @pytest.mark.parametrize("theme", ["light", "dark", "auto"])
@@ -131,6 +180,7 @@ async def test_gallery_shows_every_enabled_widget_with_three_snippets(aiohttp_cl
         widgets={
             "prices": {"enabled": False},
             "weather": {"enabled": False},
+            "air": {"enabled": False},
             "satellite": {"enabled": False},
         },
         public_url="https://widgets.example.org",
@@ -149,6 +199,59 @@ async def test_gallery_shows_every_enabled_widget_with_three_snippets(aiohttp_cl
     assert "&lt;script async src=&#34;https://widgets.example.org/embed.js&#34;&gt;" in page
     assert 'href="/health"' in page and 'href="/widgets/links.json"' in page
     assert 'href="?theme=dark"' in page  # the dark gallery is a page of its own
+
+
+def gallery_codes(page: str) -> list[str]:
+    return [html.unescape(code) for code in re.findall(r"<pre><code>(.*?)</code></pre>", page, re.S)]
+
+
+async def test_the_gallery_offers_every_box_with_one_script(aiohttp_client):
+    client = await aiohttp_client(
+        create_app(
+            Settings(
+                engine={"background": False},
+                widgets={name: {"enabled": False} for name in ("prices", "weather", "air", "satellite")},
+                public_url="https://widgets.example.org",
+            )
+        )
+    )
+
+    page = await (await client.get("/")).text()
+    all_boxes = gallery_codes(page.split('id="all-widgets"', 1)[1].split("</section>", 1)[0])
+
+    assert all_boxes == [
+        '<div data-sidebar-widget="prayer"><a href="https://widgets.example.org/embed/prayer">'
+        "اوقات شرعی</a></div>\n"
+        '<div data-sidebar-widget="date"><a href="https://widgets.example.org/embed/date">امروز</a></div>\n'
+        '<div data-sidebar-widget="links"><a href="https://widgets.example.org/embed/links">'
+        "پیوندهای مفید</a></div>\n"
+        '<script async src="https://widgets.example.org/embed.js"></script>'
+    ]
+
+
+async def test_a_gallery_of_one_widget_has_no_all_boxes_snippet(aiohttp_client):
+    client = await aiohttp_client(links_app())
+    page = await (await client.get("/")).text()
+    assert 'id="all-widgets"' not in page and len(gallery_codes(page)) == 3
+
+
+async def test_an_iframe_snippet_is_a_block_frame_with_a_default_height_and_the_script_that_sizes_it(
+    aiohttp_client,
+):
+    client = await aiohttp_client(links_app(public_url="https://widgets.example.org"))
+
+    _, iframe, _ = gallery_codes(await (await client.get("/")).text())
+    frame, script = iframe.split("\n")
+
+    assert frame.startswith('<iframe src="https://widgets.example.org/embed/links" title="پیوندهای مفید"')
+    assert f'height="{IFRAME_HEIGHTS["links"]}"' in frame and "display:block" in frame
+    assert script == '<script async src="https://widgets.example.org/embed.js"></script>'
+
+
+def test_a_title_is_escaped_where_a_snippet_quotes_it():
+    iframe, script = snippets("https://w.example", "links", 'a "b" <c>')[1:]
+    assert 'title="a &#34;b&#34; &lt;c&gt;"' in iframe.code
+    assert ">a &#34;b&#34; &lt;c&gt;</a>" in script.code
 
 
 @pytest.mark.parametrize("host", ["[....]", "[1.2.3.4]", "widgets.example.org:0"])

@@ -15,8 +15,10 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from service.engine.clock import SystemClock
 from service.settings import EngineSettings, Settings
 from service.web.app import create_app
+from tests.support.air import openmeteo_air_document
 from tests.support.fixtures import fixture_text
 from tests.support.prices import serve_tgju
 from tests.support.tiles import FakeTiles
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 Z, X, Y = 12, 2605, 1620  # a tile inside the county box
 
-WIDGETS = ("prices", "weather", "satellite", "links")
+WIDGETS = ("prices", "weather", "air", "satellite", "links")
 ROUTES = [
     "/",
     "/widgets",
@@ -46,7 +48,7 @@ ROUTES = [
 
 
 def every_widget(upstream, tiles: FakeTiles) -> Settings:
-    """All four widgets on, each against the fake upstream.
+    """The widgets with upstreams on, each against the fake upstream.
 
     The fake answers at once, but on a busy machine a first fetch (a parsing process starting, the
     pages parsed in it) can take seconds: the timeouts and the cold wait only bound a test gone
@@ -58,6 +60,7 @@ def every_widget(upstream, tiles: FakeTiles) -> Settings:
         providers={
             "tgju": {"url": upstream.url(""), "timeout_seconds": 30},
             "openmeteo": {"url": upstream.url(""), "timeout_seconds": 30},
+            "openmeteo_air": {"url": upstream.url(""), "timeout_seconds": 30},
             "tiles": {"url": tiles.template, "timeout_seconds": 30},
         },
     )
@@ -69,6 +72,8 @@ async def server() -> AsyncIterator[TestServer]:
     async with fake_upstream() as upstream:
         serve_tgju(upstream)
         upstream.json("/v1/forecast", json.loads(fixture_text("openmeteo_forecast.json")))
+        # Air readings must be of the hour now: dated by the clock the service runs on.
+        upstream.json("/v1/air-quality", openmeteo_air_document(SystemClock().time()))
         service = TestServer(create_app(every_widget(upstream, FakeTiles(upstream))), host="127.0.0.1")
         async with TestClient(service) as client:
             for path in ROUTES:
