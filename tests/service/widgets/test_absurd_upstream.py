@@ -27,7 +27,7 @@ FORECAST = "/v1/forecast"
 def only(widget: str, upstream, sources: dict[str, Any], **options: Any) -> Settings:
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != widget}
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=2),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=60),
         widgets={widget: {"refresh_seconds": 0.3, **options}, **others},
         providers={
             name: {"url": upstream.url(""), "timeout_seconds": 30, **extra} for name, extra in sources.items()
