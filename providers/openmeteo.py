@@ -75,7 +75,7 @@ class OpenMeteoProvider(Provider):
         try:
             payload = await http.get_json(f"{base.rstrip('/')}/v1/forecast", params=params)
         except UpstreamError as exc:
-            raise _explained(exc, self.config.api_key) from None
+            raise explained(exc, self.config.api_key) from None
         if isinstance(payload, dict) and payload.get("error"):
             raise UpstreamError("upstream", f"openmeteo: {payload.get('reason', 'error')}")
         try:
@@ -93,7 +93,7 @@ class OpenMeteoProvider(Provider):
             ) from None
 
 
-def _explained(exc: UpstreamError, api_key: str | None = None) -> UpstreamError:
+def explained(exc: UpstreamError, api_key: str | None = None) -> UpstreamError:
     """Open-Meteo says what was wrong in ``{"error": true, "reason": "…"}`` (HTTP 400).
 
     The reason is the upstream's free text: ``UpstreamError`` escapes it and redacts the key.
@@ -117,7 +117,7 @@ def parse_forecast(payload: dict[str, Any], options: WeatherOptions, now: dateti
     zone = options.zone
     lat, lon = float(payload["latitude"]), float(payload["longitude"])
     check_place("openmeteo", lat, lon, options)
-    _check_zone(payload, options, now)
+    check_zone(payload, options, now)
     return WeatherData(
         location=Location(name=options.name, latitude=options.latitude, longitude=options.longitude),
         current=_current(payload, zone),
@@ -125,7 +125,7 @@ def parse_forecast(payload: dict[str, Any], options: WeatherOptions, now: dateti
     )
 
 
-def _check_zone(payload: dict[str, Any], options: WeatherOptions, now: datetime) -> None:
+def check_zone(payload: dict[str, Any], options: WeatherOptions, now: datetime) -> None:
     """The answer must be in the zone we asked for: its days and hours are cut in that zone.
 
     An answer in another zone (a mirror that ignores ``timezone``, a cached answer for another
@@ -171,7 +171,7 @@ def _current(payload: dict[str, Any], zone: ZoneInfo) -> Current:
             condition_code=code,
             condition=condition(code),
             is_day=None if now.get("is_day") is None else bool(now["is_day"]),
-            observed_at=_moment(now["time"], units.get("time"), zone),
+            observed_at=moment(now["time"], units.get("time"), zone),
         )
     legacy, units = payload["current_weather"], payload.get("current_weather_units") or {}
     code = _first(legacy, "weathercode", "weather_code")
@@ -182,7 +182,7 @@ def _current(payload: dict[str, Any], zone: ZoneInfo) -> Current:
         condition_code=code,
         condition=condition(code),
         is_day=None if legacy.get("is_day") is None else bool(legacy["is_day"]),
-        observed_at=_moment(legacy["time"], units.get("time"), zone),
+        observed_at=moment(legacy["time"], units.get("time"), zone),
     )
 
 
@@ -212,7 +212,7 @@ def _column(values: dict[str, Any], length: int, *names: str) -> list[Any]:
     return [None] * length
 
 
-def _moment(value: Any, unit: str | None, zone: ZoneInfo) -> datetime:
+def moment(value: Any, unit: str | None, zone: ZoneInfo) -> datetime:
     """Open-Meteo times are local to the requested zone with no offset, or unixtime."""
     if unit == "unixtime" or isinstance(value, int | float):
         return datetime.fromtimestamp(float(value), tz=UTC).astimezone(zone)

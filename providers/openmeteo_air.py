@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.http import UpstreamError
-from providers.openmeteo import _check_zone, _explained, _moment
+from providers.openmeteo import check_zone, explained, moment
 from providers.place import check_place
 from service.widgets.air import (
     BLOCK_HOURS,
@@ -73,7 +73,7 @@ class OpenMeteoAirProvider(Provider):
         try:
             payload = await http.get_json(f"{base}{PATH}", params=params)
         except UpstreamError as exc:
-            raise _explained(exc) from None
+            raise explained(exc) from None
         if isinstance(payload, dict) and payload.get("error"):
             raise UpstreamError("upstream", f"openmeteo_air: {payload.get('reason', 'error')}")
         try:
@@ -94,11 +94,11 @@ def parse_air_quality(payload: Any, place: WeatherOptions, now: datetime) -> Air
     if not isinstance(payload, dict):
         raise UpstreamError("changed", "openmeteo_air: the answer is not a JSON object")
     check_place("openmeteo_air", float(payload["latitude"]), float(payload["longitude"]), place)
-    _check_zone(payload, place, now)
+    check_zone(payload, place, now)
     zone = place.zone
     current, units = payload["current"], payload.get("current_units") or {}
     _check_units(units, "current_units")
-    observed = _moment(current["time"], units.get("time"), zone)
+    observed = moment(current["time"], units.get("time"), zone)
     if not now - MAX_READING_AGE <= observed <= now + MAX_READING_AHEAD:
         raise UpstreamError(
             "validation", f"openmeteo_air: the reading is for {observed.isoformat()}, not the hour now"
@@ -138,7 +138,7 @@ def _blocks(hourly: dict[str, Any], units: dict[str, Any], observed: datetime, z
     times, values = hourly.get("time") or [], hourly.get("us_aqi") or []
     if len(times) != len(values):
         raise ValueError(f"hourly: {len(times)} times for {len(values)} values")
-    hours = [_moment(value, units.get("time"), zone) for value in times]
+    hours = [moment(value, units.get("time"), zone) for value in times]
     if any(later < earlier for earlier, later in zip(hours, hours[1:], strict=False)):
         raise ValueError("hourly: times out of order")
     indexes = [_index(value, f"hourly.us_aqi[{i}]") for i, value in enumerate(values)]

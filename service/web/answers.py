@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.hdrs import IF_MODIFIED_SINCE, IF_NONE_MATCH, ORIGIN
+from aiohttp.hdrs import ORIGIN
 from multidict import CIMultiDict
 
 from service.web.cors import EmbedPolicy
-from service.web.http_caching import etag_matches, http_date, unmodified_since
+from service.web.http_caching import http_date, not_modified
 
 HeaderMaps = tuple[CIMultiDict[str], CIMultiDict[str]]
 
@@ -63,11 +63,6 @@ def respond(request: web.Request, answer: Answer, now: float) -> web.Response:
     ok, unchanged = answer.headers, answer.not_modified_headers
     if answer.by_origin is not None:
         ok, unchanged = answer.by_origin.get(headers.get(ORIGIN, ""), (ok, unchanged))
-    if_none_match = headers.get(IF_NONE_MATCH)
-    if if_none_match is not None:
-        if etag_matches(if_none_match, answer.etag):
-            return web.Response(status=304, headers=unchanged)
-    elif IF_MODIFIED_SINCE in headers:
-        if unmodified_since(request.if_modified_since, answer.last_modified, now):
-            return web.Response(status=304, headers=unchanged)
+    if not_modified(request, answer.etag, answer.last_modified, now):
+        return web.Response(status=304, headers=unchanged)
     return web.Response(body=answer.body, headers=ok)
