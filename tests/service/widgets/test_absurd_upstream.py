@@ -6,7 +6,6 @@ the last good box; a cold start with nothing but absurd data shows the polite pl
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -18,6 +17,7 @@ from service.web.app import create_app
 from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from tests.providers.test_absurd_numbers import openmeteo_text, serve_text, tgju_currency
+from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, serve_tgju
 
@@ -35,8 +35,8 @@ def only(widget: str, upstream, sources: dict[str, Any], **options: Any) -> Sett
     )
 
 
-async def refresh_after_expiry(client, widget: str) -> None:
-    await asyncio.sleep(0.35)
+async def refresh_after_expiry(client, clock: FakeClock, widget: str) -> None:
+    await clock.advance(0.35)
     task = client.app[ENGINE].refreshers[widget].trigger()
     assert task is not None
     await task
@@ -64,16 +64,18 @@ async def assert_failure_reported(client, widget: str, provider: str) -> None:
 
 
 @pytest.mark.parametrize("price", ["1e400", "9" * 5000, "NaN", "-0", "1,000,000,000,000,000,000"])
-async def test_prices_keep_the_last_good_dollar_when_tgju_turns_absurd(aiohttp_client, upstream, price):
+async def test_prices_keep_the_last_good_dollar_when_tgju_turns_absurd(
+    aiohttp_client, upstream, clock, price
+):
     serve_tgju(upstream)
     client = await aiohttp_client(
-        create_app(only("prices", upstream, {"tgju": {}}, items=["price_dollar_rl"]))
+        create_app(only("prices", upstream, {"tgju": {}}, items=["price_dollar_rl"]), clock=clock)
     )
     first = await (await client.get("/widgets/prices.json")).json()
     assert first["data"]["items"][0]["price"] == 1_052_300
     upstream.on("/currency", html_page(tgju_currency(price=price)))
 
-    await refresh_after_expiry(client, "prices")
+    await refresh_after_expiry(client, clock, "prices")
 
     body = await (await client.get("/widgets/prices.json")).json()
     assert body["status"] in ("fresh", "stale")
@@ -84,11 +86,13 @@ async def test_prices_keep_the_last_good_dollar_when_tgju_turns_absurd(aiohttp_c
     await assert_failure_reported(client, "prices", "tgju")
 
 
-async def test_prices_cold_start_with_only_absurd_data_is_a_503_and_a_placeholder(aiohttp_client, upstream):
+async def test_prices_cold_start_with_only_absurd_data_is_a_503_and_a_placeholder(
+    aiohttp_client, upstream, clock
+):
     serve_tgju(upstream)
     upstream.on("/currency", html_page(tgju_currency(price="1e400")))
     client = await aiohttp_client(
-        create_app(only("prices", upstream, {"tgju": {}}, items=["price_dollar_rl"]))
+        create_app(only("prices", upstream, {"tgju": {}}, items=["price_dollar_rl"]), clock=clock)
     )
 
     response = await client.get("/widgets/prices.json")
@@ -117,16 +121,16 @@ async def test_prices_cold_start_with_only_absurd_data_is_a_503_and_a_placeholde
     ],
 )
 async def test_weather_keeps_the_last_good_forecast_when_open_meteo_turns_absurd(
-    aiohttp_client, upstream, section, field, index, raw
+    aiohttp_client, upstream, clock, section, field, index, raw
 ):
     upstream.json(FORECAST, json.loads(fixture_text("openmeteo_forecast.json")))
     client = await aiohttp_client(
-        create_app(only("weather", upstream, {"openmeteo": {}}, providers=["openmeteo"]))
+        create_app(only("weather", upstream, {"openmeteo": {}}, providers=["openmeteo"]), clock=clock)
     )
     first = await (await client.get("/widgets/weather.json")).json()
     serve_text(upstream, FORECAST, openmeteo_text(section, field, raw, index))
 
-    await refresh_after_expiry(client, "weather")
+    await refresh_after_expiry(client, clock, "weather")
 
     body = await (await client.get("/widgets/weather.json")).json()
     assert body["status"] in ("fresh", "stale")
@@ -135,10 +139,12 @@ async def test_weather_keeps_the_last_good_forecast_when_open_meteo_turns_absurd
     await assert_failure_reported(client, "weather", "openmeteo")
 
 
-async def test_weather_cold_start_with_only_absurd_data_is_a_503_and_a_placeholder(aiohttp_client, upstream):
+async def test_weather_cold_start_with_only_absurd_data_is_a_503_and_a_placeholder(
+    aiohttp_client, upstream, clock
+):
     serve_text(upstream, FORECAST, openmeteo_text("current", "weather_code", "5000"))
     client = await aiohttp_client(
-        create_app(only("weather", upstream, {"openmeteo": {}}, providers=["openmeteo"]))
+        create_app(only("weather", upstream, {"openmeteo": {}}, providers=["openmeteo"]), clock=clock)
     )
 
     response = await client.get("/widgets/weather.json")

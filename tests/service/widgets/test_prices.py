@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -265,12 +264,12 @@ async def test_a_ten_fold_jump_is_rejected_and_reported(aiohttp_client, upstream
     assert 'sidebar_rejected_items_total{widget="prices"} 1.0' in metrics
 
 
-async def test_a_failed_page_keeps_its_items_last_good_values(aiohttp_client, upstream):
+async def test_a_failed_page_keeps_its_items_last_good_values(aiohttp_client, upstream, clock):
     serve_tgju(upstream, home=False)
-    client = await aiohttp_client(create_app(prices_settings(upstream)))
+    client = await aiohttp_client(create_app(prices_settings(upstream), clock=clock))
     first = await (await client.get("/widgets/prices.json")).json()
     upstream.fail("/coin", 500)
-    await asyncio.sleep(0.35)
+    await clock.advance(0.35)
 
     await client.app[ENGINE].refreshers["prices"].trigger()
 
