@@ -104,6 +104,29 @@ _ARABIC_SCRIPT = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\uf
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
+#: A name, address or licence in Latin letters inside Persian text ("Open-Meteo.com (CC BY 4.0)"):
+#: it starts at a letter (or the parenthesis before one) and runs through what such names carry.
+_LATIN_RUN = re.compile(r"\(?[A-Za-z][A-Za-z0-9 .,:/&()\-]*[A-Za-z0-9)]|\(?[A-Za-z]")
+
+
+def latin_runs(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, is_latin) in reading order.
+
+    Each Latin run is laid out left to right and kept on one line: in a right-to-left line the
+    bidi algorithm and a 300 px width otherwise break "(CC BY 4.0)" apart and mirror its brackets.
+    """
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for match in _LATIN_RUN.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at : match.start()], False))
+        pieces.append((match.group(), True))
+        at = match.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
+
+
 def language(text: str) -> str:
     """``en`` for text in Latin letters only (an upstream's own attribution), else ``fa``.
 

@@ -32,6 +32,7 @@ def create_environment() -> Environment:
     env.filters["epoch"] = persian.epoch
     env.filters["shown_minute"] = persian.shown_minute
     env.filters["language"] = persian.language
+    env.filters["latin_runs"] = persian.latin_runs
     return env
 
 

@@ -26,6 +26,7 @@ from tests.deploy.test_compose import compose
 from tests.service.history.test_price_history import SHORT_REFRESH, refresh_at, serve_dollar_at
 from tests.support.redis_server import RedisServer
 from tests.support.tiles import FakeTiles
+from tests.support.waiting import CEILING_SECONDS
 
 MAXMEMORY = 6 * 1024 * 1024
 #: Tile bytes the crawl writes, as a multiple of ``MAXMEMORY``: well past it.
@@ -77,7 +78,7 @@ def settings(upstream: Any, tiles: FakeTiles, redis_url: str, budget: int) -> Se
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name not in RUNNING}
     return Settings(
         redis_url=redis_url,
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={
             # Short steps: the shared clock is Redis's, re-measured each minute of the test's clock.
             "prices": {"refresh_seconds": SHORT_REFRESH},

@@ -34,6 +34,7 @@ from tests.providers.test_weather_providers import metno_fixture, openmeteo_fixt
 from tests.support.fixtures import fixture_text
 from tests.support.prices import fetch_once
 from tests.support.tiles import FakeTiles, jpeg, tile_colour
+from tests.support.waiting import CEILING_SECONDS
 
 
 def recording(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[threading.Thread]:
@@ -141,7 +142,7 @@ async def test_the_tile_endpoint_refuses_a_bomb_from_the_source(aiohttp_client, 
     tiles.special[(z, x + 1, y)] = lambda: composite_response(jpeg((10, 10, 10), size=512))
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "satellite"}
     settings = Settings(
-        engine=EngineSettings(background=False),
+        engine=EngineSettings(background=False, cold_wait_seconds=CEILING_SECONDS),
         widgets={"satellite": {}, **others},
         providers={"tiles": {"url": tiles.template, "timeout_seconds": 30}},
     )

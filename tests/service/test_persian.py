@@ -48,3 +48,13 @@ def test_language_is_english_only_for_text_without_persian_letters() -> None:
 def test_a_gregorian_day_reads_as_its_jalali_day_and_month():
     assert persian.gregorian_day_month("2026-11-23") == "۲ آذر"
     assert persian.gregorian_day_month("2026-03-21T10:15:00+03:30") == "۱ فروردین"
+
+
+def test_latin_runs_keep_a_latin_name_and_its_licence_in_one_piece() -> None:
+    assert persian.latin_runs("داده‌های هواشناسی: Open-Meteo.com (CC BY 4.0)") == [
+        ("داده‌های هواشناسی: ", False),
+        ("Open-Meteo.com (CC BY 4.0)", True),
+    ]
+    assert persian.latin_runs("منبع: tgju.org") == [("منبع: ", False), ("tgju.org", True)]
+    assert persian.latin_runs("بدون نام لاتین") == [("بدون نام لاتین", False)]
+    assert persian.latin_runs("(CC BY 4.0) پس از آن") == [("(CC BY 4.0)", True), (" پس از آن", False)]

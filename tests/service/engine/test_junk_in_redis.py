@@ -25,7 +25,7 @@ from service.widgets import BUILTIN_WIDGETS
 from tests.conftest import OTHER_WIDGETS
 from tests.support.prices import serve_tgju
 from tests.support.tiles import FakeTiles, jpeg, tile_colour
-from tests.support.waiting import eventually
+from tests.support.waiting import CEILING_SECONDS, eventually
 
 PREFIX = "sidebar:"
 #: Deeper than any JSON decoder's recursion limit.
@@ -52,7 +52,7 @@ def _tile_settings(tiles: FakeTiles, redis_url: str) -> Settings:
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "satellite"}
     return Settings(
         redis_url=redis_url,
-        engine=EngineSettings(background=False),
+        engine=EngineSettings(background=False, cold_wait_seconds=CEILING_SECONDS),
         widgets={"satellite": {}, **others},
         providers={"tiles": {"url": tiles.template, "timeout_seconds": 30}},
     )

@@ -21,6 +21,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, serve_tgju
+from tests.support.waiting import CEILING_SECONDS
 
 FIVE_MINUTES = 300.0
 HOUR = 3600.0
@@ -33,7 +34,7 @@ def settings(upstream: Any, *, redis_url: str | None = None, **prices: Any) -> S
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prices"}
     return Settings(
         redis_url=redis_url,
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={"prices": {"refresh_seconds": FIVE_MINUTES, **prices}, **others},
         providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 30}},
     )

@@ -20,7 +20,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from service.widgets.satellite import FAMENIN_BBOX
 from tests.support.tiles import FakeTiles, tile_colour
-from tests.support.waiting import eventually
+from tests.support.waiting import CEILING_SECONDS, eventually
 
 Z, X, Y = 12, 2605, 1620  # inside the county box at z12
 
@@ -34,7 +34,7 @@ def satellite_settings(tiles: FakeTiles, *, redis_url: str | None = None, **opti
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "satellite"}
     return Settings(
         redis_url=redis_url,
-        engine=EngineSettings(background=False),
+        engine=EngineSettings(background=False, cold_wait_seconds=CEILING_SECONDS),
         widgets={"satellite": options, **others},
         # The fake upstream answers at once: the timeout only bounds a test that goes wrong.
         providers={"tiles": {"url": tiles.template, "timeout_seconds": 30}},

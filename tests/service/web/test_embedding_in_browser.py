@@ -147,6 +147,7 @@ SHADOW_REPORT = """
     widest: widest,
     overflow: widget.scrollWidth - widget.clientWidth,
     images: Array.from(root.querySelectorAll('img')).map((img) => img.complete ? img.naturalWidth : -1),
+    latinLines: Array.from(root.querySelectorAll('.sw-latin')).map((el) => el.getClientRects().length),
   };
 }
 """.replace("UNSEEN", UNSEEN)
@@ -190,6 +191,10 @@ async def test_every_widget_renders_by_script_and_by_iframe_on_a_hostile_page(pa
         )
         if name == "satellite":
             assert report["images"] == [1020]
+        # A Latin name in a Persian credit ("Open-Meteo.com (CC BY 4.0)") is never cut across lines.
+        assert all(lines == 1 for lines in report["latinLines"]), (name, report["latinLines"])
+        if name == "weather":
+            assert report["latinLines"], "the weather credit names its source in Latin letters"
 
         frame = tab.frame_locator(f"#frame-{name}")
         await frame.locator(".sw-widget").wait_for(timeout=30000)

@@ -114,3 +114,11 @@ async def test_english_attributions_are_marked_english_and_persian_ones_are_not(
     assert [span.text for span in english] == [satellite.text.strip()]
     assert english[0].text.startswith("Tiles © Esri")
     assert "Open-Meteo" in weather.text and weather.select("[lang]") == []
+
+
+async def test_a_latin_name_in_a_persian_credit_is_one_left_to_right_unbroken_piece(client):
+    weather = _root(await _soup(client, "/widgets/weather.html")).select_one(".sw-attribution")
+
+    assert weather is not None
+    assert [bdi.text for bdi in weather.select("bdi.sw-latin[dir=ltr]")] == ["Open-Meteo.com (CC BY 4.0)"]
+    assert weather.text.strip() == "داده‌های هواشناسی: Open-Meteo.com (CC BY 4.0)"

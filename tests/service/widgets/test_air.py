@@ -18,6 +18,7 @@ from service.widgets import BUILTIN_WIDGETS
 from service.widgets.air import FORECAST_HOURS_RULE, LEVELS
 from tests.support.air import AIR_CAPTURED, PATH, hour_index, openmeteo_air_document
 from tests.support.clock import FakeClock
+from tests.support.waiting import CEILING_SECONDS
 
 ATTRIBUTION = "داده‌های کیفیت هوا: Copernicus CAMS، از Open-Meteo.com (CC BY 4.0)"
 #: WCAG 2.1 AA for normal text (1.4.3); the colour bars need only 3:1 (1.4.11).
@@ -30,7 +31,7 @@ def air_settings(upstream, *, weather: dict[str, Any] | None = None, **air: Any)
         spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name not in ("air", "weather")
     }
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={
             "air": {"refresh_seconds": 0.3, **air},
             "weather": {"enabled": False, **(weather or {})},

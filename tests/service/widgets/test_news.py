@@ -21,6 +21,7 @@ from service.widgets import BUILTIN_WIDGETS
 from service.widgets.news import NEWS, NewsOptions
 from tests.support.clock import FakeClock
 from tests.support.feed import FEED_PATH, RSS, feed_text, rss_document, rss_item, serve_feed
+from tests.support.waiting import CEILING_SECONDS
 
 #: A Thursday morning in Tehran (5 Azar 1405): the feed's moments are written relative to it.
 NOW = datetime(2026, 11, 26, 10, 30, tzinfo=TEHRAN).timestamp()
@@ -31,7 +32,7 @@ def news_settings(upstream, *, feed: dict[str, Any] | None = None, **news: Any) 
     """The news box alone, on the fake site's feed; ``news`` is its section."""
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "news"}
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={"news": {"enabled": True, "refresh_seconds": 0.3, **news}, **others},
         providers={
             "feed": feed if feed is not None else {"url": upstream.url(FEED_PATH), "timeout_seconds": 30}
@@ -239,7 +240,11 @@ def test_bad_options_stop_start_up_naming_the_field(upstream, options, field):
 
 
 async def test_the_box_is_off_until_an_operator_turns_it_on(aiohttp_client, upstream, clock):
-    client = await aiohttp_client(create_app(Settings(engine=EngineSettings(background=False)), clock=clock))
+    client = await aiohttp_client(
+        create_app(
+            Settings(engine=EngineSettings(background=False, cold_wait_seconds=CEILING_SECONDS)), clock=clock
+        )
+    )
 
     listed = await (await client.get("/widgets")).json()
     response = await client.get("/widgets/news.json")

@@ -28,12 +28,13 @@ from service.widgets.prices import (
 from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, item, serve_tgju
+from tests.support.waiting import CEILING_SECONDS
 
 
 def prices_settings(upstream, **prices: Any) -> Settings:
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prices"}
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={"prices": {"refresh_seconds": 0.3, **prices}, **others},
         providers={"tgju": {"url": upstream.url(""), "timeout_seconds": 30}},
     )

@@ -12,6 +12,7 @@ from service.web.keys import ENGINE
 from service.widgets import BUILTIN_WIDGETS
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, serve_tgju
+from tests.support.waiting import CEILING_SECONDS
 
 ITEMS = ["price_dollar_rl", "sekee", "ons"]
 
@@ -19,7 +20,7 @@ ITEMS = ["price_dollar_rl", "sekee", "ons"]
 def chain_settings(upstream, providers: dict[str, dict[str, Any]]) -> Settings:
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prices"}
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={"prices": {"refresh_seconds": 300, "items": ITEMS}, **others},
         providers={
             name: {"url": upstream.url(""), "timeout_seconds": 30, **extra}

@@ -14,12 +14,13 @@ from service.widgets import BUILTIN_WIDGETS
 from service.widgets.prices import PricesData, PricesOptions, reconcile
 from tests.support.fixtures import fixture_text
 from tests.support.prices import html_page, item, serve_tgju
+from tests.support.waiting import CEILING_SECONDS
 
 
 def settings(upstream, **prices: Any) -> Settings:
     others = {spec.name: {"enabled": False} for spec in BUILTIN_WIDGETS if spec.name != "prices"}
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         # The guard is what these tests watch, over hundreds of fetches: the pages are parsed in a
         # thread, not a parsing process, whose per-parse garbage collection (and lower priority on
         # a busy machine) made a fetch cost tens of milliseconds. The pool has its own tests.

@@ -18,6 +18,7 @@ from service.widgets import BUILTIN_WIDGETS
 from service.widgets.weather import day
 from tests.support.clock import FakeClock
 from tests.support.fixtures import fixture_text
+from tests.support.waiting import CEILING_SECONDS
 from tests.support.weather import OPENMETEO_CAPTURED, metno_document, metno_now
 
 FORECAST = "/v1/forecast"
@@ -31,7 +32,7 @@ def weather_settings(upstream, providers: list[str] | None = None, **weather: An
     if providers is not None:
         widget["providers"] = providers
     return Settings(
-        engine=EngineSettings(background=False, retry_base_seconds=0.05),
+        engine=EngineSettings(background=False, retry_base_seconds=0.05, cold_wait_seconds=CEILING_SECONDS),
         widgets={"weather": widget, **others},
         providers={
             "openmeteo": {"url": upstream.url(""), "timeout_seconds": 30},
@@ -141,7 +142,7 @@ async def test_fragment_is_persian_with_icons_bdi_temperatures_and_attribution(
     assert "sw-icon-snow" in html and 'aria-label="برف سبک"' in html
     assert 'پنج‌شنبه <span class="sw-min">۵ آذر</span>' in html
     assert html.count("<tr data-date=") == 5
-    assert "داده‌های هواشناسی: Open-Meteo.com" in html
+    assert 'داده‌های هواشناسی: <bdi dir="ltr" class="sw-latin">Open-Meteo.com (CC BY 4.0)</bdi>' in html
     assert "<script" not in html
 
 
@@ -157,7 +158,7 @@ async def test_open_meteo_failing_falls_back_to_met_norway(aiohttp_client, upstr
     assert len(body["data"]["daily"]) == 5
     assert body["data"]["daily"][0]["date"] == datetime.fromtimestamp(clock.time(), TEHRAN).date().isoformat()
     html = await (await client.get("/widgets/weather.html")).text()
-    assert "داده‌های هواشناسی: MET Norway" in html
+    assert 'داده‌های هواشناسی: <bdi dir="ltr" class="sw-latin">MET Norway (CC BY 4.0)</bdi>' in html
 
 
 async def test_met_norways_symbol_reaches_the_fragment_in_its_own_words(aiohttp_client, upstream, clock):
