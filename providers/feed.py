@@ -5,16 +5,21 @@ Everything in a feed is the CMS's text and may be anything: titles become one li
 https once resolved against the site, pictures must be on the site's own host, and a date far
 ahead of the fetch is no date at all. A body that is no feed, or a feed with nothing usable in
 it, is an ``UpstreamError``: the last good list stays.
+
+Text is read in the encoding the answer declares (the Content-Type's charset, the XML
+declaration, a byte-order mark; UTF-8 when none), never in one guessed for it: see ``_decoding``.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import html
 import io
 import re
 from collections import Counter
 from datetime import datetime
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 import feedparser
@@ -52,6 +57,20 @@ ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text
 #: A zero-width non-joiner beside a space or an end joins nothing (a CMS editor's leftover).
 _STRAY_JOINERS = re.compile("\u200c+(?= |$)|(?<= )\u200c+|^\u200c+")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif")
+#: The encoding an XML declaration names (read from the first bytes only).
+_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
+#: Longest first: a UTF-32 mark begins with the UTF-16 one.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+#: What a decoding error leaves in the text: the item whose title has it is dropped.
+_DAMAGED = "\ufffd"
+#: A body claiming UTF-8 is read as UTF-8 with its bad bytes replaced while they are this share of
+#: its non-ASCII bytes at most: a slip here and there. Text in another encoding is nearly all bad.
+MAX_DAMAGED_SHARE = 0.01
 
 
 class FeedProvider(Provider):
@@ -78,14 +97,25 @@ class FeedProvider(Provider):
         # feedparser is pure Python over SAX: a feed at the 5 MiB response limit takes about half a
         # second of CPU, which the event loop must never wait on. The parsing process sends back
         # the items only.
-        return await http.parse(read_feed, response.body, str(response.url), http.now())
+        content_type = response.headers.get("Content-Type")
+        return await http.parse(read_feed, response.body, str(response.url), http.now(), content_type)
 
 
-def read_feed(body: bytes, feed_url: str, now: float) -> NewsData:
-    """The usable items of a feed (blocking and picklable: runs in a parsing process)."""
+def read_feed(body: bytes, feed_url: str, now: float, content_type: str | None = None) -> NewsData:
+    """The usable items of a feed (blocking and picklable: runs in a parsing process).
+
+    ``content_type`` is the answer's Content-Type header (None: it had none).
+    """
     host = URL(feed_url).host or "upstream"
-    # A stream, never bytes or str: feedparser opens a string naming a file or URL itself.
-    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True)
+    readable, encoding = _decoding(body, content_type, host)
+    # A stream, never bytes or str: feedparser opens a string naming a file or URL itself. Told
+    # the encoding as a header would, it reads in that one (tries others only if that fails).
+    headers = {"content-type": f"application/xml; charset={encoding}"}
+    parsed = feedparser.parse(io.BytesIO(readable), sanitize_html=True, response_headers=headers)
+    if _codec(parsed.get("encoding")) != _codec(encoding):
+        # It could not (a byte-order mark's encoding the body is not in): what it fell back to
+        # is a guess, and a guess at Persian text is mojibake.
+        raise UpstreamError("parse", f"{host}: the feed is not in the encoding its byte-order mark says")
     if not parsed.get("version"):
         if _looks_like_html(body):
             raise UpstreamError("content_type", f"{host} sent an HTML page, not a feed")
@@ -126,6 +156,8 @@ def _item(entry: Any, base: str, own_hosts: set[str], now: float) -> tuple[NewsI
     title = plain_title(str(entry.get("title") or ""))
     if not title:
         return None, "no title"
+    if _DAMAGED in title:
+        return None, "bytes in the title that are not UTF-8"
     url = _address(entry.get("link"), base)
     if url is None:
         return None, "no http or https link"
@@ -215,6 +247,70 @@ def _published(entry: Any, now: float) -> tuple[datetime | None, str | None]:
     if stamp > now + FUTURE_TOLERANCE_SECONDS:
         return None, "future"
     return datetime.fromtimestamp(stamp, TEHRAN), None
+
+
+def _decoding(body: bytes, content_type: str | None, host: str) -> tuple[bytes, str]:
+    """The body to parse and the encoding to read it in, decided here and never guessed.
+
+    Left to itself, feedparser tries the declared encodings, then windows-1252, which decodes
+    any bytes at all: one bad byte in a UTF-8 feed (a title cut mid-letter by the CMS) turned
+    every Persian title into Latin-1 mojibake, taken for fresh news. Instead:
+
+    - a byte-order mark says it all;
+    - a body that is valid UTF-8 is UTF-8, whatever charset the server adds by default (no
+      text in a legacy encoding is valid UTF-8 by chance);
+    - a body that claims UTF-8 (or claims nothing: XML's default) and has a few bad bytes is UTF-8
+      with those bytes replaced: the item hit is dropped (``_item``), the rest reads right;
+    - otherwise the first declared encoding that decodes the body, and if none does, an
+      ``UpstreamError``: the last good list stays.
+
+    The Content-Type's charset comes first for XML media types (RFC 7303); for anything else a
+    feed is served as (text/html, octet-stream…) the body's XML declaration does.
+    """
+    if body.startswith(codecs.BOM_UTF8):
+        body, declared = body.removeprefix(codecs.BOM_UTF8), ["utf-8"]
+    else:
+        for mark, encoding in _BYTE_ORDER_MARKS:
+            if body.startswith(mark):
+                return body, encoding
+        declared = list(dict.fromkeys(_declared(body, content_type)))
+    text = body.decode("utf-8", errors="replace")
+    damaged = text.count(_DAMAGED)
+    if damaged == 0:
+        return body, "utf-8"
+    non_ascii = len(body) - len(text.encode("ascii", errors="ignore"))
+    if (not declared or "utf-8" in declared) and damaged <= max(1, non_ascii * MAX_DAMAGED_SHARE):
+        return text.encode("utf-8"), "utf-8"
+    for encoding in declared:
+        try:
+            body.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return body, encoding
+    claimed = ", ".join(declared) or "UTF-8, XML's default"
+    raise UpstreamError("parse", f"{host}: the feed is not in the encoding it declares ({claimed})")
+
+
+def _declared(body: bytes, content_type: str | None) -> list[str]:
+    """The encodings the answer claims, as codec names (``utf-8``, ``cp1256``…), first first."""
+    header = Message()
+    header["content-type"] = content_type or ""
+    charset = _codec(header.get_param("charset"))
+    match = _XML_ENCODING.match(body[:1024])
+    declaration = _codec(match.group(1).decode("ascii")) if match is not None else None
+    media_type = header.get_content_type()
+    xml_media_type = media_type.endswith(("/xml", "+xml"))
+    ordered = [charset, declaration] if xml_media_type else [declaration, charset]
+    return [encoding for encoding in ordered if encoding is not None]
+
+
+def _codec(name: object) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return codecs.lookup(name.strip()).name
+    except LookupError:
+        return None
 
 
 def _looks_like_html(body: bytes) -> bool:

@@ -21,7 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 __all__ = ["ParseCall", "ParsePool", "WorkerDied"]
 
@@ -114,46 +114,73 @@ def _call(
 
 
 class ParsePool:
-    """A small pool of parsing processes, started on first use and replaced after a crash.
+    """Parsing processes, started on first use; a crashed one is replaced, a runaway one killed.
+
+    Each process runs one parse at a time (it is a single-process executor of its own), so one
+    can be killed without touching the parses of the others. Parses queue per *lane*: one lane per
+    parsing function, since a function reads one kind of upstream answer (a tgju page, a feed).
+    A lane runs at most ``workers`` parses at once, and never waits for another lane's: when no
+    process is free a new one starts. So a hostile answer ties up its own lane only, and only
+    until its caller gives up (the engine bounds every fetch): its process is killed then, as a
+    parse that outlived its caller has nothing worth finishing and must not burn the CPU on.
+    Up to ``workers`` free processes are kept for the next parses; the rest exit.
 
     ``workers`` 0 parses in a thread instead (for platforms that cannot start processes, or where
-    another interpreter's memory matters more than the event loop's latency). If the pool cannot
-    be created, the same fallback is used, with a warning, for the pool's lifetime.
+    another interpreter's memory matters more than the event loop's latency). If a process cannot
+    be started, the same fallback is used, with a warning, for the pool's lifetime.
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._idle: list[concurrent.futures.ProcessPoolExecutor] = []
+        self._busy: set[concurrent.futures.ProcessPoolExecutor] = set()
+        self._lanes: dict[str, asyncio.Semaphore] = {}
         self._unavailable = workers == 0
         self._closed = False
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` in a worker process; ``WorkerDied`` if the worker crashed."""
+        """``fn(*args, **kwargs)`` in a worker process; ``WorkerDied`` if the worker crashed.
+
+        Cancelling the caller (its timeout) while ``fn`` runs kills the process running it.
+        """
         if self._closed:
             raise WorkerDied("the parse pool is closed (shutting down)")
-        executor = None if self._unavailable else self._executor_for(fn)
-        if executor is None:
+        if self._unavailable:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        try:
-            future = executor.submit(_call, fn, args, kwargs)
-        except BrokenProcessPool:
-            self._discard(executor)
-            raise WorkerDied("the parsing worker was gone") from None
-        except OSError as exc:  # e.g. out of processes or file descriptors: start-up failed
-            self._give_up(executor, exc)
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        try:
-            result, records = await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            # Killed for memory, a crash in a C extension…: this parse failed, and the next one
-            # gets a fresh pool.
-            self._discard(executor)
-            raise WorkerDied("the parsing worker died while parsing") from None
-        except Exception as exc:
-            _replay(exc.__dict__.pop("worker_log", ()))
-            raise
-        _replay(records)
-        return result
+        async with self._lane(fn):
+            if self._closed:  # closed while this parse waited for its lane
+                raise WorkerDied("the parse pool is closed (shutting down)")
+            executor = self._executor_for(fn)
+            if executor is None:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            try:
+                future = executor.submit(_call, fn, args, kwargs)
+            except BrokenProcessPool:
+                self._discard(executor)
+                raise WorkerDied("the parsing worker was gone") from None
+            except OSError as exc:  # e.g. out of processes or file descriptors: start-up failed
+                self._give_up(executor, exc)
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            try:
+                result, records = await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                # Killed for memory, a crash in a C extension…: this parse failed, and the next one
+                # gets a fresh process.
+                self._discard(executor)
+                raise WorkerDied("the parsing worker died while parsing") from None
+            except asyncio.CancelledError:
+                if not _caller_gave_up():
+                    # Nobody cancelled the caller: close() cancelled the parse before it started.
+                    raise WorkerDied("the parse pool is closed (shutting down)") from None
+                self._abandon(executor, future, fn)
+                raise
+            except Exception as exc:
+                self._release(executor)
+                _replay(exc.__dict__.pop("worker_log", ()))
+                raise
+            self._release(executor)
+            _replay(records)
+            return result
 
     @property
     def closed(self) -> bool:
@@ -161,34 +188,88 @@ class ParsePool:
 
     def processes(self) -> tuple[int, ...]:
         """Process ids of the live workers (for tests and diagnostics)."""
-        return tuple(process.pid for process in _workers(self._executor) if process.pid is not None)
+        executors = [*self._idle, *self._busy]
+        return tuple(
+            process.pid for executor in executors for process in _workers(executor) if process.pid is not None
+        )
 
     async def close(self) -> None:
         """Stop the workers and wait until they have exited; a parse in progress is abandoned."""
         self._closed = True
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(_stop, executor)
+        executors = [*self._idle, *self._busy]
+        self._idle, self._busy = [], set()
+        if executors:
+            await asyncio.to_thread(_stop, executors)
+
+    def _lane(self, fn: Callable[..., object]) -> asyncio.Semaphore:
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = asyncio.Semaphore(self.workers)
+        return lane
 
     def _executor_for(self, fn: Callable[..., object]) -> concurrent.futures.ProcessPoolExecutor | None:
-        if self._executor is not None:
-            return self._executor
-        try:
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=_context(),
-                initializer=_start_worker,
-                initargs=((fn.__module__,), logging.getLogger().getEffectiveLevel()),
-            )
-        except (OSError, ImportError, NotImplementedError) as exc:
-            self._give_up(None, exc)
-            return None
-        return self._executor
+        """A free process, or a new one (``None``: processes cannot be started here)."""
+        if self._idle:
+            executor = self._idle.pop()
+        else:
+            try:
+                executor = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=_context(),
+                    initializer=_start_worker,
+                    initargs=((fn.__module__,), logging.getLogger().getEffectiveLevel()),
+                )
+            except (OSError, ImportError, NotImplementedError) as exc:
+                self._give_up(None, exc)
+                return None
+        self._busy.add(executor)
+        return executor
+
+    def _release(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
+        """A parse ended normally: its process is free for the next one, or exits."""
+        if executor not in self._busy:  # close() took it meanwhile
+            return
+        self._busy.discard(executor)
+        if len(self._idle) < self.workers:
+            self._idle.append(executor)
+        else:
+            executor.shutdown(wait=False)
+
+    def _abandon(
+        self,
+        executor: concurrent.futures.ProcessPoolExecutor,
+        future: concurrent.futures.Future[Any],
+        fn: Callable[..., object],
+    ) -> None:
+        """The caller gave up: a parse not started (or just done) frees its process; one still
+        running is a runaway, and its process is killed (a pure-Python parse cannot be
+        interrupted any other way)."""
+        if future.cancel():
+            self._release(executor)
+            return
+        if future.done():
+            if isinstance(future.exception(), BrokenProcessPool):
+                self._discard(executor)
+            else:
+                self._release(executor)
+            return
+        workers = _workers(executor)
+        self._discard(executor)
+        for process in workers:
+            process.kill()
+        # Debug only: the caller's timeout is the failure, logged once by whoever bounds it.
+        log.debug(
+            "parse %s.%s outlived its caller; its worker (pid %s) was killed",
+            fn.__module__,
+            fn.__qualname__,
+            ", ".join(str(process.pid) for process in workers) or "-",
+        )
 
     def _discard(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
-        # Concurrent parses all see the same broken pool: only the first replaces it.
-        if self._executor is executor:
-            self._executor = None
+        self._busy.discard(executor)
+        if executor in self._idle:
+            self._idle.remove(executor)
         executor.shutdown(wait=False, cancel_futures=True)
 
     def _give_up(self, executor: concurrent.futures.ProcessPoolExecutor | None, exc: BaseException) -> None:
@@ -223,13 +304,14 @@ def _workers(executor: concurrent.futures.ProcessPoolExecutor | None) -> list[mu
     return [process for process in processes.values() if process.is_alive()]
 
 
-def _stop(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+def _stop(executors: list[concurrent.futures.ProcessPoolExecutor]) -> None:
     """Shut down without waiting for a running parse (seconds on a large page): nothing in a
     parse is worth finishing once the client closes, so its worker is terminated, and killed if
     it is still there ``STOP_SECONDS`` later (stuck in a C extension, or ignoring SIGTERM): the
     thread running this is joined at interpreter exit, so it must end."""
-    workers = _workers(executor)
-    executor.shutdown(wait=False, cancel_futures=True)
+    workers = [process for executor in executors for process in _workers(executor)]
+    for executor in executors:
+        executor.shutdown(wait=False, cancel_futures=True)
     for process in workers:
         process.terminate()
     for process in workers:
@@ -238,4 +320,12 @@ def _stop(executor: concurrent.futures.ProcessPoolExecutor) -> None:
             log.warning("parsing worker %s ignored SIGTERM for %g s; killed", process.pid, STOP_SECONDS)
             process.kill()
             process.join()
-    executor.shutdown(wait=True)
+    for executor in executors:
+        executor.shutdown(wait=True)
+
+
+def _caller_gave_up() -> bool:
+    """Whether the running task itself is being cancelled (its caller's timeout, or shutdown),
+    rather than only the future it awaited."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

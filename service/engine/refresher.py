@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import traceback
 from collections.abc import Awaitable
 from typing import Any
@@ -40,6 +41,11 @@ from service.widget_config import ConfiguredWidget
 
 log = logging.getLogger(__name__)
 
+#: How a problem that stands for several items says so: "3 item(s) dropped: no title".
+_ITEMS = re.compile(r"\b(\d+) item\(s\)")
+#: The numbers in a problem's text: the same problem with other numbers is the same problem.
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
 
 class WidgetRefresher:
     def __init__(
@@ -65,6 +71,9 @@ class WidgetRefresher:
         self._early: dict[float, float] = {}
         #: Set while unexpected engine errors repeat, so they are logged once, and recovery once.
         self._troubled = False
+        #: The problems of the last accepted fetch by kind, so each is logged when it starts and
+        #: when it ends, never on every refresh it lasts.
+        self._problems: dict[str, str] = {}
         store.on_change(self._on_store_change)
 
     # -- reading -------------------------------------------------------------------------------
@@ -336,18 +345,23 @@ class WidgetRefresher:
         return error
 
     def _report_problems(self, provider: Provider, problems: list[str]) -> None:
-        """Parts of an accepted fetch that were rejected (the rest of the data still lands)."""
+        """Parts of an accepted fetch that were rejected (the rest of the data still lands).
+
+        Counted per item, on every fetch; logged like failures: a warning when a kind of problem
+        first appears, a line when it is gone, nothing while it lasts (a broken feed item would
+        otherwise log every few minutes for as long as the CMS keeps it).
+        """
         self.state.rejected = problems
-        if problems:
-            self.metrics.rejected_items.labels(self.name).inc(len(problems))
-            for problem in problems:
-                log.warning(
-                    "widget %s: %s rejected: %s",
-                    self.name,
-                    provider.id,
-                    problem,
-                    extra={"widget": self.name, "provider": provider.id, "reason": "rejected"},
-                )
+        self.metrics.rejected_items.labels(self.name).inc(sum(_items_in(p) for p in problems))
+        current = {_NUMBER.sub("#", problem): problem for problem in problems}
+        extra = {"widget": self.name, "provider": provider.id, "reason": "rejected"}
+        for kind, problem in current.items():
+            if kind not in self._problems:
+                log.warning("widget %s: %s rejected: %s", self.name, provider.id, problem, extra=extra)
+        for kind, problem in self._problems.items():
+            if kind not in current:
+                log.info("widget %s: %s no longer rejects: %s", self.name, provider.id, problem, extra=extra)
+        self._problems = current
 
     def _succeeded(self, provider: Provider, snapshot: Snapshot) -> None:
         mine = self.state.provider(provider.id)
@@ -513,3 +527,9 @@ async def _quietly(awaitable: Awaitable[Snapshot | None]) -> None:
         await asyncio.shield(awaitable)
     except Exception:
         pass  # counted and logged by the refresh's done-callback
+
+
+def _items_in(problem: str) -> int:
+    """How many items a problem stands for: the number it says, else one."""
+    match = _ITEMS.search(problem)
+    return int(match.group(1)) if match is not None else 1

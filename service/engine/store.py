@@ -4,6 +4,10 @@ Hot reads never leave the process. Every write goes to the local copy and then t
 cache, followed by a pub/sub message so other processes reload within milliseconds. If the shared
 cache is down, reads and writes carry on locally; when it is back, the listener reconnects and
 reconciles both directions (newer wins).
+
+A shared cache that refuses writes (Redis out of memory, with nothing it may evict) is not down: it
+answers reads and pings. That state is the cache's own (``Cache.refusing_writes``, logged by it when
+it starts and when it ends); the store keeps calling the cache reachable meanwhile.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from cache.base import FUTURE_TOLERANCE_SECONDS, Cache, CacheUnavailable
+from cache.base import FUTURE_TOLERANCE_SECONDS, Cache, CacheFull, CacheUnavailable
 from service.engine.clock import SharedClock
 from service.engine.snapshot import Snapshot, SnapshotUnreadable
 from service.engine.tasks import Tasks
@@ -70,7 +74,11 @@ class SnapshotStore:
     def on_written(self, listener: WrittenListener) -> None:
         """Run ``listener`` after each snapshot this process wrote: once per snapshot across every
         process (the winner of the compare-and-set), never for one adopted from another process or
-        carried in memory while the shared cache is down. Its failures never fail the refresh."""
+        carried in memory while the shared cache is down. Its failures never fail the refresh.
+
+        A snapshot the shared cache refused to store (full) is this process's alone, so its listeners
+        run: their own writes are refused too, and counted as failures rather than silently skipped.
+        """
         self._written.append(listener)
 
     def local(self, widget: str) -> Snapshot | None:
@@ -101,7 +109,7 @@ class SnapshotStore:
         try:
             raw = await self.cache.get(snapshot_key(widget))
         except CacheUnavailable as exc:
-            self._mark_down(exc)
+            self._failed(exc)
             return local
         self._mark_up()
         shared = self._decode(widget, raw)
@@ -150,8 +158,11 @@ class SnapshotStore:
         try:
             written = await self._write_if_newer(snapshot)
         except CacheUnavailable as exc:
-            self._mark_down(exc)
-            self._adopt(snapshot)  # carried locally; pushed when the cache is back (reconcile)
+            self._failed(exc)
+            # Carried locally; pushed by the next write or when the listener reconnects (reconcile).
+            kept = self._adopt(snapshot)
+            if isinstance(exc, CacheFull) and kept is snapshot:
+                await self._notify_written(snapshot)
             return True
         self._mark_up()
         if written:
@@ -196,7 +207,7 @@ class SnapshotStore:
         try:
             server = await self.cache.server_time()
         except CacheUnavailable as exc:
-            self._mark_down(exc)
+            self._failed(exc)
             return
         self.clock.synced(before, server, local.time())
 
@@ -204,7 +215,7 @@ class SnapshotStore:
         try:
             self.response_time = await self.cache.ping()
         except CacheUnavailable as exc:
-            self._mark_down(exc)
+            self._failed(exc)
             return False
         self._mark_up()
         return True
@@ -225,7 +236,7 @@ class SnapshotStore:
                     else:
                         self._on_message(message)
             except CacheUnavailable as exc:
-                self._mark_down(exc)
+                self._failed(exc)
             except Exception:  # the listener must outlive any surprise, or replicas drift apart
                 if not listener_failing:  # once, with its traceback; not every second
                     log.exception("snapshot listener failed; restarting it")
@@ -241,7 +252,13 @@ class SnapshotStore:
             shared = self._decode(widget, raw)
             local = self._local.get(widget)
             if local is not None and (shared is None or local.fetched_at > shared.fetched_at):
-                if not await self._write_if_newer(local):
+                try:
+                    pushed = await self._write_if_newer(local)
+                except CacheFull:
+                    # Kept here and served; the next write carries it. Failing the whole
+                    # reconcile would drop the subscription and retry it every second.
+                    continue
+                if not pushed:
                     await self.load_shared(widget)
             elif shared is not None:
                 self._adopt(shared)
@@ -268,6 +285,12 @@ class SnapshotStore:
         self._local[snapshot.widget] = snapshot
         for listener in self._listeners:
             listener(snapshot.widget)
+
+    def _failed(self, exc: CacheUnavailable) -> None:
+        if isinstance(exc, CacheFull):
+            self._mark_up()  # it answered: reachable, only refusing writes (the cache's own state)
+        else:
+            self._mark_down(exc)
 
     def _mark_down(self, exc: Exception) -> None:
         if self.available:

@@ -16,12 +16,14 @@ from service.web.errors import RequestError, endpoint, json_error
 from service.web.http_caching import cache_control
 from service.web.keys import EMBED, ENGINE, REPRESENTATIONS
 from service.web.representations import Enricher, Extra
+from service.web.routes import preflight
 from service.widgets.prices import TITLES, PricesOptions
 
 routes = web.RouteTableDef()
 
 HISTORY = web.AppKey("history", PriceHistory)
 _JSON = "application/json; charset=utf-8"
+PATH = "/widgets/prices/history.json"
 
 
 def enricher(history: PriceHistory) -> Enricher:
@@ -61,8 +63,8 @@ async def history_body(history: PriceHistory, snapshot: Snapshot, key: str, span
     return await history.prepared(snapshot, ("json", key, span), make)
 
 
-@routes.get("/widgets/prices/history.json")
-@endpoint("/widgets/prices/history.json")
+@routes.get(PATH)
+@endpoint(PATH)
 async def price_history(request: web.Request) -> web.Response:
     refresher = request.app[ENGINE].refreshers.get("prices")
     if refresher is None or HISTORY not in request.app:
@@ -101,3 +103,8 @@ async def price_history(request: web.Request) -> web.Response:
         headers=caching,
     )
     return respond(request, answer, now)
+
+
+# After the GET, on the same resource: a page revalidating with If-None-Match preflights first, and
+# gets the widgets' answer (one rule for every cross-origin read).
+routes.route("OPTIONS", PATH)(preflight)

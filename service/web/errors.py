@@ -8,7 +8,11 @@ on every request) and also counts the request for /metrics. Unmatched paths reac
 through a catch-all route registered last.
 
 Requests aiohttp's parser rejects never reach a route: ``JsonErrorsApplication`` answers those too,
-with one short log line instead of aiohttp's traceback of the request's bytes.
+with one short log line instead of aiohttp's traceback of the request's bytes. So are requests below
+HTTP/1.0 (``GET /`` with no version at all), which the parser accepts as HTTP/0.9.
+
+Its connections also answer a client that half-closes (``shutdown(SHUT_WR)``) after asking: aiohttp
+would close on the end of its input and drop the answers still owed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpVersion10
 from aiohttp.http_exceptions import (
     BadHttpMethod,
     BadStatusLine,
@@ -33,6 +38,8 @@ from aiohttp.http_exceptions import (
     LineTooLong,
     PayloadEncodingError,
 )
+from aiohttp.streams import EMPTY_PAYLOAD
+from aiohttp.web_protocol import _ErrInfo
 
 from service.web.cors import FRAME_NONE
 from service.web.keys import EMBED, METRICS
@@ -121,8 +128,21 @@ REJECTED = web.RequestKey("rejected", str)
 #: The C parser's message: llhttp's fixed reason, then the offending bytes (up to 8 KB, escaped).
 _PARSER_MESSAGE = re.compile(r"([A-Za-z][A-Za-z0-9 ./'`-]{0,63}):\n\n  b['\"]")
 
+
+class VersionBelow10(BadStatusLine):
+    """A request line of HTTP/0.9 (or no version at all): the parser takes it, the service does not.
+
+    HTTP/0.9 has no headers, so no ``Host`` and nothing to negotiate with; an answer in kind would be
+    a bare body with no status. Refused with a 400 as a malformed request line is.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(error="HTTP version below 1.0")
+
+
 #: Most specific first: BadHttpMethod is a BadStatusLine.
 _REASON_BY_KIND: tuple[tuple[type[HttpProcessingError], str], ...] = (
+    (VersionBelow10, "HTTP version below 1.0"),
     (BadHttpMethod, "invalid method"),
     (BadStatusLine, "invalid request line"),
     (InvalidHeader, "invalid header"),
@@ -153,6 +173,58 @@ class JsonErrorsRequestHandler(web.RequestHandler):
     parser's 400s (aiohttp answers them ``text/plain``, echoing the bytes) and faults outside any
     handler (500, 504).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The client has half-closed: it sends nothing more, but still reads what it is owed.
+        self._client_sent_all = False
+        #: Answers finished, against aiohttp's count of requests parsed on this connection.
+        self._answered = 0
+
+    def data_received(self, data: bytes) -> None:
+        queued = len(self._messages)
+        super().data_received(data)
+        # The parser takes HTTP/0.9: queue such a request as a parser error, so it is answered
+        # exactly as those are (a JSON 400 in HTTP/1.0, one log line, the connection closed).
+        for index in range(queued, len(self._messages)):
+            message, _ = self._messages[index]
+            if not isinstance(message, _ErrInfo) and message.version < HttpVersion10:
+                refused = VersionBelow10()
+                self._messages[index] = (_ErrInfo(400, refused, refused.message), EMPTY_PAYLOAD)
+
+    # asyncio's Protocol lets eof_received return True to keep the transport writable; aiohttp's
+    # RequestHandler narrows it to None, since it always closes.
+    def eof_received(self) -> bool:  # type: ignore[override]
+        """The client half-closed: keep the socket open for the answers it is still owed.
+
+        Returning True keeps the transport writable; the connection is closed once those answers
+        are out (``finish_response``), or at once when none are. A body the client stopped midway
+        is waited for no longer than aiohttp's lingering time, as any unread body is.
+        """
+        self._client_sent_all = True
+        if self._answered >= self._request_count:
+            self.force_close()  # idle: nothing asked that is not answered
+        return True
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        if self._client_sent_all:
+            # A client that closed altogether looks the same as one that half-closed: its answer
+            # is not waited for, as it was not when the end of its input closed the connection.
+            if self._task_handler is not None:
+                self._task_handler.cancel()
+            self.force_close()
+            return
+        await super().shutdown(timeout)
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        try:
+            return await super().finish_response(request, resp, start_time)
+        finally:
+            self._answered += 1
+            if self._client_sent_all and self._answered >= self._request_count:
+                self.close()  # the last answer owed is out: the handler closes after it
 
     def handle_error(
         self,

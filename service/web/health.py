@@ -20,8 +20,10 @@ from service.web.keys import ENGINE, METRICS, READINESS, SETTINGS
 routes = web.RouteTableDef()
 
 _PING_TIMEOUT = 1.0
-#: Policies that may evict keys with no expiry: snapshots, refresh state and price history.
-_EVICTS_DURABLE = ("allkeys-",)
+#: The policies that never evict a key without an expiry (snapshots, refresh state, price history)
+#: and, among keys with one, pick by use rather than by time left or at random: so the tiles go
+#: first, never the refresh locks and rate counters just set. Any other policy is a ``warn``.
+SAFE_EVICTION_POLICIES = frozenset({"volatile-lru", "volatile-lfu", "noeviction"})
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -58,17 +60,25 @@ async def _redis_problem(request: web.Request, reachable: bool) -> tuple[str | N
     if store.cache.refusing_writes:
         return store.cache.refusing_writes, await _eviction_policy(request)
     policy = await _eviction_policy(request)
-    if policy is not None and policy.startswith(_EVICTS_DURABLE):
-        return f"maxmemory-policy {policy} may evict snapshots and price history: use volatile-lru", policy
-    return None, policy
+    if policy is None or policy in SAFE_EVICTION_POLICIES:
+        return None, policy
+    return f"maxmemory-policy {policy} {_what_it_may_evict(policy)}: use volatile-lru", policy
+
+
+def _what_it_may_evict(policy: str) -> str:
+    if policy.startswith("volatile-"):
+        # volatile-ttl takes the shortest-lived first, volatile-random any: both reach the locks.
+        return "may evict refresh locks and rate counters before cached tiles"
+    return "may evict snapshots and price history"
 
 
 def _history_check(history: PriceHistory, now: float) -> dict[str, Any]:
     """Recording runs after each refresh and never fails it: a failure is only seen here (and in
     ``sidebar_snapshot_listener_errors_total``), else as charts that stop moving.
 
-    While Redis refuses writes, the snapshot's own write fails first and recording is not even
-    tried (the snapshot is kept in memory): that is a failure to record too.
+    While Redis refuses writes, the snapshot's own write is refused and kept in memory; recording is
+    still tried, refused too, and counted in ``consecutiveFailures``. The refusal is the reason
+    shown, whatever recording last said.
     """
     recording = history.recording
     why = history.cache.refusing_writes

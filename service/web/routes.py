@@ -331,7 +331,9 @@ def _unavailable(
 @routes.route("OPTIONS", "/widgets/{name}.{format:json|html}")
 @endpoint("/widgets/*")
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight for the widget endpoints (GET only; conditional headers may be sent)."""
+    """CORS preflight for every JSON and HTML answer a page on another origin may read: the widget
+    documents here, and the price history, which registers this same handler for its path (GET
+    only; the conditional headers a reader revalidates with may be sent)."""
     headers = {
         **request.app[EMBED].headers_for(request.headers.get("Origin")),
         "Access-Control-Allow-Methods": "GET, OPTIONS",

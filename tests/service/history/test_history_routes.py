@@ -43,3 +43,34 @@ async def test_history_carries_the_cors_of_the_widget_answers_on_200_and_304(
     exposed = "Access-Control-Expose-Headers"
     expected = "ETag, Date, Age" if allowed else None
     assert first.headers.get(exposed) == widget.headers.get(exposed) == expected
+
+
+@pytest.mark.parametrize(
+    ("origins", "origin", "allowed"),
+    [
+        (["*"], BLOG, "*"),
+        ([BLOG], BLOG, BLOG),
+        ([BLOG], "https://other.example", None),
+    ],
+)
+async def test_history_answers_a_preflight_as_the_widget_answers_do(
+    aiohttp_client, upstream, clock, origins, origin, allowed
+):
+    serve_tgju(upstream)
+    app_settings = settings(upstream).model_copy(update={"embed": EmbedSettings(allowed_origins=origins)})
+    client = await aiohttp_client(create_app(app_settings, clock=clock))
+    asking = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match",
+    }
+
+    widget = await client.options("/widgets/prices.json", headers=asking)
+    history = await client.options(URL, headers=asking)
+
+    assert (widget.status, history.status) == (204, 204)
+    assert history.headers.get("Access-Control-Allow-Origin") == allowed
+    for name in ("Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Vary"):
+        assert history.headers.get(name) == widget.headers.get(name), name
+    assert "GET" in history.headers["Access-Control-Allow-Methods"]
+    assert "If-None-Match" in history.headers["Access-Control-Allow-Headers"]

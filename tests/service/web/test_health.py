@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import redis.asyncio as redis
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -18,6 +20,7 @@ from service.web.keys import ENGINE
 from tests.cache.test_redis import fill_until_refused
 from tests.service.history.test_price_history import refresh_at, serve_dollar_at
 from tests.service.history.test_price_history import settings as prices_settings
+from tests.support.redis_server import RedisServer
 
 
 async def test_livez_checks_nothing_but_the_process(aiohttp_client, upstream, probe_settings):
@@ -233,6 +236,56 @@ async def test_health_warns_when_redis_may_evict_snapshots_and_history_along_wit
         await raw.aclose()
 
 
+@pytest.fixture(scope="module")
+def policy_redis() -> Iterator[RedisServer]:
+    """One server for every policy below: each test sets the policy it is about."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+DURABLE_AT_RISK = "may evict snapshots and price history: use volatile-lru"
+LOCKS_AT_RISK = "may evict refresh locks and rate counters before cached tiles: use volatile-lru"
+#: Every policy Redis has, and the warning each deserves (None: it passes).
+EVICTION_POLICIES = {
+    "volatile-lru": None,
+    "volatile-lfu": None,
+    "noeviction": None,
+    "volatile-ttl": LOCKS_AT_RISK,
+    "volatile-random": LOCKS_AT_RISK,
+    "allkeys-lru": DURABLE_AT_RISK,
+    "allkeys-lfu": DURABLE_AT_RISK,
+    "allkeys-random": DURABLE_AT_RISK,
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "warning"), [pytest.param(*item, id=item[0]) for item in EVICTION_POLICIES.items()]
+)
+async def test_only_policies_that_evict_tiles_before_anything_else_pass(
+    aiohttp_client, upstream, probe_settings, policy_redis, policy, warning
+):
+    upstream.json("/probe", {"value": 1, "label": "x"})
+    raw = redis.Redis.from_url(policy_redis.url)
+    try:
+        await raw.config_set("maxmemory-policy", policy)
+        client = await aiohttp_client(create_app(probe_settings(redis_url=policy_redis.url)))
+        assert (await client.get("/widgets/probe.json")).status == 200
+
+        body = await (await client.get("/health")).json()
+
+        check = body["checks"]["redis:responseTime"][0]
+        assert check["evictionPolicy"] == policy
+        if warning is None:
+            assert check["status"] == "pass" and "output" not in check and body["status"] == "pass"
+        else:
+            assert check["status"] == "warn" and body["status"] == "warn"
+            assert check["output"] == f"maxmemory-policy {policy} {warning}"
+    finally:
+        await raw.aclose()
+
+
 async def test_a_snapshot_key_of_another_type_is_junk_not_an_unreachable_redis(
     aiohttp_client, upstream, probe_settings, redis_server
 ):
@@ -291,14 +344,22 @@ async def test_price_history_shows_as_not_recorded_while_redis_refuses_writes(
     try:
         await fill_until_refused(raw)
         await refresh_at(client, clock, upstream, 1_051_000, after=11)
+        await refresh_at(client, clock, upstream, 1_052_000, after=11)
 
         body = await (await client.get("/health")).json()
 
         check = body["checks"]["prices:historyRecording"][0]
-        assert check["status"] == "warn"
+        assert check["status"] == "warn" and check["consecutiveFailures"] == 2
         assert check["output"] == "price history not recorded: Redis refuses writes: out of memory"
+        metrics = await (await client.get("/metrics")).text()
+        assert 'sidebar_snapshot_listener_errors_total{widget="prices"} 2.0' in metrics
         # The box itself is served, from memory, at the new price.
         served = await (await client.get("/widgets/prices.json")).json()
-        assert served["data"]["items"][0]["price"] == 1_051_000
+        assert served["data"]["items"][0]["price"] == 1_052_000
+
+        await raw.config_set("maxmemory", "0")
+        await refresh_at(client, clock, upstream, 1_053_000, after=11)
+        check = (await (await client.get("/health")).json())["checks"]["prices:historyRecording"][0]
+        assert check["status"] == "pass" and check["consecutiveFailures"] == 0
     finally:
         await raw.aclose()

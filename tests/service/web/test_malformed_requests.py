@@ -54,6 +54,9 @@ MALFORMED = {
     "8 KB of binary garbage": SECRET.encode() + bytes(range(256)) * 32,
     "a non-ASCII method": f"گت /?key={SECRET} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
     "TLS on the plain HTTP port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + SECRET.encode(),
+    # llhttp takes these as HTTP/0.9; the service refuses anything below HTTP/1.0 the same way.
+    "a request line without a version": f"GET /?key={SECRET}\r\n\r\n".encode(),
+    "an HTTP/0.9 request": f"GET /?key={SECRET} HTTP/0.9\r\n\r\n".encode(),
 }
 
 #: A well-formed request sent alongside: the access log, when on, still records it.
