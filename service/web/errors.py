@@ -178,8 +178,6 @@ class JsonErrorsRequestHandler(web.RequestHandler):
         super().__init__(*args, **kwargs)
         #: The client has half-closed: it sends nothing more, but still reads what it is owed.
         self._client_sent_all = False
-        #: Answers finished, against aiohttp's count of requests parsed on this connection.
-        self._answered = 0
 
     def data_received(self, data: bytes) -> None:
         queued = len(self._messages)
@@ -198,12 +196,16 @@ class JsonErrorsRequestHandler(web.RequestHandler):
         """The client half-closed: keep the socket open for the answers it is still owed.
 
         Returning True keeps the transport writable; the connection is closed once those answers
-        are out (``finish_response``), or at once when none are. A body the client stopped midway
+        are out (``_answer_then_close``), or at once when none are. A body the client stopped midway
         is waited for no longer than aiohttp's lingering time, as any unread body is.
         """
         self._client_sent_all = True
-        if self._answered >= self._request_count:
-            self.force_close()  # idle: nothing asked that is not answered
+        if not self._messages and self._waiter is not None and not self._waiter.done():
+            self.force_close()  # idle (waiting for a request, as aiohttp tells it): nothing is owed
+        else:
+            # Only now does finishing an answer need a look at what is still owed: the hot path
+            # of every other connection keeps aiohttp's own finish_response.
+            self.finish_response = self._answer_then_close  # type: ignore[method-assign]
         return True
 
     async def shutdown(self, timeout: float | None = 15.0) -> None:
@@ -216,14 +218,13 @@ class JsonErrorsRequestHandler(web.RequestHandler):
             return
         await super().shutdown(timeout)
 
-    async def finish_response(
+    async def _answer_then_close(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         try:
-            return await super().finish_response(request, resp, start_time)
+            return await web.RequestHandler.finish_response(self, request, resp, start_time)
         finally:
-            self._answered += 1
-            if self._client_sent_all and self._answered >= self._request_count:
+            if not self._messages:
                 self.close()  # the last answer owed is out: the handler closes after it
 
     def handle_error(
