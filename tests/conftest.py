@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 
 from service.settings import EngineSettings, Settings
 from service.widgets import BUILTIN_WIDGETS
@@ -42,6 +43,14 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
+    """A plain client of the test's Redis: what another process (or a hostile one) writes there."""
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

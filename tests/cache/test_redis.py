@@ -102,19 +102,12 @@ async def cache(redis_server: RedisServer) -> AsyncIterator[RedisCache]:
     await backend.close()
 
 
-@pytest.fixture
-async def raw(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
-
-
 async def test_a_key_of_another_type_is_junk_a_miss_and_replaced_never_an_outage(
-    cache: RedisCache, raw: redis.Redis
+    cache: RedisCache, redis_client: redis.Redis
 ) -> None:
     # Someone made keys lists by hand: every operation on them answers as for junk values.
     for key in ("value", "series", "counter", "lock", "snapshot", "snapshot:version", "other-series"):
-        await raw.rpush(f"t:{key}", "x")
+        await redis_client.rpush(f"t:{key}", "x")
 
     assert await cache.get("value") is None
     assert await cache.series_range("series", 0, 1e12) == []
@@ -125,18 +118,18 @@ async def test_a_key_of_another_type_is_junk_a_miss_and_replaced_never_an_outage
     assert await cache.get("snapshot") == b"v"
     await cache.series_add("series", 100.0, b"1", keep_seconds=1e12)
     assert await cache.series_range("series", 0, 1e12) == [(100.0, b"1")]
-    await raw.set("t:counter", "not a number")
+    await redis_client.set("t:counter", "not a number")
     assert await cache.count("counter", 60) == 1
 
 
 async def test_a_message_that_is_not_utf8_is_skipped_and_the_subscription_goes_on(
-    cache: RedisCache, raw: redis.Redis, caplog: pytest.LogCaptureFixture
+    cache: RedisCache, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     messages = cache.subscribe("ch")
     assert await anext(messages) == ""
     with caplog.at_level(logging.WARNING):
-        await raw.publish("t:ch", b"\xff\xfe not text")
-        await raw.publish("t:ch", b"\xc3")
+        await redis_client.publish("t:ch", b"\xff\xfe not text")
+        await redis_client.publish("t:ch", b"\xc3")
         await cache.publish("ch", "links 1.5")
         # A bound against hanging only: the message arrives within milliseconds.
         assert await asyncio.wait_for(anext(messages), 60) == "links 1.5"
@@ -145,54 +138,54 @@ async def test_a_message_that_is_not_utf8_is_skipped_and_the_subscription_goes_o
 
 
 async def test_a_series_carries_no_expiry_so_no_volatile_policy_can_evict_it(
-    cache: RedisCache, raw: redis.Redis
+    cache: RedisCache, redis_client: redis.Redis
 ) -> None:
-    await raw.zadd("t:old-release", {"100.0 1": 100.0})
-    await raw.expire("t:old-release", 3600)  # as the previous release left its series
+    await redis_client.zadd("t:old-release", {"100.0 1": 100.0})
+    await redis_client.expire("t:old-release", 3600)  # as the previous release left its series
 
     await cache.series_add("new", 100.0, b"1", keep_seconds=60)
     await cache.series_add("old-release", 200.0, b"2", keep_seconds=60)
     await cache.series_add("new", 150.0, b"3", keep_seconds=60, bucket_seconds=3600)
 
-    assert await raw.ttl("t:new") == -1
-    assert await raw.ttl("t:old-release") == -1
-    assert await raw.ttl("t:series-ends") == -1
+    assert await redis_client.ttl("t:new") == -1
+    assert await redis_client.ttl("t:old-release") == -1
+    assert await redis_client.ttl("t:series-ends") == -1
 
 
 async def test_a_series_nobody_writes_to_is_removed_by_a_later_write_once_its_span_is_over(
-    cache: RedisCache, raw: redis.Redis
+    cache: RedisCache, redis_client: redis.Redis
 ) -> None:
     await cache.series_add("abandoned", 100.0, b"1", keep_seconds=0.05)
     await cache.series_add("kept", 100.0, b"1", keep_seconds=3600)
-    await raw.set("t:snapshot:x", b"durable")
+    await redis_client.set("t:snapshot:x", b"durable")
     # A junk entry naming a key that is not a series: the sweep must not remove it.
-    await raw.zadd("t:series-ends", {"t:snapshot:x": 0.0, "elsewhere:series": 0.0})
+    await redis_client.zadd("t:series-ends", {"t:snapshot:x": 0.0, "elsewhere:series": 0.0})
     await asyncio.sleep(0.1)  # the abandoned series' span runs out on Redis's own clock
 
     await cache.series_add("written", 100.0, b"1", keep_seconds=3600)
 
-    assert not await raw.exists("t:abandoned")
+    assert not await redis_client.exists("t:abandoned")
     assert await cache.series_range("kept", 0, 1e12) == [(100.0, b"1")]
-    assert await raw.get("t:snapshot:x") == b"durable"
-    assert await raw.zscore("t:series-ends", "t:abandoned") is None
+    assert await redis_client.get("t:snapshot:x") == b"durable"
+    assert await redis_client.zscore("t:series-ends", "t:abandoned") is None
 
 
-async def fill_until_refused(raw: redis.Redis) -> None:
+async def fill_until_refused(redis_client: redis.Redis) -> None:
     """noeviction, and a maxmemory below what Redis holds: every write that adds data is refused.
 
     (Filling up to a maxmemory leaves Redis right at its edge, where a write smaller than the
     last refused one may still fit: below it, the refusal does not depend on sizes.)
     """
-    used = int((await raw.info("memory"))["used_memory"])
-    await raw.config_set("maxmemory-policy", "noeviction")
-    await raw.config_set("maxmemory", str(used // 2))
+    used = int((await redis_client.info("memory"))["used_memory"])
+    await redis_client.config_set("maxmemory-policy", "noeviction")
+    await redis_client.config_set("maxmemory", str(used // 2))
 
 
 async def test_a_full_redis_refuses_every_write_as_cache_full_and_says_so_until_one_goes_through(
-    cache: RedisCache, raw: redis.Redis
+    cache: RedisCache, redis_client: redis.Redis
 ) -> None:
     await cache.set("before", b"v")
-    await fill_until_refused(raw)
+    await fill_until_refused(redis_client)
 
     for write in (
         lambda: cache.set("k", b"v"),
@@ -205,13 +198,13 @@ async def test_a_full_redis_refuses_every_write_as_cache_full_and_says_so_until_
             await write()
     assert cache.refusing_writes == "Redis refuses writes: out of memory"
     assert await cache.get("before") == b"v" and await cache.ping() >= 0  # reads go on
-    assert not await raw.exists("t:s")  # the series script was refused whole, not half-run
+    assert not await redis_client.exists("t:s")  # the series script was refused whole, not half-run
 
-    await raw.config_set("maxmemory", "0")
+    await redis_client.config_set("maxmemory", "0")
     await cache.set("k", b"v")
     assert cache.refusing_writes is None
 
 
-async def test_the_eviction_policy_is_the_servers(cache: RedisCache, raw: redis.Redis) -> None:
-    await raw.config_set("maxmemory-policy", "volatile-lru")
+async def test_the_eviction_policy_is_the_servers(cache: RedisCache, redis_client: redis.Redis) -> None:
+    await redis_client.config_set("maxmemory-policy", "volatile-lru")
     assert await cache.eviction_policy() == "volatile-lru"

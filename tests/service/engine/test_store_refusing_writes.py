@@ -35,24 +35,17 @@ async def cache(redis_server: RedisServer) -> AsyncIterator[RedisCache]:
     await backend.close()
 
 
-@pytest.fixture
-async def raw(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
-
-
 def cache_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.name in CACHE_LOGGERS]
 
 
 async def test_a_full_redis_is_logged_once_as_refusing_writes_and_never_as_unreachable(
-    cache: RedisCache, raw: redis.Redis, caplog: pytest.LogCaptureFixture
+    cache: RedisCache, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ):
     store = SnapshotStore(cache, Metrics(), ["probe"])
     now = await cache.server_time()
     assert await store.save(snapshot(now))
-    await fill_until_refused(raw)
+    await fill_until_refused(redis_client)
 
     with caplog.at_level(logging.INFO):
         for step in (1, 2, 3):  # writes refused, reads and pings answered, in turn
@@ -61,7 +54,7 @@ async def test_a_full_redis_is_logged_once_as_refusing_writes_and_never_as_unrea
             assert loaded is not None and loaded.fetched_at == now + step  # served from memory
             assert await store.ping()
             assert store.available and store.last_error is None
-        await raw.config_set("maxmemory", "0")
+        await redis_client.config_set("maxmemory", "0")
         assert await store.save(snapshot(now + 4))
 
     lines = cache_lines(caplog)
@@ -94,12 +87,12 @@ async def test_a_lost_connection_is_still_logged_as_unreachable_then_reachable(
 
 
 async def test_reconciling_with_a_full_redis_keeps_the_newer_local_snapshot_and_is_no_outage(
-    cache: RedisCache, raw: redis.Redis
+    cache: RedisCache, redis_client: redis.Redis
 ):
     store = SnapshotStore(cache, Metrics(), ["probe"])
     now = await cache.server_time()
     assert await store.save(snapshot(now))
-    await fill_until_refused(raw)
+    await fill_until_refused(redis_client)
     assert await store.save(snapshot(now + 1))  # refused: only this process has it
 
     await store.reconcile()  # what the listener does on (re)subscribing
@@ -110,7 +103,7 @@ async def test_reconciling_with_a_full_redis_keeps_the_newer_local_snapshot_and_
 
 
 async def test_the_work_after_a_refused_snapshot_is_tried_and_its_failure_counted(
-    cache: RedisCache, raw: redis.Redis
+    cache: RedisCache, redis_client: redis.Redis
 ):
     metrics = Metrics()
     store = SnapshotStore(cache, metrics, ["probe"])
@@ -123,7 +116,7 @@ async def test_the_work_after_a_refused_snapshot_is_tried_and_its_failure_counte
     store.on_written(record)
     now = await cache.server_time()
     assert await store.save(snapshot(now))
-    await fill_until_refused(raw)
+    await fill_until_refused(redis_client)
 
     assert await store.save(snapshot(now + 1))
     assert await store.save(snapshot(now + 2))
@@ -131,7 +124,7 @@ async def test_the_work_after_a_refused_snapshot_is_tried_and_its_failure_counte
 
     assert tried == [now, now + 1, now + 2]
     assert metrics.snapshot_listener_errors.labels("probe")._value.get() == 2
-    await raw.config_set("maxmemory", "0")
+    await redis_client.config_set("maxmemory", "0")
     assert await store.save(snapshot(now + 3))
     assert tried[-1] == now + 3
     assert metrics.snapshot_listener_errors.labels("probe")._value.get() == 2
